@@ -1,0 +1,29 @@
+# bertdistil — `make reproduce` (main job on the embedded default), `make test`, `make install`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PRESET ?= default
+OUT ?= runs/$(PRESET)
+
+.PHONY: install reproduce test smoke clean
+
+$(BIN)/bertdistil: pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	# torch first and pinned: it is the local CPU wheel; anything resolving torch on its own could pull CUDA.
+	$(BIN)/pip install --disable-pip-version-check -q torch==2.13.0
+	$(BIN)/pip install --disable-pip-version-check -q -e '.[test]'
+	touch $(BIN)/bertdistil
+
+install: $(BIN)/bertdistil
+
+reproduce: install
+	$(BIN)/bertdistil reproduce --preset $(PRESET) --out $(OUT)
+
+smoke: install
+	$(BIN)/bertdistil reproduce --preset smoke --out runs/smoke
+
+test: install
+	$(BIN)/python -m pytest -q tests
+
+clean:
+	rm -rf runs .pytest_cache

@@ -1,0 +1,133 @@
+"""Command line: ``bertdistil {reproduce, prepare-teacher, init-student, distill, evaluate-mlm, fill-mask}``."""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from .config import load_config, preset_names
+from .errors import BertdistilError
+
+EPILOG = """Examples:
+  bertdistil reproduce --preset default --out runs/default
+  bertdistil reproduce --preset smoke --out runs/smoke --teacher ~/models/bert-base-uncased --corpus 'text/*.txt.gz'
+  bertdistil reproduce --preset default --out runs/hidden --set loss.alpha_ce=0 --set distill.max_steps=300
+A killed run continues when the same command is run again (stages are skipped, training resumes
+from its last checkpoint). No hub is contacted: every model is a local directory."""
+
+
+def _common(p: argparse.ArgumentParser, out_required: bool = False) -> None:
+    p.add_argument("--preset", default="default", help=f"preset name ({', '.join(preset_names())}) or a .json config file")
+    p.add_argument("--teacher", help="local BERT-family checkpoint directory, with or without MLM head "
+                                     "(default: the embedded all-MiniLM-L6-v2)")
+    p.add_argument("--corpus", nargs="+", help="plain-text or .gz files or globs (default: shipped Gutenberg + SOTU)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field, dotted, JSON value: distill.max_steps=200, loss.alpha_ce=0")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    if out_required:
+        p.add_argument("--out", required=True, type=Path, help="output folder")
+
+
+def _config(args):
+    cfg = load_config(args.preset, args.overrides)
+    if args.teacher:
+        cfg.teacher = str(Path(args.teacher).expanduser())
+    if args.corpus:
+        cfg.corpus = list(args.corpus)
+    return cfg
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="bertdistil", description="Distil a BERT-family teacher into a student with "
+                                 "half the layers (DistilBERT, Sanh et al. 2019) and measure what it keeps.",
+                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("reproduce", help="the whole recipe: teacher prep → student init → distil → controls → report")
+    _common(p, out_required=True)
+    p.add_argument("--restart", action="store_true", help="delete OUT first instead of resuming it")
+    p = sub.add_parser("prepare-teacher", help="fit an MLM head (and adapt) a teacher without one; prints its cached directory")
+    _common(p)
+    p.add_argument("--force", action="store_true", help="adapt even if the teacher already has an MLM head")
+    p = sub.add_parser("init-student", help="build the student from a teacher (one layer out of two) and save it")
+    p.add_argument("--teacher", required=True, help="teacher directory (with MLM head)")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--layers", help="comma-separated teacher layers to copy, e.g. 0,2,4,7,9,11")
+    p.add_argument("--random-init", action="store_true", help="same architecture, random weights (ablation)")
+    p = sub.add_parser("distill", help="distil one student (resumable); the teacher must have an MLM head if alpha_ce > 0")
+    _common(p, out_required=True)
+    p.add_argument("--student", help="student init directory (default: built from the teacher)")
+    p = sub.add_parser("evaluate-mlm", help="masked-token accuracy and perplexity on WikiText-2 valid (fixed mask)")
+    _common(p)
+    p.add_argument("--model", required=True, help="a *ForMaskedLM checkpoint directory")
+    p = sub.add_parser("fill-mask", help="top predictions of a model directory for prompts containing [MASK]")
+    p.add_argument("--model", required=True)
+    p.add_argument("prompts", nargs="+")
+    p.add_argument("--top-k", type=int, default=5)
+    return ap
+
+
+def run(args) -> int:
+    from transformers.utils import logging as hf_logging
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    if args.command == "fill-mask":
+        from .models import check_model_dir
+        from .pipeline import fill_mask_examples
+        print(json.dumps(fill_mask_examples(check_model_dir(args.model), args.prompts, args.top_k), indent=1))
+        return 0
+    if args.command == "init-student":
+        from .checkpoint import save_model_dir
+        from .models import load_masked_lm, load_tokenizer
+        from .student import build_student, prepare_tokenizer_for
+        teacher, missing = load_masked_lm(args.teacher)
+        if missing:
+            print(f"warning: {args.teacher} has no MLM head ({len(missing)} tensors missing); the student's head is random "
+                  "— run `bertdistil prepare-teacher` first", file=sys.stderr)
+        layers = [int(x) for x in args.layers.split(",")] if args.layers else None
+        student, lm = build_student(teacher, layers, random_init=args.random_init)
+        save_model_dir(student, prepare_tokenizer_for(student, load_tokenizer(args.teacher)), args.out)
+        print(json.dumps({"out": str(args.out), "layer_map": lm, "params": sum(p.numel() for p in student.parameters())}))
+        return 0
+    cfg = _config(args)
+    from . import pipeline
+    if args.command == "reproduce":
+        if args.restart and args.out.exists():
+            shutil.rmtree(args.out)
+        res = pipeline.reproduce(cfg, args.out, progress=not args.quiet)
+        print(json.dumps({"out": str(args.out), "report": str(args.out / "report.md"),
+                          "mlm_accuracy": {k: round(v["accuracy"], 4) for k, v in res["mlm"].items()}}, indent=1))
+        return 0
+    ctx = pipeline.Context(cfg, progress=not args.quiet)
+    if args.command == "prepare-teacher":
+        from .teacher import prepare_teacher
+        folder, info = prepare_teacher(ctx.teacher_src, cfg, ctx.tokenizer, ctx.dataset, ctx.masker, ctx.cache,
+                                       force=args.force, progress=not args.quiet)
+        from .models import load_masked_lm
+        info["mlm"] = ctx.evaluate(load_masked_lm(folder)[0])
+        print(json.dumps(info, indent=1, default=str))
+        return 0
+    if args.command == "evaluate-mlm":
+        from .models import load_masked_lm
+        print(json.dumps(ctx.evaluate(load_masked_lm(args.model)[0]), indent=1))
+        return 0
+    if args.command == "distill":
+        return pipeline.distill_command(ctx, args.student, args.out)
+    raise AssertionError(args.command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except BertdistilError as e:
+        print(f"bertdistil: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bertdistil: interrupted; run the same command again to resume from the last checkpoint", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

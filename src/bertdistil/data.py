@@ -1,0 +1,268 @@
+"""Corpus → token-id memmap, and length-grouped batches over it.
+
+Layout of a prepared corpus (a folder, written atomically, reused while its key matches):
+  ids.bin      flat token ids of every sequence, ``[CLS] ... [SEP]``, dtype uint16 (uint32 if the
+               vocabulary has more than 65,536 entries), read as a numpy memmap (as nanoGPT does)
+  offsets.npy  int64 (n_sequences + 1,): sequence i is ids[offsets[i]:offsets[i+1]]
+  counts.npy   int64 (vocab_size,): token counts, used by mlm_smoothing
+  meta.json    source files, tokenizer, max_seq_len, totals
+A *document* is a blank-line-separated block of a file; consecutive documents of one file are
+packed greedily into sequences of at most ``max_seq_len`` tokens, so sequences never cross files.
+"""
+from __future__ import annotations
+
+import glob
+import gzip
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .errors import BertdistilError
+
+
+def expand_corpus(patterns: list[str]) -> list[Path]:
+    """Expand files and globs into an ordered list of existing files (BertdistilError if none)."""
+    files: list[Path] = []
+    for pat in patterns:
+        hits = sorted(glob.glob(pat)) if any(c in pat for c in "*?[") else [pat]
+        for h in hits:
+            p = Path(h)
+            if not p.is_file():
+                raise BertdistilError(f"corpus file {p} not found: pass an existing text file, .gz file or glob")
+            files.append(p)
+    if not files:
+        raise BertdistilError(f"corpus {patterns} matched no file: pass an existing text file, .gz file or glob")
+    return files
+
+
+def _open_bytes(path: Path):
+    raw = path.open("rb")
+    head = raw.read(2)
+    raw.seek(0)
+    return gzip.open(raw, "rb") if head == b"\x1f\x8b" else raw
+
+
+_WIKITEXT_FIXES = [(" @-@ ", "-"), (" @,@ ", ","), (" @.@ ", ".")]
+
+
+def _decode(line: bytes, path: Path, lineno: int, stats: list[int]) -> str:
+    if b"\x00" in line:
+        raise BertdistilError(f"{path}:{lineno}: binary data (NUL byte) in corpus: pass plain UTF-8 text or .gz")
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        stats[0] += 1                       # a stray Latin-1 line (seen in the Gutenberg selection)
+        if stats[0] > 100 and stats[0] > 0.01 * lineno:
+            raise BertdistilError(f"{path}: not UTF-8 text ({stats[0]} of the first {lineno} lines fail to decode): "
+                                  "convert it to UTF-8 (iconv -f ENCODING -t UTF-8)") from None
+        return line.decode("latin-1")
+
+
+def iter_documents(path: Path, wikitext: bool = False) -> Iterator[str]:
+    """Yield the blank-line-separated blocks of a text file (plain or gzip), whitespace-normalised.
+
+    Lines that are not UTF-8 are read as Latin-1 while they are rare (≤ 1% of lines).
+    ``wikitext=True`` undoes WikiText's number/hyphen escapes and drops ``= heading =`` lines.
+    Raises BertdistilError for a binary file (NUL bytes), a non-UTF-8 file, or an unreadable .gz.
+    """
+    block: list[str] = []
+    stats = [0]
+    try:
+        with _open_bytes(path) as f:
+            for lineno, raw in enumerate(f, 1):
+                line = _decode(raw, path, lineno, stats).strip()
+                if wikitext:
+                    if line.startswith("= ") and line.endswith(" ="):
+                        line = ""
+                    for a, b in _WIKITEXT_FIXES:
+                        line = line.replace(a, b)
+                if line:
+                    block.append(line)
+                elif block:
+                    yield " ".join(block)
+                    block = []
+    except (OSError, EOFError) as e:
+        raise BertdistilError(f"{path}: cannot read ({e}): pass plain UTF-8 text or a valid .gz") from None
+    if block:
+        yield " ".join(block)
+
+
+def _fingerprint(files: list[Path], tokenizer, max_seq_len: int, extra: str) -> str:
+    h = hashlib.sha256()
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.resolve()}|{st.st_size}|{int(st.st_mtime)}".encode())
+    vocab = json.dumps(sorted(tokenizer.get_vocab().items())).encode()
+    h.update(hashlib.sha256(vocab).digest())
+    h.update(f"{type(tokenizer).__name__}|{max_seq_len}|{extra}".encode())
+    return h.hexdigest()[:16]
+
+
+def token_dtype(vocab_size: int, requested: str = "auto") -> np.dtype:
+    """uint16 when every id fits (vocab ≤ 65,536), else uint32. BertdistilError if uint16 is forced but too small."""
+    if requested == "uint16" and vocab_size > 65536:
+        raise BertdistilError(f"vocabulary of {vocab_size} tokens does not fit token_dtype uint16: "
+                              "use --set token_dtype=uint32 (or auto)")
+    if requested == "uint32" or vocab_size > 65536:
+        return np.dtype(np.uint32)
+    return np.dtype(np.uint16)
+
+
+class TokenDataset:
+    """Read-only view of a prepared corpus folder: sequence i → int64 array of token ids."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.meta = json.loads((self.folder / "meta.json").read_text())
+        self.offsets = np.load(self.folder / "offsets.npy")
+        self.counts = np.load(self.folder / "counts.npy")
+        self.ids = np.memmap(self.folder / "ids.bin", dtype=self.meta["dtype"], mode="r")
+        self.lengths = np.diff(self.offsets)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return np.asarray(self.ids[self.offsets[i]:self.offsets[i + 1]], dtype=np.int64)
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.offsets[-1])
+
+
+def prepare_corpus(patterns: list[str], tokenizer, max_seq_len: int, cache: Path, *,
+                   wikitext: bool = False, requested_dtype: str = "auto", max_sequences: int = 0,
+                   desc: str = "tokenize", progress: bool = True) -> TokenDataset:
+    """Tokenize text files once into a memmap folder under ``cache/corpus/<key>`` and open it.
+
+    Every sequence is ``[CLS] tokens [SEP]`` with at most ``max_seq_len`` ids. ``max_sequences`` > 0
+    keeps only the first that many sequences (smoke runs). Raises BertdistilError for missing,
+    binary or empty input, or a vocabulary that does not fit the token dtype.
+    """
+    files = expand_corpus(patterns)
+    dtype = token_dtype(len(tokenizer), requested_dtype)
+    key = _fingerprint(files, tokenizer, max_seq_len, f"{wikitext}|{dtype}|{max_sequences}")
+    folder = cache / "corpus" / key
+    if (folder / "meta.json").is_file():
+        return TokenDataset(folder)
+    cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
+    if cls_id is None or sep_id is None:
+        raise BertdistilError(f"tokenizer {tokenizer.name_or_path} has no [CLS]/[SEP] (cls/sep) tokens: "
+                              "use a BERT-family tokenizer")
+    body = max_seq_len - 2
+    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    counts = np.zeros(len(tokenizer), dtype=np.int64)
+    offsets = [0]
+    n_docs = 0
+    with open(tmp / "ids.bin", "wb") as out:
+        def flush(tokens: list[int]) -> None:
+            seq = np.asarray([cls_id, *tokens, sep_id], dtype=dtype)
+            out.write(seq.tobytes())
+            np.add.at(counts, seq.astype(np.int64), 1)
+            offsets.append(offsets[-1] + len(seq))
+
+        for path in files:
+            current: list[int] = []
+            docs = iter_documents(path, wikitext=wikitext)
+            bar = tqdm(desc=f"{desc} {path.name}", unit=" docs", leave=False, disable=not progress)
+            while max_sequences <= 0 or len(offsets) - 1 < max_sequences:
+                chunk = [d for _, d in zip(range(512), docs)]
+                if not chunk:
+                    break
+                n_docs += len(chunk)
+                bar.update(len(chunk))
+                for ids in tokenizer(chunk, add_special_tokens=False)["input_ids"]:
+                    if current and len(current) + len(ids) > body:
+                        flush(current)
+                        current = []
+                    while len(ids) > body:
+                        flush(ids[:body])
+                        ids = ids[body:]
+                    current.extend(ids)
+            bar.close()
+            if current:
+                flush(current)
+    if len(offsets) == 1:
+        shutil.rmtree(tmp)
+        raise BertdistilError(f"corpus {', '.join(map(str, files))} contains no text: pass a non-empty UTF-8 text file")
+    offsets_arr = np.asarray(offsets, dtype=np.int64)
+    if max_sequences > 0:
+        offsets_arr = offsets_arr[:max_sequences + 1]
+    np.save(tmp / "offsets.npy", offsets_arr)
+    np.save(tmp / "counts.npy", counts)
+    meta = {"files": [str(f) for f in files], "tokenizer": str(tokenizer.name_or_path), "max_seq_len": max_seq_len,
+            "dtype": dtype.name, "documents": n_docs, "sequences": len(offsets_arr) - 1,
+            "tokens": int(offsets_arr[-1]), "vocab_size": len(tokenizer)}
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
+    return TokenDataset(folder)
+
+
+class LengthGroupedBatches:
+    """Deterministic, resumable batch order (DistilBERT's ``group_by_size``).
+
+    Each epoch shuffles sequence indices with ``seed + epoch``, cuts them into groups of
+    ``batch_size * group_batches``, sorts each group by length so a batch holds similar lengths
+    (little padding), and shuffles the batch order. ``state()`` / ``load_state()`` give the exact
+    position (epoch, cursor) so a resumed run sees the same batches.
+    """
+
+    def __init__(self, lengths: np.ndarray, batch_size: int, seed: int, group_by_size: bool = True,
+                 group_batches: int = 64, rank: int = 0, world_size: int = 1):
+        self.lengths, self.batch_size, self.seed = lengths, batch_size, seed
+        self.group_by_size, self.group_batches = group_by_size, group_batches
+        self.rank, self.world_size = rank, world_size
+        self.epoch, self.cursor = 0, 0
+        self._order = self._make_order()
+
+    def _make_order(self) -> list[np.ndarray]:
+        rng = np.random.default_rng(self.seed + self.epoch)
+        idx = rng.permutation(len(self.lengths))
+        if self.group_by_size:
+            g = self.batch_size * self.group_batches
+            idx = np.concatenate([grp[np.argsort(self.lengths[grp], kind="stable")]
+                                  for grp in np.array_split(idx, max(1, -(-len(idx) // g)))])
+        batches = [idx[i:i + self.batch_size] for i in range(0, len(idx), self.batch_size)]
+        order = rng.permutation(len(batches))
+        batches = [batches[i] for i in order]
+        return batches[self.rank::self.world_size]
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def next(self) -> np.ndarray:
+        if self.cursor >= len(self._order):
+            self.epoch, self.cursor = self.epoch + 1, 0
+            self._order = self._make_order()
+        batch = self._order[self.cursor]
+        self.cursor += 1
+        return batch
+
+    def state(self) -> dict:
+        return {"epoch": self.epoch, "cursor": self.cursor}
+
+    def load_state(self, state: dict) -> None:
+        self.epoch, self.cursor = state["epoch"], state["cursor"]
+        self._order = self._make_order()
+
+
+def collate(dataset: TokenDataset, indices: np.ndarray, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad a batch to its longest sequence. Returns input_ids (B, L) int64 and attention_mask (B, L) int64."""
+    seqs = [dataset[int(i)] for i in indices]
+    width = max(len(s) for s in seqs)
+    ids = np.full((len(seqs), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(seqs), width), dtype=np.int64)
+    for r, s in enumerate(seqs):
+        ids[r, :len(s)] = s
+        mask[r, :len(s)] = 1
+    return torch.from_numpy(ids), torch.from_numpy(mask)

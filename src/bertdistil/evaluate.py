@@ -1,0 +1,75 @@
+"""Held-out masked-LM evaluation with a fixed mask: masked-token accuracy and perplexity.
+
+Protocol: every non-special token of the evaluation set is a target with probability 0.15
+(one draw over the whole flat token array, seeded, so every model sees the same targets whatever
+the batch size) and is replaced by [MASK]. accuracy = argmax == original over targets;
+perplexity = exp(mean cross-entropy over targets).
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .data import TokenDataset, collate
+from .models import encode, head_logits
+
+
+class EvalSet:
+    """The first sequences of a TokenDataset up to ``max_tokens`` (0 = all), with a fixed mask."""
+
+    def __init__(self, dataset: TokenDataset, special_ids: list[int], mask_id: int, prop: float = 0.15,
+                 seed: int = 0, max_tokens: int = 0):
+        n = len(dataset)
+        if max_tokens:
+            n = max(1, int(np.searchsorted(dataset.offsets, max_tokens, side="right")) - 1)
+        self.dataset, self.n, self.mask_id = dataset, min(n, len(dataset)), mask_id
+        flat = torch.from_numpy(np.asarray(dataset.ids[:dataset.offsets[self.n]], dtype=np.int64))
+        g = torch.Generator().manual_seed(seed)
+        draw = torch.rand(flat.shape, generator=g)
+        self.target = (draw < prop) & ~torch.isin(flat, torch.tensor(special_ids))   # (T,) bool
+        self.n_targets = int(self.target.sum())
+
+    def batches(self, batch_size: int, pad_id: int):
+        order = np.argsort(self.dataset.lengths[:self.n], kind="stable")   # similar lengths together
+        for i in range(0, self.n, batch_size):
+            idx = order[i:i + batch_size]
+            ids, att = collate(self.dataset, idx, pad_id)
+            tgt = torch.zeros_like(ids, dtype=torch.bool)
+            for r, j in enumerate(idx):
+                a, b = self.dataset.offsets[j], self.dataset.offsets[j + 1]
+                tgt[r, :b - a] = self.target[a:b]
+            labels = torch.where(tgt, ids, torch.full_like(ids, -100))
+            yield torch.where(tgt, torch.full_like(ids, self.mask_id), ids), att, labels
+
+
+@torch.inference_mode()
+def evaluate_mlm(model, eval_set: EvalSet, pad_id: int, batch_size: int = 64, bf16: bool = True,
+                 progress: bool = True) -> dict:
+    """Masked-token accuracy (fraction) and perplexity of ``model`` on ``eval_set``.
+
+    Returns {accuracy, perplexity, loss (nats/token), targets (count), tokens (count)}.
+    """
+    was_training = model.training
+    model.eval()
+    correct, nll, count = 0, 0.0, 0
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+    bar = tqdm(total=eval_set.n, desc="evaluate", unit=" seq", leave=False, disable=not progress)
+    with autocast:
+        for ids, att, labels in eval_set.batches(batch_size, pad_id):
+            sel = labels != -100
+            if sel.any():
+                logits = head_logits(model, encode(model, ids, att)[sel]).float()   # (N, V)
+                gold = labels[sel]
+                correct += int((logits.argmax(-1) == gold).sum())
+                nll += float(torch.nn.functional.cross_entropy(logits, gold, reduction="sum"))
+                count += int(sel.sum())
+            bar.update(len(ids))
+    bar.close()
+    model.train(was_training)
+    loss = nll / max(count, 1)
+    return {"accuracy": correct / max(count, 1), "perplexity": math.exp(loss), "loss": loss,
+            "targets": count, "tokens": int(eval_set.dataset.offsets[eval_set.n])}

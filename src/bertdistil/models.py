@@ -1,0 +1,103 @@
+"""Loading BERT-family checkpoints and running their parts separately.
+
+``encode`` returns the last hidden states of the encoder; ``head_logits`` applies the model's own
+MLM head to selected rows only, so vocabulary projections are computed where a loss needs them
+(the projection costs more than a whole layer for a 384-wide, 30k-vocabulary model).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from transformers import AutoConfig, AutoModelForMaskedLM, AutoTokenizer, PreTrainedModel
+
+from .errors import BertdistilError
+
+
+def check_model_dir(path: str | Path, what: str = "model") -> Path:
+    """Raise BertdistilError unless ``path`` is a local checkpoint directory with config + weights + tokenizer."""
+    p = Path(path)
+    if not p.is_dir():
+        raise BertdistilError(f"{what} directory {p} not found: pass a local Hugging Face checkpoint directory "
+                              "(config.json + weights + tokenizer); no hub downloads happen here")
+    if not (p / "config.json").is_file():
+        raise BertdistilError(f"{p}/config.json missing: {what} must be a Hugging Face checkpoint directory "
+                              "(save it with model.save_pretrained(DIR))")
+    if not any((p / n).is_file() for n in ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")):
+        raise BertdistilError(f"{p}: no weights (model.safetensors or pytorch_model.bin): save the {what} with save_pretrained")
+    if not any((p / n).is_file() for n in ("tokenizer.json", "vocab.txt", "tokenizer_config.json")):
+        raise BertdistilError(f"{p}: no tokenizer files (tokenizer.json or vocab.txt): save the tokenizer into the "
+                              f"{what} directory with tokenizer.save_pretrained(DIR)")
+    return p
+
+
+def load_tokenizer(path: str | Path):
+    """Fast tokenizer of a checkpoint directory (BertdistilError if it cannot be loaded)."""
+    try:
+        return AutoTokenizer.from_pretrained(str(path))
+    except Exception as e:  # transformers raises many types here
+        raise BertdistilError(f"{path}: tokenizer cannot be loaded ({type(e).__name__}: {str(e).splitlines()[0]}): "
+                              "save a tokenizer into the directory with tokenizer.save_pretrained(DIR)") from None
+
+
+def load_masked_lm(path: str | Path) -> tuple[PreTrainedModel, list[str]]:
+    """Load a checkpoint as ``AutoModelForMaskedLM``; returns (model, missing head parameter names).
+
+    A sentence-embedding checkpoint (e.g. ``BertModel``) loads with a freshly initialised head and
+    a non-empty missing list: such a teacher needs ``prepare-teacher`` first.
+    """
+    p = check_model_dir(path)
+    try:
+        model, info = AutoModelForMaskedLM.from_pretrained(str(p), output_loading_info=True)
+    except Exception as e:
+        raise BertdistilError(f"{p}: cannot load as a masked-LM ({type(e).__name__}: {str(e).splitlines()[0]}): "
+                              "pass a BERT-family checkpoint directory") from None
+    missing = [k for k in info.get("missing_keys", []) if "position_ids" not in k]
+    return model, missing
+
+
+def describe(model: PreTrainedModel, path: str | Path) -> dict:
+    """{name_or_path, model_type, params, layers, hidden} of a model."""
+    c = model.config
+    return {"name_or_path": str(path), "model_type": c.model_type,
+            "params": sum(p.numel() for p in model.parameters()),
+            "layers": getattr(c, "num_hidden_layers", getattr(c, "n_layers", None)),
+            "hidden": getattr(c, "hidden_size", getattr(c, "dim", None))}
+
+
+def encode(model: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Last hidden states (B, L, H) of the encoder of a *ForMaskedLM model (no vocabulary projection)."""
+    out = model.base_model(input_ids=input_ids, attention_mask=attention_mask)
+    return out[0]
+
+
+def head_logits(model: PreTrainedModel, hidden: torch.Tensor) -> torch.Tensor:
+    """Apply the MLM head to hidden rows (N, H) → logits (N, V).
+
+    Supports the head layouts of BERT (``cls``), DistilBERT (``vocab_*``), RoBERTa-style
+    (``lm_head``) and ELECTRA generators; raises BertdistilError for another layout.
+    """
+    if hasattr(model, "cls"):
+        return model.cls(hidden)
+    if hasattr(model, "vocab_projector"):
+        h = model.vocab_layer_norm(model.activation(model.vocab_transform(hidden)))
+        return model.vocab_projector(h)
+    if hasattr(model, "lm_head"):
+        return model.lm_head(hidden)
+    if hasattr(model, "generator_lm_head"):
+        return model.generator_lm_head(model.generator_predictions(hidden))
+    raise BertdistilError(f"{type(model).__name__}: unknown masked-LM head layout; supported: BERT, DistilBERT, "
+                          "RoBERTa-style (lm_head), ELECTRA")
+
+
+def n_layers(config) -> int:
+    return getattr(config, "num_hidden_layers", None) or getattr(config, "n_layers")
+
+
+def read_config(path: str | Path) -> dict:
+    return json.loads((Path(path) / "config.json").read_text())
+
+
+def model_config(path: str | Path):
+    return AutoConfig.from_pretrained(str(path))

@@ -1,0 +1,61 @@
+"""One forward pass of the distillation objective: which rows go through which loss.
+
+Positions used (``sel``):
+  * soft targets (alpha_ce > 0): every non-pad token, or only the MLM targets if restrict_ce_to_mask;
+  * MLM: the targets drawn by the Masker;
+  * cosine / MSE: every non-pad token of the last hidden layer.
+The vocabulary projection is computed only on ``sel`` rows, for student and teacher alike.
+"""
+from __future__ import annotations
+
+import torch
+
+from . import losses
+from .config import LossConfig
+from .models import encode, head_logits
+
+
+def weights_of(cfg: LossConfig) -> dict[str, float]:
+    """The non-zero loss weights, keyed by term name (ce, mlm, cos, mse)."""
+    w = {"ce": cfg.alpha_ce, "mlm": cfg.alpha_mlm, "cos": cfg.alpha_cos, "mse": cfg.alpha_mse}
+    return {k: v for k, v in w.items() if v}
+
+
+def compute_losses(student, teacher, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                   labels: torch.Tensor, cfg: LossConfig) -> tuple[torch.Tensor, dict[str, float]]:
+    """Forward student (and teacher if a teacher term is on) on a masked batch.
+
+    Args: input_ids (B, L) int64 after masking; attention_mask (B, L); labels (B, L) int64, -100 off-target.
+    Returns (weighted loss, scalar, with grad; {term: float value}). The teacher runs under
+    ``torch.inference_mode`` and must be in eval mode.
+    """
+    w = weights_of(cfg)
+    need_teacher = bool({"ce", "cos", "mse"} & w.keys())
+    if need_teacher and teacher is None:
+        raise ValueError("alpha_ce/alpha_cos/alpha_mse > 0 need a teacher")
+    nonpad = attention_mask.bool()                                   # (B, L)
+    targets = labels != -100                                         # (B, L)
+    sel = nonpad if ("ce" in w and not cfg.restrict_ce_to_mask) else targets
+    h_s = encode(student, input_ids, attention_mask)                 # (B, L, H)
+    if need_teacher:
+        with torch.inference_mode():
+            h_t = encode(teacher, input_ids, attention_mask)         # (B, L, H)
+            t_logits = head_logits(teacher, h_t[sel]) if "ce" in w else None  # (N, V)
+            h_t_rows = h_t[nonpad]                                    # (M, H)
+        h_t_rows = h_t_rows.clone()
+        t_logits = t_logits.clone() if t_logits is not None else None
+    terms: dict[str, torch.Tensor] = {}
+    if "ce" in w or "mlm" in w:
+        s_logits = head_logits(student, h_s[sel])                    # (N, V)
+        if "ce" in w:
+            terms["ce"] = losses.soft_target_loss(s_logits, t_logits, cfg.temperature)
+        if "mlm" in w:
+            terms["mlm"] = losses.mlm_loss(s_logits, labels[sel])
+    if "cos" in w or "mse" in w:
+        h_s_rows = h_s[nonpad]                                        # (M, H)
+        if "cos" in w:
+            terms["cos"] = losses.cosine_loss(h_s_rows, h_t_rows)
+        if "mse" in w:
+            terms["mse"] = losses.mse_loss(h_s_rows, h_t_rows)
+    total = losses.combine(terms, w)
+    return total, {k: float(v.detach()) for k, v in terms.items()}

@@ -1,0 +1,191 @@
+"""``bertdistil reproduce``: prepare teacher → build student → distil → controls → evaluate → report.
+
+Every stage writes its output under OUT and is skipped when that output exists, and training
+stages resume from their checkpoints, so re-running the same command after a kill continues.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from .checkpoint import save_model_dir, write_json
+from .config import Config, LossConfig
+from .data import prepare_corpus
+from .errors import BertdistilError
+from .evaluate import EvalSet, evaluate_mlm
+from .masking import Masker
+from .models import check_model_dir, describe, load_masked_lm, load_tokenizer, n_layers
+from .resources import cache_dir, default_corpus, default_eval_corpus, default_teacher
+from .student import build_student, check_layer_map, default_layer_map, prepare_tokenizer_for
+from .teacher import prepare_teacher
+from .train import train
+
+
+def control_loss(name: str, cfg: Config) -> LossConfig | None:
+    """Loss of a trained control: mlm_only (α_mlm alone, no teacher), hidden_only (α_ce = 0),
+    triple (the paper's α = (5, 2, 1), T = 2); None for the untrained 'truncated' control."""
+    if name == "truncated":
+        return None
+    if name == "mlm_only":
+        return LossConfig(alpha_ce=0.0, alpha_mlm=cfg.loss.alpha_mlm or 1.0, alpha_cos=0.0, alpha_mse=0.0)
+    if name == "hidden_only":
+        return replace(cfg.loss, alpha_ce=0.0, alpha_cos=cfg.loss.alpha_cos or 1.0)
+    if name == "triple":
+        return LossConfig()
+    raise BertdistilError(f"unknown control '{name}': choose truncated, mlm_only, hidden_only or triple")
+
+
+class Context:
+    """Everything the stages share: tokenizer, datasets, masker, evaluation set."""
+
+    def __init__(self, cfg: Config, progress: bool):
+        self.cfg, self.progress = cfg, progress
+        torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
+        self.cache = cache_dir(cfg.cache_dir)
+        self.teacher_src = check_model_dir(cfg.teacher or default_teacher(), "teacher")
+        self.tokenizer = load_tokenizer(self.teacher_src)
+        if self.tokenizer.mask_token_id is None or self.tokenizer.pad_token_id is None:
+            raise BertdistilError(f"{self.teacher_src}: tokenizer has no [MASK] or [PAD] token: use a BERT-family tokenizer")
+        self.special_ids = sorted(set(self.tokenizer.all_special_ids))
+        self.dataset = prepare_corpus(cfg.corpus or default_corpus(), self.tokenizer, cfg.max_seq_len, self.cache,
+                                      requested_dtype=cfg.token_dtype, max_sequences=cfg.corpus_max_sequences,
+                                      progress=progress)
+        eval_ds = prepare_corpus([cfg.eval.corpus or default_eval_corpus()], self.tokenizer, cfg.max_seq_len,
+                                 self.cache, wikitext=cfg.eval.corpus is None, requested_dtype=cfg.token_dtype,
+                                 desc="tokenize eval", progress=progress)
+        self.eval_set = EvalSet(eval_ds, self.special_ids, self.tokenizer.mask_token_id,
+                                seed=cfg.eval.mask_seed, max_tokens=cfg.eval.max_tokens)
+        self.quick_eval_set = EvalSet(eval_ds, self.special_ids, self.tokenizer.mask_token_id,
+                                      seed=cfg.eval.mask_seed, max_tokens=cfg.eval.periodic_max_tokens)
+        self.masker = Masker(cfg.masking, self.dataset.counts, self.special_ids, self.tokenizer.mask_token_id)
+
+    def evaluate(self, model, quick: bool = False) -> dict:
+        return evaluate_mlm(model, self.quick_eval_set if quick else self.eval_set, self.tokenizer.pad_token_id,
+                            self.cfg.eval.batch_size, self.cfg.bf16, progress=self.progress and not quick)
+
+
+def _evaluated(ctx: Context, model_dir: Path, cache_file: Path) -> dict:
+    if cache_file.is_file():
+        return json.loads(cache_file.read_text())
+    model, _ = load_masked_lm(model_dir)
+    result = ctx.evaluate(model)
+    write_json(result, cache_file)
+    return result
+
+
+def _train_stage(ctx: Context, name: str, init_dir: Path, teacher, loss: LossConfig, run_dir: Path,
+                 final_dir: Path) -> dict:
+    summary_path = run_dir / "summary.json"
+    if summary_path.is_file() and (final_dir / "config.json").is_file():
+        return json.loads(summary_path.read_text())
+    student, _ = load_masked_lm(init_dir)
+    return train(student, teacher, ctx.tokenizer, ctx.dataset, ctx.masker, loss, ctx.cfg.distill, run_dir,
+                 seed=ctx.cfg.seed, bf16=ctx.cfg.bf16, resume=True, desc=name, progress=ctx.progress,
+                 eval_fn=lambda m: ctx.evaluate(m, quick=True), final_dir=final_dir)
+
+
+def fill_mask_examples(model_dir: Path, prompts: list[str], top_k: int = 5) -> dict:
+    """{prompt: [(token, probability), ...]} from ``transformers.pipeline('fill-mask')`` on a directory."""
+    from transformers import pipeline
+    fill = pipeline("fill-mask", model=str(model_dir), tokenizer=str(model_dir), device="cpu")
+    return {p: [(r["token_str"], round(float(r["score"]), 4)) for r in fill(p, top_k=top_k)] for p in prompts}
+
+
+def check_out_dir(out: Path, cfg: Config) -> None:
+    """Refuse to mix two configs in one output folder (resume needs the same settings)."""
+    saved = out / "config.json"
+    if saved.is_file():
+        old = json.loads(saved.read_text())
+        if old != json.loads(json.dumps(cfg.to_dict(), default=str)):
+            raise BertdistilError(f"{saved}: {out} holds a run with other settings; pass a new --out, "
+                                  "or --restart to discard it")
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(cfg.to_dict(), saved)
+
+
+def reproduce(cfg: Config, out: Path, progress: bool = True) -> dict:
+    """Run the whole DistilBERT recipe into ``out``; returns the results dict written to results.json."""
+    out = Path(out)
+    check_out_dir(out, cfg)
+    t_start = time.perf_counter()
+    ctx = Context(cfg, progress)
+    teacher_dir, prep = prepare_teacher(ctx.teacher_src, cfg, ctx.tokenizer, ctx.dataset, ctx.masker, ctx.cache,
+                                        progress=progress)
+    teacher, _ = load_masked_lm(teacher_dir)
+    teacher.eval()
+    init_dir = out / "student_init"
+    if not (init_dir / "config.json").is_file():
+        student, layer_map = build_student(teacher, cfg.student_layers, cfg.fold_token_type)
+        save_model_dir(student, prepare_tokenizer_for(student, ctx.tokenizer), init_dir)
+    tok_student = load_tokenizer(init_dir)
+    ctx.tokenizer = tok_student          # saved with every trained student: no token_type_ids
+    evals = out / "eval"
+    evals.mkdir(exist_ok=True)
+    mlm = {"teacher": _evaluated(ctx, teacher_dir, evals / "teacher.json")}
+    if "truncated" in cfg.controls:
+        mlm["truncated"] = _evaluated(ctx, init_dir, evals / "truncated.json")
+    trained: dict[str, dict] = {}
+    needs_teacher = bool(cfg.loss.alpha_ce or cfg.loss.alpha_cos or cfg.loss.alpha_mse)
+    trained["student"] = _train_stage(ctx, "distil", init_dir, teacher if needs_teacher else None, cfg.loss,
+                                      out / "runs" / "student", out / "student")
+    mlm["student"] = _evaluated(ctx, out / "student", evals / "student.json")
+    for name in cfg.controls:
+        loss = control_loss(name, cfg)
+        if loss is None:
+            continue
+        uses_teacher = bool(loss.alpha_ce or loss.alpha_cos or loss.alpha_mse)
+        trained[name] = _train_stage(ctx, name, init_dir, teacher if uses_teacher else None, loss,
+                                     out / "runs" / name, out / "controls" / name)
+        mlm[name] = _evaluated(ctx, out / "controls" / name, evals / f"{name}.json")
+    student_model, _ = load_masked_lm(out / "student")
+    results = {
+        "preset": cfg.preset,
+        "teacher": {**describe(teacher, teacher_dir), "source": str(ctx.teacher_src), "preparation": prep},
+        "student": {**describe(student_model, out / "student"), "layer_map": _layer_map_used(teacher, cfg)},
+        "corpus": ctx.dataset.meta,
+        "eval_corpus": {**ctx.eval_set.dataset.meta, "targets": ctx.eval_set.n_targets},
+        "mlm": mlm,
+        "distill": {k: v for k, v in trained["student"].items() if k != "log"},
+        "controls": {k: {kk: vv for kk, vv in v.items() if kk != "log"} for k, v in trained.items() if k != "student"},
+        "fill_mask": {"teacher": fill_mask_examples(teacher_dir, cfg.fill_mask_prompts),
+                      "student": fill_mask_examples(out / "student", cfg.fill_mask_prompts)},
+        "machine": {"threads": torch.get_num_threads(), "torch": torch.__version__},
+        "wall_s_this_invocation": time.perf_counter() - t_start,
+        "config": cfg.to_dict(),
+    }
+    write_json(results, out / "results.json")
+    from .report import write_report
+    write_report(out, results, {k: v.get("log", []) for k, v in trained.items()})
+    return results
+
+
+def _layer_map_used(teacher, cfg: Config) -> list[int]:
+    nt = n_layers(teacher.config)
+    return check_layer_map(cfg.student_layers, nt) if cfg.student_layers else default_layer_map(nt)
+
+
+def distill_command(ctx: Context, student_dir: str | None, out: Path) -> int:
+    """``bertdistil distill``: one resumable distillation run into OUT (student in OUT/student)."""
+    cfg = ctx.cfg
+    teacher, missing = load_masked_lm(ctx.teacher_src)
+    if missing and cfg.loss.alpha_ce:
+        raise BertdistilError(f"{ctx.teacher_src} has no MLM head but alpha_ce > 0: run `bertdistil prepare-teacher` "
+                              "and pass its directory as --teacher, or use --set loss.alpha_ce=0")
+    out = Path(out)
+    check_out_dir(out, cfg)
+    init_dir = Path(student_dir) if student_dir else out / "student_init"
+    if not student_dir and not (init_dir / "config.json").is_file():
+        student, _ = build_student(teacher, cfg.student_layers, cfg.fold_token_type)
+        save_model_dir(student, prepare_tokenizer_for(student, ctx.tokenizer), init_dir)
+    ctx.tokenizer = load_tokenizer(init_dir)
+    summary = _train_stage(ctx, "distil", check_model_dir(init_dir, "student"), teacher.eval(), cfg.loss,
+                           out / "run", out / "student")
+    result = _evaluated(ctx, out / "student", out / "eval_student.json")
+    print(json.dumps({"student": str(out / "student"), "mlm": result,
+                      **{k: v for k, v in summary.items() if k != "log"}}, indent=1))
+    return 0

@@ -1,0 +1,57 @@
+"""Teacher preparation: give an encoder without an MLM head (e.g. a sentence-embedding model) one.
+
+The soft-target term is only as good as the teacher's MLM head, so a head-less teacher is
+*adapted*: a fresh head is attached (decoder tied to the word embeddings) and the whole model is
+trained with the MLM loss on the corpus for ``teacher_prep.max_steps`` steps. The result is a
+``save_pretrained`` directory cached under ``CACHE/teachers/<key>`` and reused while the teacher,
+corpus and settings are unchanged. A teacher that already has an MLM head is used as it is.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from .checkpoint import write_json
+from .config import Config, LossConfig
+from .data import TokenDataset
+from .masking import Masker
+from .models import check_model_dir, load_masked_lm
+from .train import train
+
+
+def _teacher_key(src: Path, cfg: Config, dataset: TokenDataset) -> str:
+    h = hashlib.sha256()
+    for f in sorted(src.iterdir()):
+        if f.is_file():
+            h.update(f"{f.name}|{f.stat().st_size}".encode())
+    h.update(str(src.resolve()).encode())
+    h.update(json.dumps([cfg.teacher_prep.__dict__, cfg.masking.__dict__, cfg.seed, cfg.bf16], default=str).encode())
+    h.update(str(dataset.folder.name).encode())
+    return h.hexdigest()[:16]
+
+
+def prepare_teacher(src: Path, cfg: Config, tokenizer, dataset: TokenDataset, masker: Masker, cache: Path,
+                    force: bool = False, progress: bool = True) -> tuple[Path, dict]:
+    """Return (directory of a teacher with an MLM head, info).
+
+    info = {prepared: bool, missing_head: [param names], steps, tokens_seen, wall_s, dir}.
+    Training resumes from its checkpoint if a previous preparation was killed.
+    """
+    src = check_model_dir(src, "teacher")
+    model, missing = load_masked_lm(src)
+    if not missing and not force:
+        return src, {"prepared": False, "missing_head": [], "dir": str(src)}
+    folder = cache / "teachers" / _teacher_key(src, cfg, dataset)
+    final = folder / "final"
+    summary_path = folder / "summary.json"
+    if summary_path.is_file() and (final / "config.json").is_file():
+        summary = json.loads(summary_path.read_text())
+    else:
+        summary = train(model, None, tokenizer, dataset, masker, LossConfig(alpha_ce=0, alpha_mlm=1, alpha_cos=0),
+                        cfg.teacher_prep, folder, seed=cfg.seed, bf16=cfg.bf16, resume=True,
+                        desc="prepare teacher (MLM)", progress=progress)
+        write_json({"source": str(src), "missing_head": missing}, folder / "source.json")
+    info = {"prepared": True, "missing_head": missing, "dir": str(final),
+            **{k: summary[k] for k in ("steps", "tokens_seen", "wall_s", "tokens_per_s", "final_loss")}}
+    return final, info

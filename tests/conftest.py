@@ -1,0 +1,48 @@
+"""Shared fixtures: a per-session cache, the shipped tokenizer, tiny user-style BERT directories."""
+import os
+
+import pytest
+
+os.environ.setdefault("BERTDISTIL_CACHE", "")  # replaced per session below
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cache(tmp_path_factory):
+    os.environ["BERTDISTIL_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+
+
+@pytest.fixture(scope="session")
+def shipped_teacher():
+    from bertdistil.resources import default_teacher
+    return default_teacher()
+
+
+@pytest.fixture(scope="session")
+def tokenizer(shipped_teacher):
+    from bertdistil.models import load_tokenizer
+    return load_tokenizer(shipped_teacher)
+
+
+def _tiny_bert(path, tokenizer, with_head=True, layers=4):
+    import torch
+    from transformers import BertConfig, BertForMaskedLM, BertModel
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=layers, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=128)
+    model = BertForMaskedLM(cfg) if with_head else BertModel(cfg)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory, tokenizer):
+    """A user's own BERT directory: randomly initialised BertForMaskedLM (4 layers, hidden 32) + tokenizer."""
+    return _tiny_bert(tmp_path_factory.mktemp("tiny_bert"), tokenizer)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_no_head_dir(tmp_path_factory, tokenizer):
+    """A head-less BertModel directory (like a sentence-embedding model)."""
+    return _tiny_bert(tmp_path_factory.mktemp("tiny_bert_nohead"), tokenizer, with_head=False)

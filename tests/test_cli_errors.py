@@ -1,0 +1,69 @@
+"""Bad input → a one-line error naming the file and the fix, exit code 2."""
+import shutil
+
+import pytest
+
+from bertdistil.cli import main
+
+
+def _run(capsys, *argv):
+    capsys.readouterr()   # drop what the test's own set-up printed
+    code = main([*argv, "--quiet"] if argv[0] == "reproduce" else list(argv))
+    err = capsys.readouterr().err.strip()
+    return code, err
+
+
+def test_unknown_preset(capsys, tmp_path):
+    code, err = _run(capsys, "reproduce", "--preset", "nope", "--out", str(tmp_path / "o"))
+    assert code == 2 and "unknown preset 'nope'" in err and "smoke" in err and len(err.splitlines()) == 1
+
+
+def test_unknown_setting(capsys, tmp_path):
+    code, err = _run(capsys, "reproduce", "--preset", "smoke", "--out", str(tmp_path / "o"), "--set", "distill.lrr=1")
+    assert code == 2 and "unknown setting 'lrr'" in err
+
+
+def test_missing_teacher_dir(capsys, tmp_path):
+    code, err = _run(capsys, "reproduce", "--preset", "smoke", "--out", str(tmp_path / "o"),
+                     "--teacher", str(tmp_path / "missing"))
+    assert code == 2 and "missing" in err and "not found" in err and len(err.splitlines()) == 1
+
+
+def test_teacher_without_tokenizer(capsys, tmp_path, tiny_bert_dir):
+    t = tmp_path / "t"
+    t.mkdir()
+    for f in ("config.json", "model.safetensors"):
+        shutil.copy(tiny_bert_dir / f, t / f)
+    code, err = _run(capsys, "reproduce", "--preset", "smoke", "--out", str(tmp_path / "o"), "--teacher", str(t))
+    assert code == 2 and str(t) in err and "tokenizer" in err and "save_pretrained" in err
+
+
+@pytest.mark.parametrize("content,needle", [(b"", "contains no text"), (b"\x00\x00\x00", "binary data")])
+def test_empty_or_binary_corpus(capsys, tmp_path, tiny_bert_dir, content, needle):
+    f = tmp_path / "corpus.txt"
+    f.write_bytes(content)
+    code, err = _run(capsys, "reproduce", "--preset", "smoke", "--out", str(tmp_path / "o"),
+                     "--teacher", str(tiny_bert_dir), "--corpus", str(f))
+    assert code == 2 and "corpus.txt" in err and needle in err and len(err.splitlines()) == 1
+
+
+def test_bad_token_dtype_setting(capsys, tmp_path):
+    code, err = _run(capsys, "reproduce", "--preset", "smoke", "--out", str(tmp_path / "o"), "--set", "token_dtype=uint8")
+    assert code == 2 and "token_dtype" in err
+
+
+def test_vocab_larger_than_uint16(capsys, tmp_path):
+    """A 70k-token WordPiece vocabulary cannot be stored as uint16: the error says to use uint32."""
+    from transformers import BertConfig, BertForMaskedLM, BertTokenizer
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(70_000)] + ["hello", "world"]
+    tok = BertTokenizer(vocab={w: i for i, w in enumerate(words)})
+    assert len(tok) == 70_007
+    t = tmp_path / "big_vocab_teacher"
+    BertForMaskedLM(BertConfig(vocab_size=len(words), hidden_size=8, num_hidden_layers=2, num_attention_heads=2,
+                               intermediate_size=16)).save_pretrained(t)
+    tok.save_pretrained(t)
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("hello world\n")
+    code, err = _run(capsys, "reproduce", "--preset", "smoke", "--out", str(tmp_path / "o"), "--teacher", str(t),
+                     "--corpus", str(corpus), "--set", "token_dtype=uint16")
+    assert code == 2 and "70007 tokens" in err and "uint32" in err and len(err.splitlines()) == 1

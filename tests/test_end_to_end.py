@@ -1,0 +1,70 @@
+"""`bertdistil reproduce --preset smoke` on the shipped teacher and on user-style BERT directories."""
+import json
+
+import torch
+from transformers import AutoModelForMaskedLM, pipeline
+
+from bertdistil.cli import main
+
+
+def _reproduce(tmp_path, *extra):
+    out = tmp_path / "out"
+    assert main(["reproduce", "--preset", "smoke", "--out", str(out), "--quiet", *extra]) == 0
+    return out, json.loads((out / "results.json").read_text())
+
+
+def _check_results(out, res):
+    for key in ("teacher", "student", "mlm", "distill", "config", "controls", "fill_mask"):
+        assert key in res
+    for model in ("teacher", "truncated", "mlm_only", "hidden_only", "student"):
+        m = res["mlm"][model]
+        assert 0.0 <= m["accuracy"] <= 1.0 and m["perplexity"] > 1.0 and m["targets"] > 100
+    for k in ("name_or_path", "params", "layers", "hidden"):
+        assert k in res["teacher"] and k in res["student"]
+    d = res["distill"]
+    assert d["steps"] == 6 and d["tokens_seen"] > 0 and d["tokens_per_s"] > 0 and d["wall_s"] > 0
+    assert set(d["loss_terms"]) == {"ce", "mlm", "cos"}
+    # same token budget for the controls as for the student
+    assert res["controls"]["mlm_only"]["tokens_seen"] == d["tokens_seen"]
+    assert res["student"]["layers"] * 2 <= res["teacher"]["layers"] + 1
+    assert (out / "report.md").is_file() and (out / "loss_curves.png").is_file()
+    report = (out / "report.md").read_text()
+    assert "MLM-only student" in report and "truncated teacher" in report
+    student = AutoModelForMaskedLM.from_pretrained(out / "student")
+    assert type(student).__name__ == "DistilBertForMaskedLM"
+    preds = pipeline("fill-mask", model=str(out / "student"))("The capital of France is [MASK].")
+    assert len(preds) == 5
+
+
+def test_smoke_on_shipped_teacher(tmp_path):
+    out, res = _reproduce(tmp_path)
+    _check_results(out, res)
+    assert res["teacher"]["preparation"]["prepared"] is True      # sentence-embedding teacher: head fitted
+    assert res["student"]["layers"] == 3 and res["student"]["hidden"] == 384
+    # re-running the same command resumes: every stage is found done, nothing is retrained
+    mtime = (out / "student" / "model.safetensors").stat().st_mtime
+    assert main(["reproduce", "--preset", "smoke", "--out", str(out), "--quiet"]) == 0
+    assert (out / "student" / "model.safetensors").stat().st_mtime == mtime
+
+
+def test_smoke_on_user_bert_dir(tmp_path, tiny_bert_dir):
+    out, res = _reproduce(tmp_path, "--teacher", str(tiny_bert_dir))
+    _check_results(out, res)
+    assert res["teacher"]["preparation"]["prepared"] is False      # has an MLM head: used as is
+    assert res["student"]["layers"] == 2 and res["student"]["layer_map"] == [0, 3]
+
+
+def test_smoke_on_headless_user_dir_with_own_corpus(tmp_path, tiny_bert_no_head_dir):
+    corpus = tmp_path / "my_corpus.txt"
+    corpus.write_text("\n\n".join(f"Paragraph {i}: the quick brown fox jumps over the lazy dog near the river bank."
+                                  for i in range(300)))
+    out, res = _reproduce(tmp_path, "--teacher", str(tiny_bert_no_head_dir), "--corpus", str(corpus))
+    assert res["teacher"]["preparation"]["prepared"] is True
+    assert res["corpus"]["files"] == [str(corpus)]
+
+
+def test_changed_settings_refuse_to_mix_runs(tmp_path, capsys, tiny_bert_dir):
+    out, _ = _reproduce(tmp_path, "--teacher", str(tiny_bert_dir))
+    code = main(["reproduce", "--preset", "smoke", "--out", str(out), "--quiet", "--teacher", str(tiny_bert_dir),
+                 "--set", "loss.alpha_ce=1"])
+    assert code == 2 and "other settings" in capsys.readouterr().err
