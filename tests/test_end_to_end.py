@@ -1,6 +1,7 @@
 """`bertdistil reproduce --preset smoke` on the shipped teacher and on user-style BERT directories."""
 import json
 
+import pytest
 import torch
 from transformers import AutoModelForMaskedLM, pipeline
 
@@ -39,6 +40,18 @@ def _check_results(out, res):
 def test_smoke_on_shipped_teacher(tmp_path):
     out, res = _reproduce(tmp_path)
     _check_results(out, res)
+    # downstream at toy size: GLUE tasks with train data, unavailable ones marked, macro, retention, Table 2
+    glue = res["glue"]
+    for task in ("SST-2", "MRPC", "STS-B"):
+        assert set(glue[task]) >= {"teacher", "truncated", "mlm_only", "student", "student_d"}
+        assert len(glue[task]["student"]["seeds"][next(iter(glue[task]["student"]["seeds"]))]) == 1
+    assert glue["MNLI"] == {"available": False, "reason": "data not available here"}
+    assert glue["QQP"]["available"] is False and glue["QNLI"]["available"] is False
+    assert set(res["glue_macro"]) == {"teacher", "truncated", "mlm_only", "student", "student_d"}
+    assert res["retention"]["student"] == pytest.approx(100 * res["glue_macro"]["student"] / res["glue_macro"]["teacher"])
+    assert "student" in res["imdb"] and "f1" in res["squad"]["results"]["student_d"]
+    report = (out / "report.md").read_text()
+    assert "DistilBERT (paper) | 77.0" in report and "student (D)" in report and "n/a" in report
     assert res["teacher"]["preparation"]["prepared"] is True      # sentence-embedding teacher: head fitted
     assert res["student"]["layers"] == 3 and res["student"]["hidden"] == 384
     # re-running the same command resumes: every stage is found done, nothing is retrained
@@ -48,8 +61,9 @@ def test_smoke_on_shipped_teacher(tmp_path):
 
 
 def test_smoke_on_user_bert_dir(tmp_path, tiny_bert_dir):
-    out, res = _reproduce(tmp_path, "--teacher", str(tiny_bert_dir))
+    out, res = _reproduce(tmp_path, "--teacher", str(tiny_bert_dir), "--set", "finetune=null")
     _check_results(out, res)
+    assert "glue" not in res
     assert res["teacher"]["preparation"]["prepared"] is False      # has an MLM head: used as is
     assert res["student"]["layers"] == 2 and res["student"]["layer_map"] == [0, 3]
 
@@ -58,13 +72,14 @@ def test_smoke_on_headless_user_dir_with_own_corpus(tmp_path, tiny_bert_no_head_
     corpus = tmp_path / "my_corpus.txt"
     corpus.write_text("\n\n".join(f"Paragraph {i}: the quick brown fox jumps over the lazy dog near the river bank."
                                   for i in range(300)))
-    out, res = _reproduce(tmp_path, "--teacher", str(tiny_bert_no_head_dir), "--corpus", str(corpus))
+    out, res = _reproduce(tmp_path, "--teacher", str(tiny_bert_no_head_dir), "--corpus", str(corpus),
+                          "--set", "finetune=null")
     assert res["teacher"]["preparation"]["prepared"] is True
     assert res["corpus"]["files"] == [str(corpus)]
 
 
 def test_changed_settings_refuse_to_mix_runs(tmp_path, capsys, tiny_bert_dir):
-    out, _ = _reproduce(tmp_path, "--teacher", str(tiny_bert_dir))
+    out, _ = _reproduce(tmp_path, "--teacher", str(tiny_bert_dir), "--set", "finetune=null")
     code = main(["reproduce", "--preset", "smoke", "--out", str(out), "--quiet", "--teacher", str(tiny_bert_dir),
-                 "--set", "loss.alpha_ce=1"])
+                 "--set", "finetune=null", "--set", "loss.alpha_ce=1"])
     assert code == 2 and "other settings" in capsys.readouterr().err

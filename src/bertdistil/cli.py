@@ -61,6 +61,35 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate-mlm", help="masked-token accuracy and perplexity on WikiText-2 valid (fixed mask)")
     _common(p)
     p.add_argument("--model", required=True, help="a *ForMaskedLM checkpoint directory")
+    p = sub.add_parser("downstream", help="GLUE/IMDb/SQuAD fine-tuning of the models of a reproduce run (Tables 1-2)")
+    _common(p)
+    p.add_argument("--run", required=True, type=Path, help="a reproduce output folder")
+    p = sub.add_parser("finetune", help="fine-tune one model on one task (built-in GLUE/IMDb, or --train/--dev files)")
+    _common(p, out_required=True)
+    p.add_argument("--model", required=True, help="model directory (any BERT-family checkpoint)")
+    p.add_argument("--task", required=True, help="CoLA, SST-2, MRPC, STS-B, RTE, WNLI, IMDb, or a name for your own data")
+    p.add_argument("--train", help="your train file (TSV with header, CSV or JSONL)")
+    p.add_argument("--dev", help="your dev file")
+    p.add_argument("--regression", action="store_true", help="your task is a regression (scores)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--teacher-model", help="a model already fine-tuned on the task → task distillation (student (D))")
+    p = sub.add_parser("evaluate", help="score a fine-tuned model on a task's dev file")
+    _common(p)
+    p.add_argument("--model", required=True)
+    p.add_argument("--task", required=True)
+    p.add_argument("--dev", help="labelled file (default: the built-in dev split)")
+    p = sub.add_parser("predict", help="GLUE-submission-style predictions (index<TAB>prediction) for any file of the task")
+    p.add_argument("--model", required=True, help="a model fine-tuned with `bertdistil finetune`")
+    p.add_argument("--task", required=True)
+    p.add_argument("--input", required=True, help="TSV in the task's format; test files without labels work")
+    p.add_argument("--output", required=True)
+    p = sub.add_parser("bench", help="inference size/speed of model directories on the CPU (paper Table 3) → OUT/bench.json")
+    p.add_argument("--models", nargs="+", required=True, metavar="NAME=DIR", help="models to measure, e.g. teacher=DIR")
+    p.add_argument("--threads", type=int, nargs="+", default=[1], help="thread counts (paper: 1); e.g. --threads 1 2")
+    p.add_argument("--repeats", type=int, default=3, help="full STS-B passes per model (median reported)")
+    p.add_argument("--out", required=True, type=Path)
+    p = sub.add_parser("report", help="regenerate OUT/report.md (+ plots) from OUT/results.json and the run logs")
+    p.add_argument("--run", required=True, type=Path, help="a reproduce output folder")
     p = sub.add_parser("fill-mask", help="top predictions of a model directory for prompts containing [MASK]")
     p.add_argument("--model", required=True)
     p.add_argument("prompts", nargs="+")
@@ -90,8 +119,46 @@ def run(args) -> int:
         save_model_dir(student, prepare_tokenizer_for(student, load_tokenizer(args.teacher)), args.out)
         print(json.dumps({"out": str(args.out), "layer_map": lm, "params": sum(p.numel() for p in student.parameters())}))
         return 0
+    if args.command == "report":
+        from .report import rewrite_report
+        print(rewrite_report(args.run))
+        return 0
+    if args.command == "bench":
+        from .bench import bench_model, table3
+        from .checkpoint import write_json
+        results = {}
+        for item in args.models:
+            name, _, path = item.rpartition("=")
+            from .models import check_model_dir
+            check_model_dir(path)
+            for t in args.threads:
+                key = f"{name or Path(path).name}@{t}t"
+                print(f"bench {key} ...", file=sys.stderr)
+                results[key] = bench_model(path, t, args.repeats)
+        args.out.mkdir(parents=True, exist_ok=True)
+        write_json(results, args.out / "bench.json")
+        (args.out / "bench.md").write_text("\n".join(table3(results)) + "\n")
+        print("\n".join(table3(results)))
+        return 0
+    if args.command == "predict":
+        from .predict import predict_file
+        n = predict_file(args.model, args.task, args.input, args.output)
+        print(json.dumps({"output": args.output, "rows": n}))
+        return 0
     cfg = _config(args)
     from . import pipeline
+    if args.command in ("finetune", "evaluate"):
+        from .predict import evaluate_command, finetune_command
+        return (finetune_command if args.command == "finetune" else evaluate_command)(args, cfg)
+    if args.command == "downstream":
+        from .checkpoint import write_json
+        if cfg.finetune is None:
+            raise BertdistilError(f"preset {cfg.preset} has no 'finetune' section: use --preset default or smoke")
+        res = pipeline.downstream_results(args.run, cfg, not args.quiet, "cpu")
+        write_json(res, args.run / "downstream.json")
+        print(json.dumps({"glue_macro": res["glue_macro"], "retention": {k: v for k, v in res["retention"].items()
+                                                                         if k != "per_task"}}, indent=1))
+        return 0
     if args.command == "reproduce":
         if args.restart and args.out.exists():
             shutil.rmtree(args.out)
@@ -103,14 +170,12 @@ def run(args) -> int:
     if args.command == "prepare-teacher":
         from .teacher import prepare_teacher
         folder, info = prepare_teacher(ctx.teacher_src, cfg, ctx.tokenizer, ctx.dataset, ctx.masker, ctx.cache,
-                                       force=args.force, progress=not args.quiet)
-        from .models import load_masked_lm
-        info["mlm"] = ctx.evaluate(load_masked_lm(folder)[0])
+                                       force=args.force, progress=not args.quiet, device=ctx.device)
+        info["mlm"] = ctx.evaluate(ctx.load(folder))
         print(json.dumps(info, indent=1, default=str))
         return 0
     if args.command == "evaluate-mlm":
-        from .models import load_masked_lm
-        print(json.dumps(ctx.evaluate(load_masked_lm(args.model)[0]), indent=1))
+        print(json.dumps(ctx.evaluate(ctx.load(args.model)), indent=1))
         return 0
     if args.command == "distill":
         return pipeline.distill_command(ctx, args.student, args.out)

@@ -33,6 +33,7 @@ class OptimConfig:
     batch_size: int = 32                    # sequences per micro-batch
     gradient_accumulation_steps: int = 2
     max_steps: int = 1000                   # optimizer steps (the token budget follows from it)
+    epochs: float = 0.0                     # > 0: overrides max_steps with this many passes over the corpus
     warmup_prop: float = 0.05
     weight_decay: float = 0.0
     adam_epsilon: float = 1e-6
@@ -66,6 +67,29 @@ class EvalConfig:
 
 
 @dataclass
+class FinetuneConfig:
+    """Downstream fine-tuning protocol (paper-style, bounded for CPU by the caps below)."""
+    tasks: list = field(default_factory=lambda: ["CoLA", "SST-2", "MRPC", "STS-B", "RTE", "WNLI"])
+    extra_tasks: list = field(default_factory=lambda: ["IMDb"])  # Table 2 (classification)
+    squad: bool = True
+    models: list = field(default_factory=lambda: ["teacher", "truncated", "mlm_only", "student", "student_d"])
+    seeds: list = field(default_factory=lambda: [1, 2, 3])   # the paper reports the median of 5 seeds
+    lr: float = 5e-5
+    epochs: float = 3.0
+    batch_size: int = 32
+    max_seq_len: int = 128
+    warmup_prop: float = 0.1
+    weight_decay: float = 0.01
+    max_train_examples: int = 0     # 0 = the whole train split
+    max_eval_examples: int = 0      # 0 = the whole dev split
+    task_alpha: float = 0.5         # student (D): weight of the soft-target term
+    task_temperature: float = 2.0
+    squad_max_seq_len: int = 256
+    squad_doc_stride: int = 128
+    squad_train_fraction: float = 0.8
+
+
+@dataclass
 class Config:
     """Everything a run needs; ``reproduce`` writes the resolved copy to ``OUT/results.json``."""
     preset: str = "default"
@@ -79,6 +103,7 @@ class Config:
     seed: int = 56
     bf16: bool = True
     threads: int = 0                    # 0 = all cores
+    device: str = "auto"                # auto (cuda if available, else cpu) | cpu | cuda | cuda:N
     cache_dir: str | None = None        # None = $BERTDISTIL_CACHE or ~/.cache/bertdistil
     controls: list = field(default_factory=lambda: ["truncated", "mlm_only", "hidden_only"])
     fill_mask_prompts: list = field(default_factory=lambda: [
@@ -91,6 +116,7 @@ class Config:
     distill: OptimConfig = field(default_factory=OptimConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    finetune: FinetuneConfig | None = None   # None = no downstream evaluation in reproduce
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -102,6 +128,12 @@ def _apply(obj: Any, data: dict, where: str) -> None:
         if key not in names:
             raise BertdistilError(f"{where}: unknown setting '{key}' (known: {', '.join(sorted(names))})")
         current = getattr(obj, key)
+        if key == "finetune" and value is None:
+            setattr(obj, key, None)           # no downstream evaluation
+            continue
+        if current is None and key == "finetune":
+            current = FinetuneConfig()
+            setattr(obj, key, current)
         if dataclasses.is_dataclass(current):
             if not isinstance(value, dict):
                 raise BertdistilError(f"{where}: '{key}' must be an object of settings")

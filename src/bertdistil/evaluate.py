@@ -56,10 +56,12 @@ def evaluate_mlm(model, eval_set: EvalSet, pad_id: int, batch_size: int = 64, bf
     was_training = model.training
     model.eval()
     correct, nll, count = 0, 0.0, 0
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+    device = next(model.parameters()).device
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
     bar = tqdm(total=eval_set.n, desc="evaluate", unit=" seq", leave=False, disable=not progress)
     with autocast:
         for ids, att, labels in eval_set.batches(batch_size, pad_id):
+            ids, att, labels = ids.to(device), att.to(device), labels.to(device)
             sel = labels != -100
             if sel.any():
                 logits = head_logits(model, encode(model, ids, att)[sel]).float()   # (N, V)

@@ -63,6 +63,11 @@ class Context:
         self.quick_eval_set = EvalSet(eval_ds, self.special_ids, self.tokenizer.mask_token_id,
                                       seed=cfg.eval.mask_seed, max_tokens=cfg.eval.periodic_max_tokens)
         self.masker = Masker(cfg.masking, self.dataset.counts, self.special_ids, self.tokenizer.mask_token_id)
+        self.device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device)
+
+    def load(self, model_dir: Path):
+        """Load a *ForMaskedLM directory onto the run's device."""
+        return load_masked_lm(model_dir)[0].to(self.device)
 
     def evaluate(self, model, quick: bool = False) -> dict:
         return evaluate_mlm(model, self.quick_eval_set if quick else self.eval_set, self.tokenizer.pad_token_id,
@@ -72,8 +77,7 @@ class Context:
 def _evaluated(ctx: Context, model_dir: Path, cache_file: Path) -> dict:
     if cache_file.is_file():
         return json.loads(cache_file.read_text())
-    model, _ = load_masked_lm(model_dir)
-    result = ctx.evaluate(model)
+    result = ctx.evaluate(ctx.load(model_dir))
     write_json(result, cache_file)
     return result
 
@@ -83,7 +87,7 @@ def _train_stage(ctx: Context, name: str, init_dir: Path, teacher, loss: LossCon
     summary_path = run_dir / "summary.json"
     if summary_path.is_file() and (final_dir / "config.json").is_file():
         return json.loads(summary_path.read_text())
-    student, _ = load_masked_lm(init_dir)
+    student = ctx.load(init_dir)
     return train(student, teacher, ctx.tokenizer, ctx.dataset, ctx.masker, loss, ctx.cfg.distill, run_dir,
                  seed=ctx.cfg.seed, bf16=ctx.cfg.bf16, resume=True, desc=name, progress=ctx.progress,
                  eval_fn=lambda m: ctx.evaluate(m, quick=True), final_dir=final_dir)
@@ -115,12 +119,11 @@ def reproduce(cfg: Config, out: Path, progress: bool = True) -> dict:
     t_start = time.perf_counter()
     ctx = Context(cfg, progress)
     teacher_dir, prep = prepare_teacher(ctx.teacher_src, cfg, ctx.tokenizer, ctx.dataset, ctx.masker, ctx.cache,
-                                        progress=progress)
-    teacher, _ = load_masked_lm(teacher_dir)
-    teacher.eval()
+                                        progress=progress, device=ctx.device)
+    teacher = ctx.load(teacher_dir).eval()
     init_dir = out / "student_init"
     if not (init_dir / "config.json").is_file():
-        student, layer_map = build_student(teacher, cfg.student_layers, cfg.fold_token_type)
+        student, _ = build_student(teacher, cfg.student_layers, cfg.fold_token_type)
         save_model_dir(student, prepare_tokenizer_for(student, ctx.tokenizer), init_dir)
     tok_student = load_tokenizer(init_dir)
     ctx.tokenizer = tok_student          # saved with every trained student: no token_type_ids
@@ -148,7 +151,9 @@ def reproduce(cfg: Config, out: Path, progress: bool = True) -> dict:
         "teacher": {**describe(teacher, teacher_dir), "source": str(ctx.teacher_src), "preparation": prep},
         "student": {**describe(student_model, out / "student"), "layer_map": _layer_map_used(teacher, cfg)},
         "corpus": ctx.dataset.meta,
-        "eval_corpus": {**ctx.eval_set.dataset.meta, "targets": ctx.eval_set.n_targets},
+        "eval_corpus": {**ctx.eval_set.dataset.meta, "targets": ctx.eval_set.n_targets,
+                        "evaluated_sequences": ctx.eval_set.n,
+                        "evaluated_tokens": int(ctx.eval_set.dataset.offsets[ctx.eval_set.n])},
         "mlm": mlm,
         "distill": {k: v for k, v in trained["student"].items() if k != "log"},
         "controls": {k: {kk: vv for kk, vv in v.items() if kk != "log"} for k, v in trained.items() if k != "student"},
@@ -159,9 +164,23 @@ def reproduce(cfg: Config, out: Path, progress: bool = True) -> dict:
         "config": cfg.to_dict(),
     }
     write_json(results, out / "results.json")
+    if cfg.finetune is not None:
+        results.update(downstream_results(out, cfg, progress, ctx.device))
+        write_json(results, out / "results.json")
     from .report import write_report
     write_report(out, results, {k: v.get("log", []) for k, v in trained.items()})
     return results
+
+
+def downstream_results(out: Path, cfg: Config, progress: bool, device) -> dict:
+    """Tables 1–2 inputs for a finished pre-training run: glue, glue_macro, retention, imdb, squad."""
+    from .downstream import run_downstream, run_squad
+    ds = run_downstream(out, cfg, progress, device)
+    res = {"downstream": ds, "glue": ds["glue"], "glue_macro": ds["glue_macro"], "retention": ds["retention"],
+           "imdb": ds["extra"].get("IMDb")}
+    if cfg.finetune.squad:
+        res["squad"] = run_squad(out, cfg, progress, device)
+    return res
 
 
 def _layer_map_used(teacher, cfg: Config) -> list[int]:
@@ -173,6 +192,7 @@ def distill_command(ctx: Context, student_dir: str | None, out: Path) -> int:
     """``bertdistil distill``: one resumable distillation run into OUT (student in OUT/student)."""
     cfg = ctx.cfg
     teacher, missing = load_masked_lm(ctx.teacher_src)
+    teacher = teacher.to(ctx.device)
     if missing and cfg.loss.alpha_ce:
         raise BertdistilError(f"{ctx.teacher_src} has no MLM head but alpha_ce > 0: run `bertdistil prepare-teacher` "
                               "and pass its directory as --teacher, or use --set loss.alpha_ce=0")

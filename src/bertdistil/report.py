@@ -1,7 +1,10 @@
 """``OUT/report.md`` and ``OUT/loss_curves.png``, generated from ``results.json`` (never typed by hand)."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+from .errors import BertdistilError
 
 ROW_NAMES = {"teacher": "teacher (prepared)", "truncated": "truncated teacher (student init, untrained)",
              "mlm_only": "MLM-only student (no teacher)", "hidden_only": "hidden-state distillation (α_ce = 0)",
@@ -58,8 +61,9 @@ def write_report(out: Path, results: dict, logs: dict[str, list[dict]]) -> Path:
                   f"with MLM for {prep['steps']} steps ({prep['tokens_seen']:,} tokens, {prep['wall_s'] / 60:.1f} min).", ""]
     ev = r["eval_corpus"]
     lines += ["## Masked-LM on held-out WikiText-2 valid", "",
-              f"Fixed mask: {ev['targets']:,} target tokens out of {ev['tokens']:,} tokens ({ev['sequences']:,} sequences "
-              f"of ≤ {ev['max_seq_len']} tokens), every target replaced by [MASK].", "",
+              f"Fixed mask: {ev['targets']:,} target tokens out of {ev.get('evaluated_tokens', ev['tokens']):,} tokens "
+              f"({ev.get('evaluated_sequences', ev['sequences']):,} sequences of ≤ {ev['max_seq_len']} tokens; the file has "
+              f"{ev['tokens']:,}), every target replaced by [MASK].", "",
               "| model | masked-token accuracy (%) | perplexity | trained tokens |", "|---|---:|---:|---:|"]
     trained_tokens = {"student": d["tokens_seen"], **{k: v["tokens_seen"] for k, v in r.get("controls", {}).items()}}
     for name, m in r["mlm"].items():
@@ -81,6 +85,8 @@ def write_report(out: Path, results: dict, logs: dict[str, list[dict]]) -> Path:
               f"- final loss {d['final_loss']:.4f}; terms {({k: round(v, 4) for k, v in d['loss_terms'].items()})}", ""]
     if plot_losses(logs, out / "loss_curves.png"):
         lines += ["![loss curves](loss_curves.png)", ""]
+    from .tables import downstream_section
+    lines += downstream_section(r, out)
     lines += ["## fill-mask (transformers pipeline on the saved directories)", ""]
     for who, examples in r.get("fill_mask", {}).items():
         lines += [f"**{who}**", ""]
@@ -90,3 +96,15 @@ def write_report(out: Path, results: dict, logs: dict[str, list[dict]]) -> Path:
     path = out / "report.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def rewrite_report(out: Path) -> Path:
+    """Re-create report.md from an existing run folder (results.json + runs/*/summary.json logs)."""
+    out = Path(out)
+    if not (out / "results.json").is_file():
+        raise BertdistilError(f"{out}/results.json not found: pass the --out folder of a finished reproduce run")
+    results = json.loads((out / "results.json").read_text())
+    logs = {}
+    for summary in sorted((out / "runs").glob("*/summary.json")):
+        logs[summary.parent.name] = json.loads(summary.read_text()).get("log", [])
+    return write_report(out, results, logs)

@@ -12,9 +12,12 @@ import hashlib
 import json
 from pathlib import Path
 
+import torch
+
 from .checkpoint import write_json
 from .config import Config, LossConfig
 from .data import TokenDataset
+from .errors import BertdistilError
 from .masking import Masker
 from .models import check_model_dir, load_masked_lm
 from .train import train
@@ -32,7 +35,7 @@ def _teacher_key(src: Path, cfg: Config, dataset: TokenDataset) -> str:
 
 
 def prepare_teacher(src: Path, cfg: Config, tokenizer, dataset: TokenDataset, masker: Masker, cache: Path,
-                    force: bool = False, progress: bool = True) -> tuple[Path, dict]:
+                    force: bool = False, progress: bool = True, device: torch.device | str = "cpu") -> tuple[Path, dict]:
     """Return (directory of a teacher with an MLM head, info).
 
     info = {prepared: bool, missing_head: [param names], steps, tokens_seen, wall_s, dir}.
@@ -42,13 +45,16 @@ def prepare_teacher(src: Path, cfg: Config, tokenizer, dataset: TokenDataset, ma
     model, missing = load_masked_lm(src)
     if not missing and not force:
         return src, {"prepared": False, "missing_head": [], "dir": str(src)}
+    if cfg.teacher_prep.max_steps <= 0:
+        raise BertdistilError(f"teacher {src} has no MLM head ({len(missing)} head tensors missing) and "
+                              "teacher_prep.max_steps is 0: use --set teacher_prep.max_steps=N or a teacher with an MLM head")
     folder = cache / "teachers" / _teacher_key(src, cfg, dataset)
     final = folder / "final"
     summary_path = folder / "summary.json"
     if summary_path.is_file() and (final / "config.json").is_file():
         summary = json.loads(summary_path.read_text())
     else:
-        summary = train(model, None, tokenizer, dataset, masker, LossConfig(alpha_ce=0, alpha_mlm=1, alpha_cos=0),
+        summary = train(model.to(device), None, tokenizer, dataset, masker, LossConfig(alpha_ce=0, alpha_mlm=1, alpha_cos=0),
                         cfg.teacher_prep, folder, seed=cfg.seed, bf16=cfg.bf16, resume=True,
                         desc="prepare teacher (MLM)", progress=progress)
         write_json({"source": str(src), "missing_head": missing}, folder / "source.json")

@@ -1,7 +1,7 @@
 """The training loop shared by distillation, the MLM-only control and teacher MLM adaptation.
 
 AdamW (β = (0.9, 0.98), eps 1e-6, no decay on bias/LayerNorm), linear warm-up then linear decay,
-gradient clipping, gradient accumulation, bf16 autocast on CPU with fp32 master weights.
+gradient clipping, gradient accumulation, bf16 autocast (CPU or CUDA) with fp32 master weights.
 A checkpoint (model, optimizer, scheduler, RNG states, data position, token count) is written
 atomically every ``checkpoint_every`` steps; ``resume=True`` continues exactly where it stopped.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import time
 from pathlib import Path
 from typing import Callable
@@ -24,14 +25,23 @@ from .masking import Masker
 from .objective import compute_losses
 
 
-def make_optimizer(model: torch.nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
+def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float = 0.0, betas=(0.9, 0.98),
+                   eps: float = 1e-6) -> torch.optim.Optimizer:
     """AdamW with weight decay on every weight but biases and LayerNorm parameters."""
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         if p.requires_grad:
             (no_decay if ("bias" in name or "LayerNorm" in name or "layer_norm" in name) else decay).append(p)
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.adam_betas), eps=cfg.adam_epsilon)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=lr, betas=tuple(betas), eps=eps)
+
+
+def optimizer_step(model: torch.nn.Module, optimizer, scheduler, max_grad_norm: float) -> None:
+    """Clip the global gradient norm, step optimizer and learning-rate schedule, clear gradients."""
+    torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
 
 
 def _read_log(path: Path, up_to_step: int) -> list[dict]:
@@ -45,7 +55,7 @@ def train(student, teacher, tokenizer, dataset: TokenDataset, masker: Masker, lo
           optim_cfg: OptimConfig, out_dir: Path, *, seed: int, bf16: bool = True, resume: bool = True,
           eval_fn: Callable | None = None, desc: str = "distil", progress: bool = True,
           final_dir: Path | None = None) -> dict:
-    """Train ``student`` for ``optim_cfg.max_steps`` optimizer steps; save it to ``final_dir``
+    """Train ``student`` for ``optim_cfg.max_steps`` optimizer steps (or ``epochs`` passes); save it to ``final_dir``
     (default ``out_dir/final``) as a Hugging Face directory with the tokenizer.
 
     ``teacher`` may be None when only alpha_mlm is non-zero. Writes ``out_dir/log.jsonl`` (one record
@@ -60,14 +70,18 @@ def train(student, teacher, tokenizer, dataset: TokenDataset, masker: Masker, lo
     student.train()
     if teacher is not None:
         teacher.eval()
-    optimizer = make_optimizer(student, optim_cfg)
-    total = optim_cfg.max_steps
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(optim_cfg.warmup_prop * total), total)
+    optimizer = make_optimizer(student, optim_cfg.lr, optim_cfg.weight_decay, optim_cfg.adam_betas,
+                               optim_cfg.adam_epsilon)
     sampler = LengthGroupedBatches(dataset.lengths, optim_cfg.batch_size, seed, optim_cfg.group_by_size)
+    accum = optim_cfg.gradient_accumulation_steps
+    total = optim_cfg.max_steps
+    if optim_cfg.epochs > 0:
+        total = max(1, math.ceil(optim_cfg.epochs * len(sampler) / accum))
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(optim_cfg.warmup_prop * total), total)
     gen = torch.Generator().manual_seed(seed)
     step, tokens_seen, wall_before = 0, 0, 0.0
     if resume and ckpt_path.is_file():
-        ck = torch.load(ckpt_path, weights_only=False)
+        ck = torch.load(ckpt_path, weights_only=False, map_location="cpu")
         student.load_state_dict(ck["model"])
         optimizer.load_state_dict(ck["optimizer"])
         scheduler.load_state_dict(ck["scheduler"])
@@ -83,9 +97,9 @@ def train(student, teacher, tokenizer, dataset: TokenDataset, masker: Masker, lo
         writer = SummaryWriter(str(out_dir / "tb"), purge_step=step + 1 if step else None)
     except ImportError:
         pass
-    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
+    device = next(student.parameters()).device
+    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
     pad_id = tokenizer.pad_token_id
-    accum = optim_cfg.gradient_accumulation_steps
     t0 = time.perf_counter()
     tokens_at_start, window_tokens, window_t = tokens_seen, 0, t0
     terms_sum: dict[str, float] = {}
@@ -96,6 +110,7 @@ def train(student, teacher, tokenizer, dataset: TokenDataset, masker: Masker, lo
             for _ in range(accum):
                 ids, att = collate(dataset, sampler.next(), pad_id)
                 masked, labels = masker(ids, att, gen)
+                masked, att, labels = masked.to(device), att.to(device), labels.to(device)
                 with autocast():
                     loss, terms = compute_losses(student, teacher, masked, att, labels, loss_cfg)
                 (loss / accum).backward()
@@ -106,10 +121,7 @@ def train(student, teacher, tokenizer, dataset: TokenDataset, masker: Masker, lo
                 n_micro += 1
                 for k, v in terms.items():
                     terms_sum[k] = terms_sum.get(k, 0.0) + v
-            torch.nn.utils.clip_grad_norm_(student.parameters(), optim_cfg.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+            optimizer_step(student, optimizer, scheduler, optim_cfg.max_grad_norm)
             step += 1
             bar.update(1)
             if step % optim_cfg.log_every == 0 or step == total:

@@ -1,0 +1,119 @@
+"""``bertdistil bench``: inference size and speed of model directories on the CPU (paper Table 3).
+
+Each model is measured in a fresh Python process (``python -m bertdistil.bench MODEL THREADS``) so
+memory, thread pools and caches never leak from one model to the next. Protocol:
+  * params (total, and without the embedding tables), size on disk (MB = 10^6 bytes) of weight files;
+  * Table 3: one pass over STS-B dev (1,500 pairs) at batch size 1, pre-tokenised, fp32, inference
+    mode, ``threads`` fixed; 20 warm-up pairs excluded; ``repeats`` passes, median and min/max (s);
+  * latency at batch 1 for inputs of 16/64/128/256 tokens: p50/p90/p99 over 50 runs after 5 warm-ups (ms);
+  * throughput at batch 32 × 128 tokens (sequences/s); cold start = process start → first prediction (s);
+  * peak resident memory of the measuring process (MB) and its value before the model was loaded.
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PAPER_TABLE3 = {"ELMo (paper)": (180, 895), "BERT-base (paper)": (110, 668), "DistilBERT (paper)": (66, 410)}
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.onnx")
+
+
+def size_on_disk_mb(model_dir: Path) -> float:
+    """Size of the weight files of a checkpoint directory, in MB (10^6 bytes)."""
+    return sum(f.stat().st_size for f in Path(model_dir).iterdir() if f.name in WEIGHT_FILES) / 1e6
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # Linux: KiB
+
+
+def _measure(model_dir: str, threads: int, repeats: int, t_start: float) -> dict:
+    import numpy as np
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from .models import load_tokenizer
+    from .tasks import builtin_tasks, load_split
+    torch.set_num_threads(threads)
+    rss_before = _rss_mb()
+    tok = load_tokenizer(model_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=1).eval()
+    spec = builtin_tasks()["STS-B"]
+    pairs = load_split(spec, spec.files["dev"])
+    enc = [tok(a, b, truncation=True, max_length=128, return_tensors="pt") for a, b, _ in pairs]
+    with torch.inference_mode():
+        model(**enc[0])
+        cold = time.perf_counter() - t_start
+        for e in enc[:20]:
+            model(**e)
+        passes = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            for e in enc:
+                model(**e)
+            passes.append(time.perf_counter() - t0)
+        latency = {}
+        vocab = model.config.vocab_size
+        for n in (16, 64, 128, 256):
+            ids = torch.randint(1000, vocab, (1, n))
+            att = torch.ones_like(ids)
+            for _ in range(5):
+                model(input_ids=ids, attention_mask=att)
+            times = []
+            for _ in range(50):
+                t0 = time.perf_counter()
+                model(input_ids=ids, attention_mask=att)
+                times.append(1000 * (time.perf_counter() - t0))
+            latency[str(n)] = {q: float(np.percentile(times, p)) for q, p in (("p50", 50), ("p90", 90), ("p99", 99))}
+        ids = torch.randint(1000, vocab, (32, 128))
+        att = torch.ones_like(ids)
+        model(input_ids=ids, attention_mask=att)
+        t0 = time.perf_counter()
+        for _ in range(3):
+            model(input_ids=ids, attention_mask=att)
+        throughput = 3 * 32 / (time.perf_counter() - t0)
+    params = sum(p.numel() for p in model.parameters())
+    emb = sum(p.numel() for n, p in model.named_parameters() if "embeddings" in n)
+    return {"params": params, "params_without_embeddings": params - emb, "size_mb": size_on_disk_mb(Path(model_dir)),
+            "threads": threads, "stsb_pass_s": statistics.median(passes), "stsb_pass_s_min": min(passes),
+            "stsb_pass_s_max": max(passes), "stsb_pairs": len(enc), "repeats": repeats, "latency_ms": latency,
+            "throughput_seq_s": throughput, "cold_start_s": cold, "peak_rss_mb": _rss_mb(),
+            "rss_before_model_mb": rss_before}
+
+
+def bench_model(model_dir: str | Path, threads: int = 1, repeats: int = 3) -> dict:
+    """Measure one model directory in a fresh process; returns the dict described in the module doc."""
+    cmd = [sys.executable, "-m", "bertdistil.bench", str(model_dir), str(threads), str(repeats)]
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench of {model_dir} failed:\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def table3(bench: dict) -> list[str]:
+    """Markdown Table 3: paper rows, then measured rows, with speed-up relative to the first measured model."""
+    lines = ["| model | params (M) | size (MB) | STS-B dev pass, batch 1 (s) | threads | p50 latency @128 (ms) | "
+             "throughput @32×128 (seq/s) | peak RSS (MB) |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, (params, secs) in PAPER_TABLE3.items():
+        lines.append(f"| {name} | {params} | | {secs} | 1 CPU (paper hardware) | | | |")
+    for name, b in bench.items():
+        lines.append(f"| {name} | {b['params'] / 1e6:.1f} | {b['size_mb']:.1f} | {b['stsb_pass_s']:.1f} "
+                     f"({b['stsb_pass_s_min']:.1f}–{b['stsb_pass_s_max']:.1f}) | {b['threads']} | "
+                     f"{b['latency_ms']['128']['p50']:.1f} | {b['throughput_seq_s']:.0f} | {b['peak_rss_mb']:.0f} |")
+    return lines
+
+
+if __name__ == "__main__":
+    t_start = time.perf_counter()
+    import bertdistil  # noqa: F401  (offline environment variables)
+    from transformers.utils import logging as hf_logging
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    print(json.dumps(_measure(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), t_start)))

@@ -1,0 +1,179 @@
+"""Downstream evaluation protocol: fine-tune every model on every task with identical settings,
+median over seeds, GLUE macro-score and retention (paper Tables 1–2).
+
+Models (directories of a reproduce run): teacher, truncated (student init), mlm_only, student, and
+student_d = the student fine-tuned with task distillation from the teacher fine-tuned on the task.
+Each (task, model, seed) result is written to OUT/downstream/<task>/<model>/seed<k>.json and reused,
+so a killed run resumes.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+import numpy as np
+
+from .checkpoint import write_json
+from .config import Config
+from .errors import BertdistilError
+from .finetune import encode, finetune, predict_outputs
+from .tasks import GLUE_ORDER, TaskSpec, builtin_tasks, load_split
+
+MACRO_METRIC_NOTE = "CoLA: Matthews corr.; MRPC: F1; STS-B: Pearson; others: accuracy (the first metric of each task)"
+
+
+def model_dirs(run: Path) -> dict[str, Path]:
+    """The model directories of a reproduce run folder (teacher dir read from results/config)."""
+    run = Path(run)
+    dirs = {"truncated": run / "student_init", "mlm_only": run / "controls" / "mlm_only", "student": run / "student"}
+    results = run / "results.json"
+    if results.is_file():
+        dirs["teacher"] = Path(json.loads(results.read_text())["teacher"]["name_or_path"])
+    return {k: v for k, v in dirs.items() if (v / "config.json").is_file()}
+
+
+def _median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+def run_task(spec: TaskSpec, models: dict[str, Path], cfg: Config, out: Path, seeds: list[int],
+             progress: bool = True, device="cpu") -> dict:
+    """Fine-tune every model on one task for every seed; returns {model: {metric: median, seeds: [...], protocol}}."""
+    fc = cfg.finetune
+    if "train" not in spec.files or "dev" not in spec.files:
+        return {"available": False, "reason": f"{spec.name}: no {'train' if 'train' not in spec.files else 'dev'} split here"}
+    train_ex = load_split(spec, spec.files["train"])
+    if fc.max_train_examples and len(train_ex) > fc.max_train_examples:
+        rng = np.random.default_rng(0)
+        train_ex = [train_ex[i] for i in sorted(rng.choice(len(train_ex), fc.max_train_examples, replace=False))]
+    dev_ex = load_split(spec, spec.files["dev"])
+    if fc.max_eval_examples and len(dev_ex) > fc.max_eval_examples:
+        rng = np.random.default_rng(0)
+        dev_ex = [dev_ex[i] for i in sorted(rng.choice(len(dev_ex), fc.max_eval_examples, replace=False))]
+    results: dict[str, dict] = {}
+    order = [m for m in ("teacher", "truncated", "mlm_only", "student", "student_d") if m in fc.models]
+    teacher_outputs: dict[int, np.ndarray] = {}
+    for name in order:
+        src = models.get("student" if name == "student_d" else name)
+        if src is None:
+            continue
+        if name == "student_d" and "teacher" not in models:
+            continue
+        per_seed = []
+        for seed in seeds:
+            f = out / spec.name / name / f"seed{seed}.json"
+            t_file = out / spec.name / "teacher" / f"seed{seed}.train_outputs.npy"
+            if f.is_file() and (name != "teacher" or t_file.is_file() or "student_d" not in order):
+                per_seed.append(json.loads(f.read_text()))
+                continue
+            t_out = None
+            if name == "student_d":
+                t_out = np.load(t_file)
+            res, model, tok = finetune(src, spec, train_ex, dev_ex, fc, seed, bf16=cfg.bf16, teacher_outputs=t_out,
+                                       progress=progress, device=device)
+            if name == "teacher" and "student_d" in order:
+                t_file.parent.mkdir(parents=True, exist_ok=True)
+                np.save(t_file, predict_outputs(model, tok, encode(tok, train_ex, fc.max_seq_len), bf16=cfg.bf16))
+            f.parent.mkdir(parents=True, exist_ok=True)
+            write_json(res, f)
+            per_seed.append(res)
+        metrics = {m: _median([r[m] for r in per_seed]) for m in spec.metrics}
+        results[name] = {**metrics, "seeds": {m: [r[m] for r in per_seed] for m in spec.metrics},
+                         "seed_ids": seeds, "train_examples": len(train_ex), "dev_examples": len(dev_ex),
+                         "epochs": fc.epochs, "lr": fc.lr, "batch_size": fc.batch_size, "max_seq_len": fc.max_seq_len}
+    return results
+
+
+def run_downstream(run: Path, cfg: Config, progress: bool = True, device="cpu") -> dict:
+    """GLUE (cfg.finetune.tasks) + IMDb etc. (extra_tasks) on the models of a reproduce run.
+
+    Returns {glue: {task: {model: {...}}}, glue_macro: {model: score}, retention: {...}, imdb: {...},
+    protocol: {...}}; unavailable GLUE tasks (MNLI, QQP, QNLI without train) are listed, never scored.
+    """
+    if cfg.finetune is None:
+        raise BertdistilError("this preset has no 'finetune' section: use --preset default or add one")
+    fc = cfg.finetune
+    models = model_dirs(run)
+    tasks = builtin_tasks()
+    out = Path(run) / "downstream"
+    glue: dict[str, dict] = {}
+    for name in GLUE_ORDER:
+        spec = tasks.get(name)
+        if spec is None or "train" not in spec.files:
+            glue[name] = {"available": False, "reason": "data not available here"}
+            continue
+        if name not in fc.tasks:
+            glue[name] = {"available": False, "reason": "not in this preset"}
+            continue
+        glue[name] = run_task(spec, models, cfg, out, fc.seeds, progress, device)
+    scored = {t: r for t, r in glue.items() if r.get("available", True)}
+    macro: dict[str, float] = {}
+    for model in ("teacher", "truncated", "mlm_only", "student", "student_d"):
+        vals = [r[model][tasks[t].metrics[0]] for t, r in scored.items() if model in r]
+        if vals and len(vals) == len(scored):
+            macro[model] = float(np.mean(vals))
+    retention = {}
+    if "teacher" in macro:
+        retention = {m: 100 * v / macro["teacher"] for m, v in macro.items() if m != "teacher"}
+        retention["per_task"] = {m: {t: 100 * r[m][tasks[t].metrics[0]] / r["teacher"][tasks[t].metrics[0]]
+                                     for t, r in scored.items() if m in r and r["teacher"][tasks[t].metrics[0]]}
+                                 for m in ("truncated", "mlm_only", "student", "student_d")}
+    extra = {}
+    for name in fc.extra_tasks:
+        if name in tasks:
+            extra[name] = run_task(tasks[name], models, cfg, out, fc.seeds[:1], progress, device)
+    return {"glue": glue, "glue_macro": macro, "retention": retention, "extra": extra,
+            "protocol": {"macro_metric": MACRO_METRIC_NOTE, "seeds": fc.seeds, "statistic": "median over seeds",
+                         "max_train_examples": fc.max_train_examples, "max_eval_examples": fc.max_eval_examples,
+                         "epochs": fc.epochs, "lr": fc.lr, "batch_size": fc.batch_size, "max_seq_len": fc.max_seq_len,
+                         "task_distillation": {"alpha": fc.task_alpha, "temperature": fc.task_temperature},
+                         "extra_tasks_seeds": fc.seeds[:1]}}
+
+
+def run_squad(run: Path, cfg: Config, progress: bool = True, device="cpu") -> dict:
+    """SQuAD v1.1 on the article-disjoint dev split for every model; median EM/F1 over seeds."""
+    from .squad import article_split, finetune_squad, flatten, load_squad, span_logits
+    fc = cfg.finetune
+    models = model_dirs(run)
+    out = Path(run) / "downstream" / "SQuAD"
+    train_articles, eval_articles = article_split(load_squad(), fc.squad_train_fraction, seed=0)
+    train_ex = flatten(train_articles, fc.max_train_examples)
+    eval_ex = flatten(eval_articles, fc.max_eval_examples)
+    results: dict[str, dict] = {}
+    seeds = fc.seeds[:1]
+    for name in [m for m in ("teacher", "truncated", "mlm_only", "student", "student_d") if m in fc.models]:
+        src = models.get("student" if name == "student_d" else name)
+        if src is None or (name == "student_d" and "teacher" not in models):
+            continue
+        per_seed = []
+        for seed in seeds:
+            f = out / name / f"seed{seed}.json"
+            t_file = out / "teacher" / f"seed{seed}.train_logits.npz"
+            if f.is_file() and (name != "teacher" or t_file.is_file()):
+                per_seed.append(json.loads(f.read_text()))
+                continue
+            t_logits = None
+            if name == "student_d":
+                z = np.load(t_file)
+                t_logits = (z["start"], z["end"])
+            res, model, feats = finetune_squad(src, train_ex, eval_ex, fc, seed, cfg.bf16, t_logits, progress, device)
+            if name == "teacher":
+                s, e = span_logits(model, feats, bf16=cfg.bf16)
+                t_file.parent.mkdir(parents=True, exist_ok=True)
+                np.savez(t_file, start=s, end=e)
+            if t_logits is not None and len(t_logits[0]) != res["train_features"]:
+                raise BertdistilError("teacher and student tokenizers cut SQuAD into different windows: "
+                                      "task distillation needs the same vocabulary")
+            f.parent.mkdir(parents=True, exist_ok=True)
+            write_json(res, f)
+            per_seed.append(res)
+        results[name] = {m: _median([r[m] for r in per_seed]) for m in ("exact_match", "f1")}
+        results[name].update(seeds={m: [r[m] for r in per_seed] for m in ("exact_match", "f1")}, seed_ids=seeds,
+                             train_questions=len(train_ex), eval_questions=len(eval_ex))
+    return {"results": results, "protocol": {
+        "split": f"article-disjoint split of dev-v1.1: {len(train_articles)} articles to fine-tune, "
+                 f"{len(eval_articles)} to evaluate (titles sorted, permuted with seed 0); NOT comparable to the "
+                 "official dev number", "eval_titles": sorted(a["title"] for a in eval_articles),
+        "max_seq_len": fc.squad_max_seq_len, "doc_stride": fc.squad_doc_stride, "epochs": fc.epochs, "lr": fc.lr,
+        "seeds": seeds}}
