@@ -126,10 +126,10 @@ def run(args) -> int:
     if args.command == "bench":
         from .bench import bench_model, table3
         from .checkpoint import write_json
+        from .models import check_model_dir
         results = {}
         for item in args.models:
             name, _, path = item.rpartition("=")
-            from .models import check_model_dir
             check_model_dir(path)
             for t in args.threads:
                 key = f"{name or Path(path).name}@{t}t"

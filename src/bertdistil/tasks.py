@@ -155,8 +155,8 @@ def user_task(name: str, train: str, dev: str, regression: bool | None = None) -
     text from sentence / sentence1 / text / question / #1 String, optional pair column from sentence2 /
     #2 String / sentence, label from label / score / Quality. Classes are the sorted distinct labels
     of the train file; regression when ``regression`` is set or every label is a non-integer number."""
-    first = next(iter(_rows(Path(train), True)), (0, {}))[1]
-    cols = list(first)
+    rows = [r for _, r in _rows(Path(train), True)]
+    cols = list(rows[0]) if rows else []
     pick = lambda cands: next((c for c in cands if c in cols), None)
     a = pick(["sentence1", "question", "#1 String", "sentence", "text"])
     b = pick(["sentence2", "#2 String"] + (["sentence"] if a == "question" else []))
@@ -165,7 +165,7 @@ def user_task(name: str, train: str, dev: str, regression: bool | None = None) -
         raise BertdistilError(f"{train}: cannot find a text column (sentence, sentence1, text, question) and a label "
                               f"column (label, score) in its header {cols}")
     spec = TaskSpec(name, a, y, b, labels=[], files={"train": Path(train), "dev": Path(dev)})
-    values = sorted({str(r[y]).strip() for _, r in _rows(Path(train), True)})
+    values = sorted({str(r[y]).strip() for r in rows})
     if regression is None:
         try:
             regression = not all(float(v).is_integer() for v in values) or len(values) > 20
