@@ -6,11 +6,10 @@ MLM head to selected rows only, so vocabulary projections are computed where a l
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
-from transformers import AutoConfig, AutoModelForMaskedLM, AutoTokenizer, PreTrainedModel
+from transformers import AutoModelForMaskedLM, AutoTokenizer, PreTrainedModel
 
 from .errors import BertdistilError
 
@@ -94,10 +93,3 @@ def head_logits(model: PreTrainedModel, hidden: torch.Tensor) -> torch.Tensor:
 def n_layers(config) -> int:
     return getattr(config, "num_hidden_layers", None) or getattr(config, "n_layers")
 
-
-def read_config(path: str | Path) -> dict:
-    return json.loads((Path(path) / "config.json").read_text())
-
-
-def model_config(path: str | Path):
-    return AutoConfig.from_pretrained(str(path))
