@@ -154,7 +154,8 @@ def run(args) -> int:
         from .checkpoint import write_json
         if cfg.finetune is None:
             raise BertdistilError(f"preset {cfg.preset} has no 'finetune' section: use --preset default or smoke")
-        res = pipeline.downstream_results(args.run, cfg, not args.quiet, "cpu")
+        from .models import resolve_device
+        res = pipeline.downstream_results(args.run, cfg, not args.quiet, resolve_device(cfg.device))
         write_json(res, args.run / "downstream.json")
         print(json.dumps({"glue_macro": res["glue_macro"], "retention": {k: v for k, v in res["retention"].items()
                                                                          if k != "per_task"}}, indent=1))

@@ -18,7 +18,21 @@ from .checkpoint import write_json
 from .config import Config
 from .errors import BertdistilError
 from .finetune import encode, finetune, predict_outputs
-from .tasks import GLUE_ORDER, TaskSpec, builtin_tasks, load_split
+from .tasks import GLUE_ORDER, TaskSpec, builtin_tasks, load_split, subsample
+
+MODELS = ("teacher", "truncated", "mlm_only", "student", "student_d")   # fine-tuning order: teacher first
+
+
+def _to_run(wanted: list[str], models: dict[str, Path]) -> dict[str, Path]:
+    """{model name: directory to fine-tune} in MODELS order; student_d fine-tunes the student and
+    needs the teacher (its task-distillation targets)."""
+    out = {}
+    for name in MODELS:
+        src = models.get("student" if name == "student_d" else name)
+        if name in wanted and src is not None and (name != "student_d" or "teacher" in models):
+            out[name] = src
+    return out
+
 
 MACRO_METRIC_NOTE = "CoLA: Matthews corr.; MRPC: F1; STS-B: Pearson; others: accuracy (the first metric of each task)"
 
@@ -43,23 +57,11 @@ def run_task(spec: TaskSpec, models: dict[str, Path], cfg: Config, out: Path, se
     fc = cfg.finetune
     if "train" not in spec.files or "dev" not in spec.files:
         return {"available": False, "reason": f"{spec.name}: no {'train' if 'train' not in spec.files else 'dev'} split here"}
-    train_ex = load_split(spec, spec.files["train"])
-    if fc.max_train_examples and len(train_ex) > fc.max_train_examples:
-        rng = np.random.default_rng(0)
-        train_ex = [train_ex[i] for i in sorted(rng.choice(len(train_ex), fc.max_train_examples, replace=False))]
-    dev_ex = load_split(spec, spec.files["dev"])
-    if fc.max_eval_examples and len(dev_ex) > fc.max_eval_examples:
-        rng = np.random.default_rng(0)
-        dev_ex = [dev_ex[i] for i in sorted(rng.choice(len(dev_ex), fc.max_eval_examples, replace=False))]
+    train_ex = subsample(load_split(spec, spec.files["train"]), fc.max_train_examples)
+    dev_ex = subsample(load_split(spec, spec.files["dev"]), fc.max_eval_examples)
     results: dict[str, dict] = {}
-    order = [m for m in ("teacher", "truncated", "mlm_only", "student", "student_d") if m in fc.models]
-    teacher_outputs: dict[int, np.ndarray] = {}
-    for name in order:
-        src = models.get("student" if name == "student_d" else name)
-        if src is None:
-            continue
-        if name == "student_d" and "teacher" not in models:
-            continue
+    order = _to_run(fc.models, models)
+    for name, src in order.items():
         per_seed = []
         for seed in seeds:
             f = out / spec.name / name / f"seed{seed}.json"
@@ -109,7 +111,7 @@ def run_downstream(run: Path, cfg: Config, progress: bool = True, device="cpu") 
         glue[name] = run_task(spec, models, cfg, out, fc.seeds, progress, device)
     scored = {t: r for t, r in glue.items() if r.get("available", True)}
     macro: dict[str, float] = {}
-    for model in ("teacher", "truncated", "mlm_only", "student", "student_d"):
+    for model in MODELS:
         vals = [r[model][tasks[t].metrics[0]] for t, r in scored.items() if model in r]
         if vals and len(vals) == len(scored):
             macro[model] = float(np.mean(vals))
@@ -118,7 +120,7 @@ def run_downstream(run: Path, cfg: Config, progress: bool = True, device="cpu") 
         retention = {m: 100 * v / macro["teacher"] for m, v in macro.items() if m != "teacher"}
         retention["per_task"] = {m: {t: 100 * r[m][tasks[t].metrics[0]] / r["teacher"][tasks[t].metrics[0]]
                                      for t, r in scored.items() if m in r and r["teacher"][tasks[t].metrics[0]]}
-                                 for m in ("truncated", "mlm_only", "student", "student_d")}
+                                 for m in MODELS[1:]}
     extra = {}
     for name in fc.extra_tasks:
         if name in tasks:
@@ -142,10 +144,7 @@ def run_squad(run: Path, cfg: Config, progress: bool = True, device="cpu") -> di
     eval_ex = flatten(eval_articles, fc.max_eval_examples)
     results: dict[str, dict] = {}
     seeds = fc.seeds[:1]
-    for name in [m for m in ("teacher", "truncated", "mlm_only", "student", "student_d") if m in fc.models]:
-        src = models.get("student" if name == "student_d" else name)
-        if src is None or (name == "student_d" and "teacher" not in models):
-            continue
+    for name, src in _to_run(fc.models, models).items():
         per_seed = []
         for seed in seeds:
             f = out / name / f"seed{seed}.json"

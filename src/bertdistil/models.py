@@ -14,6 +14,11 @@ from transformers import AutoModelForMaskedLM, AutoTokenizer, PreTrainedModel
 from .errors import BertdistilError
 
 
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` → cuda if available else cpu; anything else is passed to torch.device."""
+    return torch.device(("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name)
+
+
 def check_model_dir(path: str | Path, what: str = "model") -> Path:
     """Raise BertdistilError unless ``path`` is a local checkpoint directory with config + weights + tokenizer."""
     p = Path(path)

@@ -19,9 +19,9 @@ from .data import prepare_corpus
 from .errors import BertdistilError
 from .evaluate import EvalSet, evaluate_mlm
 from .masking import Masker
-from .models import check_model_dir, describe, load_masked_lm, load_tokenizer, n_layers
+from .models import check_model_dir, describe, load_masked_lm, load_tokenizer, n_layers, resolve_device
 from .resources import cache_dir, default_corpus, default_eval_corpus, default_teacher
-from .student import build_student, check_layer_map, default_layer_map, prepare_tokenizer_for
+from .student import build_student, prepare_tokenizer_for, resolve_layer_map
 from .teacher import prepare_teacher
 from .train import train
 
@@ -63,7 +63,7 @@ class Context:
         self.quick_eval_set = EvalSet(eval_ds, self.special_ids, self.tokenizer.mask_token_id,
                                       seed=cfg.eval.mask_seed, max_tokens=cfg.eval.periodic_max_tokens)
         self.masker = Masker(cfg.masking, self.dataset.counts, self.special_ids, self.tokenizer.mask_token_id)
-        self.device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device)
+        self.device = resolve_device(cfg.device)
 
     def load(self, model_dir: Path):
         """Load a *ForMaskedLM directory onto the run's device."""
@@ -149,7 +149,8 @@ def reproduce(cfg: Config, out: Path, progress: bool = True) -> dict:
     results = {
         "preset": cfg.preset,
         "teacher": {**describe(teacher, teacher_dir), "source": str(ctx.teacher_src), "preparation": prep},
-        "student": {**describe(student_model, out / "student"), "layer_map": _layer_map_used(teacher, cfg)},
+        "student": {**describe(student_model, out / "student"), "layer_map":
+                    resolve_layer_map(n_layers(teacher.config), cfg.student_layers)},
         "corpus": ctx.dataset.meta,
         "eval_corpus": {**ctx.eval_set.dataset.meta, "targets": ctx.eval_set.n_targets,
                         "evaluated_sequences": ctx.eval_set.n,
@@ -181,11 +182,6 @@ def downstream_results(out: Path, cfg: Config, progress: bool, device) -> dict:
     if cfg.finetune.squad:
         res["squad"] = run_squad(out, cfg, progress, device)
     return res
-
-
-def _layer_map_used(teacher, cfg: Config) -> list[int]:
-    nt = n_layers(teacher.config)
-    return check_layer_map(cfg.student_layers, nt) if cfg.student_layers else default_layer_map(nt)
 
 
 def distill_command(ctx: Context, student_dir: str | None, out: Path) -> int:

@@ -79,9 +79,10 @@ def predict_file(model: str, task: str, input_file: str, output_file: str) -> in
     path = Path(input_file)
     if not path.is_file():
         raise BertdistilError(f"input file {path} not found")
-    labelled = "label" in (next(iter(_rows(path, True)), (0, {}))[1]) if spec.header else True
+    rows = [r for _, r in _rows(path, True)] if spec.header else None      # one read gives columns and index
+    labelled = rows is None or "label" in (rows[0] if rows else {})
     ex = load_split(spec, path, labelled=labelled)
-    index = [r.get("index", str(i)) for i, (_, r) in enumerate(_rows(path, spec.header or not labelled))]
+    index = [r.get("index", str(i)) for i, r in enumerate(rows)] if rows is not None else [str(i) for i in range(len(ex))]
     m, tok = _load_finetuned(model)
     if m.config.num_labels != spec.num_labels:
         raise BertdistilError(f"{model} has {m.config.num_labels} outputs but {spec.name} needs {spec.num_labels}: "

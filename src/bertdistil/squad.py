@@ -27,6 +27,7 @@ from .losses import soft_target_loss
 from .metrics import squad_scores
 from .models import load_tokenizer
 from .resources import data_dir
+from .tasks import subsample
 from .train import make_optimizer, optimizer_step
 
 
@@ -59,10 +60,7 @@ def flatten(articles: list[dict], limit: int = 0) -> list[dict]:
             for q in p["qas"]:
                 out.append({"id": q["id"], "question": q["question"], "context": p["context"],
                             "answers": [x["text"] for x in q["answers"]], "answer_start": q["answers"][0]["answer_start"]})
-    if limit and len(out) > limit:
-        rng = np.random.default_rng(0)
-        out = [out[i] for i in sorted(rng.choice(len(out), limit, replace=False))]
-    return out
+    return subsample(out, limit)
 
 
 def featurize(tokenizer, examples: list[dict], max_len: int, stride: int, train: bool) -> dict:

@@ -105,6 +105,11 @@ def _same_family(teacher: PreTrainedModel, layer_map: list[int]) -> PreTrainedMo
     return student
 
 
+def resolve_layer_map(n_teacher: int, configured: list[int] | None) -> list[int]:
+    """The configured map, checked, or ``default_layer_map(n_teacher)`` when none is configured."""
+    return check_layer_map(configured, n_teacher) if configured is not None else default_layer_map(n_teacher)
+
+
 def build_student(teacher: PreTrainedModel, layer_map: list[int] | None = None, fold_token_type: bool = True,
                   random_init: bool = False) -> tuple[PreTrainedModel, list[int]]:
     """Build the student from a *ForMaskedLM teacher. Returns (student, layer_map).
@@ -112,8 +117,7 @@ def build_student(teacher: PreTrainedModel, layer_map: list[int] | None = None, 
     ``random_init=True`` keeps the architecture but re-initialises every weight (the paper's
     "random initialisation" ablation). Raises BertdistilError for an invalid layer map.
     """
-    nt = n_layers(teacher.config)
-    layer_map = check_layer_map(layer_map, nt) if layer_map is not None else default_layer_map(nt)
+    layer_map = resolve_layer_map(n_layers(teacher.config), layer_map)
     if teacher.config.model_type == "bert":
         student = _distilbert_from_bert(teacher, layer_map, fold_token_type)
     else:

@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from .errors import BertdistilError
 from .resources import data_dir
 
@@ -148,6 +150,14 @@ def load_split(spec: TaskSpec, path: Path | list[Path], labelled: bool = True, l
     if not out:
         raise BertdistilError(f"{spec.name}: {', '.join(map(str, paths))} holds no examples")
     return out
+
+
+def subsample(items: list, n: int, seed: int = 0) -> list:
+    """At most ``n`` items (0 = all), a fixed random subset kept in the original order."""
+    if not n or len(items) <= n:
+        return items
+    keep = np.random.default_rng(seed).choice(len(items), n, replace=False)
+    return [items[i] for i in sorted(keep)]
 
 
 def user_task(name: str, train: str, dev: str, regression: bool | None = None) -> TaskSpec:
