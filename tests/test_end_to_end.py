@@ -54,6 +54,21 @@ def test_smoke_on_shipped_teacher(tmp_path):
     assert "DistilBERT (paper) | 77.0" in report and "student (D)" in report and "n/a" in report
     assert res["teacher"]["preparation"]["prepared"] is True      # sentence-embedding teacher: head fitted
     assert res["student"]["layers"] == 3 and res["student"]["hidden"] == 384
+    # efficiency at toy size: Table 3, the compression table with real dev scores, training throughput
+    for name in ("teacher@1t", "student@1t"):
+        b = res["bench"][name]
+        assert b["stsb_pass_s"] > 0 and b["stsb_pairs"] == 40 and set(b["latency_ms"]) == {"16", "64", "128", "256"}
+    assert res["bench"]["student@1t"]["params"] < res["bench"]["teacher@1t"]["params"]
+    variants = res["compress"]["variants"]
+    assert set(variants) == {"fp32", "torch_int8", "magnitude", "ffn", "onnx", "onnx_int8", "ffn_onnx_int8"}
+    for v in variants.values():
+        assert v["stsb_pass_s"] > 0 and 0 <= v["SST-2"]["accuracy"] <= 100 and "pearson" in v["STS-B"]
+    assert variants["onnx_int8"]["size_mb"] < 0.4 * variants["fp32"]["size_mb"]
+    assert variants["ffn"]["params"] < variants["fp32"]["params"]
+    assert variants["onnx"]["SST-2"]["accuracy"] == pytest.approx(variants["fp32"]["SST-2"]["accuracy"], abs=2.1)
+    tt = res["train_throughput"]
+    assert tt["tokens_per_s"] > 0 and 0 < tt["mfu"] < 1 and tt["peak_gflops"]["bf16"] > 0
+    assert "Table 3" in report and "Compressed students" in report and "Training throughput" in report
     # re-running the same command resumes: every stage is found done, nothing is retrained
     mtime = (out / "student" / "model.safetensors").stat().st_mtime
     assert main(["reproduce", "--preset", "smoke", "--out", str(out), "--quiet"]) == 0

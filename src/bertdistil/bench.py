@@ -3,8 +3,8 @@
 Each model is measured in a fresh Python process (``python -m bertdistil.bench MODEL THREADS``) so
 memory, thread pools and caches never leak from one model to the next. Protocol:
   * params (total, and without the embedding tables), size on disk (MB = 10^6 bytes) of weight files;
-  * Table 3: one pass over STS-B dev (1,500 pairs) at batch size 1, pre-tokenised, fp32, inference
-    mode, ``threads`` fixed; 20 warm-up pairs excluded; ``repeats`` passes, median and min/max (s);
+  * Table 3: one pass over STS-B dev (1,500 pairs) at batch size 1, pre-tokenised, inference mode,
+    ``threads`` fixed, any format of ``deploy.load_runner`` (PyTorch fp32/INT8, ONNX Runtime); 20 warm-up pairs excluded; ``repeats`` passes, median and min/max (s);
   * latency at batch 1 for inputs of 16/64/128/256 tokens: p50/p90/p99 over 50 runs after 5 warm-ups (ms);
   * throughput at batch 32 × 128 tokens (sequences/s); cold start = process start → first prediction (s);
   * peak resident memory of the measuring process (MB) and its value before the model was loaded.
@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 PAPER_TABLE3 = {"ELMo (paper)": (180, 895), "BERT-base (paper)": (110, 668), "DistilBERT (paper)": (66, 410)}
-WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.onnx")
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.onnx", "model_int8.pt")
 
 
 def size_on_disk_mb(model_dir: Path) -> float:
@@ -33,63 +33,72 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # Linux: KiB
 
 
-def _measure(model_dir: str, threads: int, repeats: int, t_start: float) -> dict:
+def _measure(model_dir: str, threads: int, repeats: int, max_pairs: int, latency_runs: int, t_start: float) -> dict:
     import numpy as np
-    import torch
-    from transformers import AutoModelForSequenceClassification
 
+    from .deploy import load_runner
     from .models import load_tokenizer
     from .tasks import builtin_tasks, load_split
-    torch.set_num_threads(threads)
     rss_before = _rss_mb()
     tok = load_tokenizer(model_dir)
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=1).eval()
+    run = load_runner(model_dir, threads)
     spec = builtin_tasks()["STS-B"]
-    pairs = load_split(spec, spec.files["dev"])
-    enc = [tok(a, b, truncation=True, max_length=128, return_tensors="pt") for a, b, _ in pairs]
-    with torch.inference_mode():
-        model(**enc[0])
-        cold = time.perf_counter() - t_start
-        for e in enc[:20]:
-            model(**e)
-        passes = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            for e in enc:
-                model(**e)
-            passes.append(time.perf_counter() - t0)
-        latency = {}
-        vocab = model.config.vocab_size
-        for n in (16, 64, 128, 256):
-            ids = torch.randint(1000, vocab, (1, n))
-            att = torch.ones_like(ids)
-            for _ in range(5):
-                model(input_ids=ids, attention_mask=att)
-            times = []
-            for _ in range(50):
-                t0 = time.perf_counter()
-                model(input_ids=ids, attention_mask=att)
-                times.append(1000 * (time.perf_counter() - t0))
-            latency[str(n)] = {q: float(np.percentile(times, p)) for q, p in (("p50", 50), ("p90", 90), ("p99", 99))}
-        ids = torch.randint(1000, vocab, (32, 128))
-        att = torch.ones_like(ids)
-        model(input_ids=ids, attention_mask=att)
+    pairs = load_split(spec, spec.files["dev"], limit=max_pairs)
+    enc = [dict(tok(a, b, truncation=True, max_length=128, return_tensors="np")) for a, b, _ in pairs]
+    run(enc[0])
+    cold = time.perf_counter() - t_start
+    for e in enc[:20]:
+        run(e)
+    passes = []
+    for _ in range(repeats):
         t0 = time.perf_counter()
-        for _ in range(3):
-            model(input_ids=ids, attention_mask=att)
-        throughput = 3 * 32 / (time.perf_counter() - t0)
-    params = sum(p.numel() for p in model.parameters())
-    emb = sum(p.numel() for n, p in model.named_parameters() if "embeddings" in n)
-    return {"params": params, "params_without_embeddings": params - emb, "size_mb": size_on_disk_mb(Path(model_dir)),
+        for e in enc:
+            run(e)
+        passes.append(time.perf_counter() - t0)
+    latency = {}
+    vocab = run.config.vocab_size
+    rng = np.random.default_rng(0)
+    for n in (16, 64, 128, 256):
+        x = {"input_ids": rng.integers(1000, vocab, (1, n)), "attention_mask": np.ones((1, n), dtype=np.int64)}
+        for _ in range(5):
+            run(x)
+        times = []
+        for _ in range(latency_runs):
+            t0 = time.perf_counter()
+            run(x)
+            times.append(1000 * (time.perf_counter() - t0))
+        latency[str(n)] = {q: float(np.percentile(times, p)) for q, p in (("p50", 50), ("p90", 90), ("p99", 99))}
+    x = {"input_ids": rng.integers(1000, vocab, (32, 128)), "attention_mask": np.ones((32, 128), dtype=np.int64)}
+    run(x)
+    t0 = time.perf_counter()
+    for _ in range(3):
+        run(x)
+    throughput = 3 * 32 / (time.perf_counter() - t0)
+    return {**count_params(model_dir), "format": run.format, "size_mb": size_on_disk_mb(Path(model_dir)),
             "threads": threads, "stsb_pass_s": statistics.median(passes), "stsb_pass_s_min": min(passes),
             "stsb_pass_s_max": max(passes), "stsb_pairs": len(enc), "repeats": repeats, "latency_ms": latency,
             "throughput_seq_s": throughput, "cold_start_s": cold, "peak_rss_mb": _rss_mb(),
             "rss_before_model_mb": rss_before}
 
 
-def bench_model(model_dir: str | Path, threads: int = 1, repeats: int = 3) -> dict:
-    """Measure one model directory in a fresh process; returns the dict described in the module doc."""
-    cmd = [sys.executable, "-m", "bertdistil.bench", str(model_dir), str(threads), str(repeats)]
+def count_params(model_dir: str | Path) -> dict:
+    """Parameters of the architecture in config.json (total and without embedding tables), counted on
+    a meta-device instance so no weights are loaded; FFN-pruned configs count their smaller layers."""
+    import torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+    with torch.device("meta"):
+        model = AutoModelForSequenceClassification.from_config(AutoConfig.from_pretrained(str(model_dir)))
+    params = sum(p.numel() for p in model.parameters())
+    emb = sum(p.numel() for n, p in model.named_parameters() if "embeddings" in n)
+    return {"params": params, "params_without_embeddings": params - emb}
+
+
+def bench_model(model_dir: str | Path, threads: int = 1, repeats: int = 3, max_pairs: int = 0,
+                latency_runs: int = 50) -> dict:
+    """Measure one model directory (any deploy format) in a fresh process; returns the dict described
+    in the module doc. Raises RuntimeError with the child's stderr if the measurement fails."""
+    cmd = [sys.executable, "-m", "bertdistil.bench", str(model_dir), str(threads), str(repeats), str(max_pairs),
+           str(latency_runs)]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
@@ -116,4 +125,4 @@ if __name__ == "__main__":
     from transformers.utils import logging as hf_logging
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    print(json.dumps(_measure(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), t_start)))
+    print(json.dumps(_measure(sys.argv[1], *map(int, sys.argv[2:6]), t_start=t_start)))

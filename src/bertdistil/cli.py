@@ -1,4 +1,4 @@
-"""Command line: ``bertdistil {reproduce, prepare-teacher, init-student, distill, evaluate-mlm, fill-mask}``."""
+"""Command line: ``bertdistil <command>``; ``bertdistil --help`` lists the commands, each has its own --help."""
 from __future__ import annotations
 
 import argparse
@@ -88,6 +88,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, nargs="+", default=[1], help="thread counts (paper: 1); e.g. --threads 1 2")
     p.add_argument("--repeats", type=int, default=3, help="full STS-B passes per model (median reported)")
     p.add_argument("--out", required=True, type=Path)
+    p = sub.add_parser("compress", help="INT8 / pruned / ONNX variants of a fine-tuned model, each scored on the task "
+                       "and timed (Table 3 protocol) → OUT/compress.json, OUT/compress.md")
+    _common(p, out_required=True)
+    p.add_argument("--model", required=True, help="a model fine-tuned with `bertdistil finetune`")
+    p.add_argument("--task", required=True, help="its task: a built-in name, or your own with --train/--dev")
+    p.add_argument("--train", help="your train file (used by the pruning importance and recovery fine-tune)")
+    p.add_argument("--dev", help="your dev file (scores)")
+    p.add_argument("--regression", action="store_true")
+    p.add_argument("--baseline", help="a model directory to time as the 1.00x reference (e.g. the fine-tuned teacher)")
+    p.add_argument("--threads", type=int, default=1, help="threads for timing (paper: 1)")
+    p = sub.add_parser("bench-train", help="distillation step tokens/s, analytic FLOPs and MFU vs the measured matmul "
+                       "peak, bf16 autocast and plain fp32 → OUT/train_throughput.json")
+    _common(p, out_required=True)
     p = sub.add_parser("report", help="regenerate OUT/report.md (+ plots) from OUT/results.json and the run logs")
     p.add_argument("--run", required=True, type=Path, help="a reproduce output folder")
     p = sub.add_parser("fill-mask", help="top predictions of a model directory for prompts containing [MASK]")
@@ -167,7 +180,13 @@ def run(args) -> int:
         print(json.dumps({"out": str(args.out), "report": str(args.out / "report.md"),
                           "mlm_accuracy": {k: round(v["accuracy"], 4) for k, v in res["mlm"].items()}}, indent=1))
         return 0
+    if args.command == "compress":
+        from .efficiency import compress_command
+        return compress_command(args, cfg)
     ctx = pipeline.Context(cfg, progress=not args.quiet)
+    if args.command == "bench-train":
+        from .efficiency import bench_train_command
+        return bench_train_command(ctx, args.out)
     if args.command == "prepare-teacher":
         from .teacher import prepare_teacher
         folder, info = prepare_teacher(ctx.teacher_src, cfg, ctx.tokenizer, ctx.dataset, ctx.masker, ctx.cache,

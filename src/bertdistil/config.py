@@ -87,6 +87,38 @@ class FinetuneConfig:
     squad_max_seq_len: int = 256
     squad_doc_stride: int = 128
     squad_train_fraction: float = 0.8
+    squad_max_train_questions: int = 0  # 0 = max_train_examples (SQuAD steps cost ~2x a GLUE step)
+
+
+@dataclass
+class BenchConfig:
+    """Inference timing protocol (paper Table 3: one STS-B dev pass at batch 1 on the CPU)."""
+    threads: list = field(default_factory=lambda: [1])   # the paper's CPU setting is 1 thread
+    repeats: int = 3              # full passes per model; the median is reported
+    max_pairs: int = 0            # 0 = all 1,500 STS-B dev pairs (Table 3); smaller only for smoke runs
+    latency_runs: int = 50        # timed runs per input length for p50/p90/p99
+
+
+@dataclass
+class CompressConfig:
+    """``bertdistil compress``: variants of the student fine-tuned on each task (see compress.py)."""
+    tasks: list = field(default_factory=lambda: ["SST-2", "STS-B"])
+    variants: list = field(default_factory=lambda: ["torch_int8", "magnitude", "ffn", "onnx", "onnx_int8",
+                                                    "ffn_onnx_int8"])
+    sparsity: float = 0.5         # magnitude: fraction of encoder Linear weights set to zero
+    ffn_keep: float = 0.5         # ffn: fraction of FFN neurons kept in every layer
+    recovery_epochs: float = 1.0  # ffn: task-distillation fine-tune after pruning (0 = none)
+    importance_batches: int = 8   # ffn: training batches used to rank neurons
+
+
+@dataclass
+class TrainBenchConfig:
+    """``bertdistil bench-train``: distillation-step throughput and MFU."""
+    seq_lens: list = field(default_factory=lambda: [128, 512])   # default and paper max_seq_len
+    batch_size: int = 32
+    steps: int = 5                # timed steps after warm-up, per setting
+    warmup_steps: int = 2
+    matmul_size: int = 2048       # n of the n×n×n matmul that measures the peak GFLOP/s
 
 
 @dataclass
@@ -117,9 +149,16 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     finetune: FinetuneConfig | None = None   # None = no downstream evaluation in reproduce
+    bench: BenchConfig | None = None         # None = no Table 3 in reproduce
+    compress: CompressConfig | None = None   # None = no compression table in reproduce (needs finetune)
+    train_bench: TrainBenchConfig | None = None   # None = no training-throughput measurement in reproduce
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+OPTIONAL_SECTIONS = {"finetune": FinetuneConfig, "bench": BenchConfig, "compress": CompressConfig,
+                     "train_bench": TrainBenchConfig}
 
 
 def _apply(obj: Any, data: dict, where: str) -> None:
@@ -128,11 +167,11 @@ def _apply(obj: Any, data: dict, where: str) -> None:
         if key not in names:
             raise BertdistilError(f"{where}: unknown setting '{key}' (known: {', '.join(sorted(names))})")
         current = getattr(obj, key)
-        if key == "finetune" and value is None:
-            setattr(obj, key, None)           # no downstream evaluation
+        if key in OPTIONAL_SECTIONS and value is None:
+            setattr(obj, key, None)           # section switched off
             continue
-        if current is None and key == "finetune":
-            current = FinetuneConfig()
+        if current is None and key in OPTIONAL_SECTIONS:
+            current = OPTIONAL_SECTIONS[key]()
             setattr(obj, key, current)
         if dataclasses.is_dataclass(current):
             if not isinstance(value, dict):

@@ -3,13 +3,15 @@ median over seeds, GLUE macro-score and retention (paper Tables 1–2).
 
 Models (directories of a reproduce run): teacher, truncated (student init), mlm_only, student, and
 student_d = the student fine-tuned with task distillation from the teacher fine-tuned on the task.
-Each (task, model, seed) result is written to OUT/downstream/<task>/<model>/seed<k>.json and reused,
-so a killed run resumes.
+Each (task, model, seed) result is written to OUT/downstream/<protocol hash>/<task>/<model>/seed<k>.json
+and reused, so a killed run resumes and a changed protocol never reuses old numbers.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import statistics
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +47,15 @@ def model_dirs(run: Path) -> dict[str, Path]:
     if results.is_file():
         dirs["teacher"] = Path(json.loads(results.read_text())["teacher"]["name_or_path"])
     return {k: v for k, v in dirs.items() if (v / "config.json").is_file()}
+
+
+def protocol_dir(run: Path, cfg: Config) -> Path:
+    """OUT/downstream/<hash of the fine-tuning protocol and bf16>: results cached per protocol, so a
+    changed learning rate or cap never reuses results measured with other settings."""
+    which = ("tasks", "extra_tasks", "squad", "models")       # what is run, not how: not part of the key
+    key = json.dumps({**{k: v for k, v in asdict(cfg.finetune).items() if k not in which}, "bf16": cfg.bf16},
+                     sort_keys=True, default=str)
+    return Path(run) / "downstream" / hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
 def _median(values: list[float]) -> float:
@@ -98,7 +109,7 @@ def run_downstream(run: Path, cfg: Config, progress: bool = True, device="cpu") 
     fc = cfg.finetune
     models = model_dirs(run)
     tasks = builtin_tasks()
-    out = Path(run) / "downstream"
+    out = protocol_dir(run, cfg)
     glue: dict[str, dict] = {}
     for name in GLUE_ORDER:
         spec = tasks.get(name)
@@ -138,9 +149,9 @@ def run_squad(run: Path, cfg: Config, progress: bool = True, device="cpu") -> di
     from .squad import article_split, finetune_squad, flatten, load_squad, span_logits
     fc = cfg.finetune
     models = model_dirs(run)
-    out = Path(run) / "downstream" / "SQuAD"
+    out = protocol_dir(run, cfg) / "SQuAD"
     train_articles, eval_articles = article_split(load_squad(), fc.squad_train_fraction, seed=0)
-    train_ex = flatten(train_articles, fc.max_train_examples)
+    train_ex = flatten(train_articles, fc.squad_max_train_questions or fc.max_train_examples)
     eval_ex = flatten(eval_articles, fc.max_eval_examples)
     results: dict[str, dict] = {}
     seeds = fc.seeds[:1]

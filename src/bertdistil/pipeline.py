@@ -100,12 +100,19 @@ def fill_mask_examples(model_dir: Path, prompts: list[str], top_k: int = 5) -> d
     return {p: [(r["token_str"], round(float(r["score"]), 4)) for r in fill(p, top_k=top_k)] for p in prompts}
 
 
+POST_TRAINING = ("finetune", "bench", "compress", "train_bench")      # config sections that do not change the pre-trained models
+
+
 def check_out_dir(out: Path, cfg: Config) -> None:
-    """Refuse to mix two configs in one output folder (resume needs the same settings)."""
+    """Refuse to mix two pre-training configs in one output folder (resume needs the same settings).
+
+    The downstream section may change: its results are cached per protocol (downstream.protocol_dir)."""
     saved = out / "config.json"
     if saved.is_file():
         old = json.loads(saved.read_text())
-        if old != json.loads(json.dumps(cfg.to_dict(), default=str)):
+        new = json.loads(json.dumps(cfg.to_dict(), default=str))
+        if {k: v for k, v in old.items() if k not in POST_TRAINING} != \
+                {k: v for k, v in new.items() if k not in POST_TRAINING}:
             raise BertdistilError(f"{saved}: {out} holds a run with other settings; pass a new --out, "
                                   "or --restart to discard it")
     out.mkdir(parents=True, exist_ok=True)
@@ -166,11 +173,32 @@ def reproduce(cfg: Config, out: Path, progress: bool = True) -> dict:
     }
     write_json(results, out / "results.json")
     if cfg.finetune is not None:
+        t_ds = time.perf_counter()
         results.update(downstream_results(out, cfg, progress, ctx.device))
+        results["wall_s_downstream_this_invocation"] = time.perf_counter() - t_ds
         write_json(results, out / "results.json")
+    results.update(efficiency_stages(ctx, out, teacher, init_dir))
+    results["wall_s_this_invocation"] = time.perf_counter() - t_start
+    write_json(results, out / "results.json")
     from .report import write_report
     write_report(out, results, {k: v.get("log", []) for k, v in trained.items()})
     return results
+
+
+def efficiency_stages(ctx: Context, out: Path, teacher, init_dir: Path) -> dict:
+    """bench (Table 3), compress (needs finetune) and train_throughput, as the config asks; each cached in OUT."""
+    from .efficiency import bench_results, compress_results, train_throughput_results
+    cfg, res = ctx.cfg, {}
+    if cfg.bench is not None:
+        res["bench"] = bench_results(out, cfg)
+    if cfg.compress is not None and cfg.finetune is not None:
+        res["compress"] = compress_results(out, cfg, res.get("bench", {}), ctx.progress, ctx.device)
+    if cfg.train_bench is not None:
+        cache = out / "train_throughput.json"
+        if not cache.is_file():
+            write_json(train_throughput_results(ctx.load(init_dir), teacher, ctx.dataset, ctx.masker, cfg), cache)
+        res["train_throughput"] = json.loads(cache.read_text())
+    return res
 
 
 def downstream_results(out: Path, cfg: Config, progress: bool, device) -> dict:

@@ -87,6 +87,8 @@ def write_report(out: Path, results: dict, logs: dict[str, list[dict]]) -> Path:
         lines += ["![loss curves](loss_curves.png)", ""]
     from .tables import downstream_section
     lines += downstream_section(r, out)
+    from .efficiency import efficiency_section
+    lines += efficiency_section(r)
     lines += ["## fill-mask (transformers pipeline on the saved directories)", ""]
     for who, examples in r.get("fill_mask", {}).items():
         lines += [f"**{who}**", ""]

@@ -29,7 +29,9 @@ def _teacher_key(src: Path, cfg: Config, dataset: TokenDataset) -> str:
         if f.is_file():
             h.update(f"{f.name}|{f.stat().st_size}".encode())
     h.update(str(src.resolve()).encode())
-    h.update(json.dumps([cfg.teacher_prep.__dict__, cfg.masking.__dict__, cfg.seed, cfg.bf16], default=str).encode())
+    # epochs = 0 (train for max_steps) is left out so keys made before that setting existed stay valid
+    prep = {k: v for k, v in vars(cfg.teacher_prep).items() if not (k == "epochs" and not v)}
+    h.update(json.dumps([prep, cfg.masking.__dict__, cfg.seed, cfg.bf16], default=str).encode())
     h.update(str(dataset.folder.name).encode())
     return h.hexdigest()[:16]
 

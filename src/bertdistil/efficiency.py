@@ -1,0 +1,272 @@
+"""The efficiency stages of ``reproduce``: Table 3 (bench), the compression table, their markdown.
+
+* bench: teacher and student of the run, each in a fresh process (bench.bench_model), per thread count.
+* compress: per task in ``compress.tasks`` the teacher is fine-tuned, then the student with task
+  distillation from it (the deployable "DistilBERT (D)"), then every variant of compress.py is built
+  from that student and scored on the task's dev set. Speed does not depend on the task (same
+  architecture), so each variant is timed once, on the first task's directory, with the Table 3
+  protocol at the first thread count; the "fp32" and "teacher" rows reuse the bench stage's timings.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .bench import bench_model
+from .checkpoint import save_model_dir, write_json
+from .compress import compress
+from .config import BenchConfig, Config
+from .downstream import model_dirs
+from .finetune import encode, finetune, predict_outputs
+from .tasks import builtin_tasks, load_split, subsample
+
+
+def bench_results(run: Path, cfg: Config, models: dict[str, Path] | None = None) -> dict:
+    """{"<name>@<threads>t": bench dict} for the run's teacher and student (cached in OUT/bench.json)."""
+    bc = cfg.bench
+    cache = Path(run) / "bench.json"
+    results = json.loads(cache.read_text()) if cache.is_file() else {}
+    found = model_dirs(run)
+    dirs = models or {k: found[k] for k in ("teacher", "student") if k in found}
+    for name, d in dirs.items():
+        for t in bc.threads:
+            key = f"{name}@{t}t"
+            if key not in results:
+                results[key] = bench_model(d, t, bc.repeats, bc.max_pairs, bc.latency_runs)
+                write_json(results, cache)
+    return results
+
+
+def _finetuned(src: Path, dst: Path, spec, train_ex, dev_ex, cfg: Config, teacher_out, progress, device) -> dict:
+    f = dst.parent / f"{dst.name}.eval.json"
+    if f.is_file() and (dst / "config.json").is_file():
+        return json.loads(f.read_text())
+    res, model, tok = finetune(src, spec, train_ex, dev_ex, cfg.finetune, cfg.finetune.seeds[0], cfg.bf16,
+                               teacher_out, progress, device)
+    save_model_dir(model.cpu(), tok, dst)
+    write_json(res, f)
+    return res
+
+
+def compress_results(run: Path, cfg: Config, bench: dict, progress: bool = True, device="cpu") -> dict:
+    """{"variants": {variant: {size_mb, stsb_pass_s, speedup_vs_teacher, <task>: {metric: %}}}, "teacher": ...,
+    "protocol": ...}; every directory and score is cached under OUT/compress/<task>/."""
+    cc, fc = cfg.compress, cfg.finetune
+    run = Path(run)
+    dirs = model_dirs(run)
+    tasks = builtin_tasks()
+    per_task, first = {}, None
+    for name in cc.tasks:
+        spec = tasks[name]
+        train_ex = subsample(load_split(spec, spec.files["train"]), fc.max_train_examples)
+        dev_ex = subsample(load_split(spec, spec.files["dev"]), fc.max_eval_examples)
+        base = run / "compress" / name
+        t_res = _finetuned(dirs["teacher"], base / "teacher_fp32", spec, train_ex, dev_ex, cfg, None, progress, device)
+        t_out = None
+        if not (base / "student_fp32" / "config.json").is_file():
+            from transformers import AutoModelForSequenceClassification
+
+            from .models import load_tokenizer
+            t_tok = load_tokenizer(base / "teacher_fp32")
+            teacher = AutoModelForSequenceClassification.from_pretrained(str(base / "teacher_fp32"))
+            t_out = predict_outputs(teacher, t_tok, encode(t_tok, train_ex, fc.max_seq_len), bf16=cfg.bf16)
+        _finetuned(dirs["student"], base / "student_fp32", spec, train_ex, dev_ex, cfg, t_out, progress, device)
+        variants = compress(base / "student_fp32", spec, train_ex, dev_ex, base / "variants", cc, fc, cfg.bf16, progress)
+        per_task[name] = {"teacher": {m: t_res[m] for m in spec.metrics}, "variants": variants,
+                          "metrics": list(spec.metrics)}
+        first = first or base
+    bc = cfg.bench or BenchConfig()
+    threads = bc.threads[0]
+    first_variants = per_task[cc.tasks[0]]["variants"]
+    timings = {"fp32": bench[f"student@{threads}t"]} if f"student@{threads}t" in bench else {}
+    timings = time_variants(first_variants, bc, threads, first / "variants" / "bench.json", timings)
+    teacher_b = bench.get(f"teacher@{threads}t", {})
+    return {"variants": variant_rows(per_task, timings, teacher_b.get("stsb_pass_s")),
+            "teacher": {"size_mb": teacher_b.get("size_mb"), "stsb_pass_s": teacher_b.get("stsb_pass_s"),
+                        **{task: r["teacher"] for task, r in per_task.items()}},
+            "protocol": {
+        "model": "student fine-tuned with task distillation from the fine-tuned teacher (DistilBERT (D))",
+        "tasks": cc.tasks, "metric": {t: r["metrics"][0] for t, r in per_task.items()}, "train_examples": fc.max_train_examples or "all", "dev_examples": fc.max_eval_examples or "all",
+        "seed": fc.seeds[0], "sparsity": cc.sparsity, "ffn_keep": cc.ffn_keep, "recovery_epochs": cc.recovery_epochs,
+        "timing": f"Table 3 protocol, batch 1, {threads} thread(s), fresh process per variant, on the "
+                  f"{cc.tasks[0]} directories; fp32 and teacher rows from the bench stage"}}
+
+
+def time_variants(variants: dict, bc, threads: int, cache: Path, timings: dict | None = None) -> dict:
+    """bench_model of every variant directory not yet in ``timings``/``cache`` (JSON, rewritten after each)."""
+    timings = {**(json.loads(cache.read_text()) if cache.is_file() else {}), **(timings or {})}
+    for v, res in variants.items():
+        if v not in timings:
+            timings[v] = bench_model(res["dir"], threads, bc.repeats, bc.max_pairs, bc.latency_runs)
+            write_json(timings, cache)
+    return timings
+
+
+def variant_rows(per_task: dict, timings: dict, teacher_s: float | None) -> dict:
+    """{variant: {format, method, size_mb, params, stsb_pass_s, threads, latency_ms_128_p50,
+    speedup_vs_teacher, <task>: {metric: %}}} from per-task compress() results and bench timings."""
+    first = next(iter(per_task.values()))["variants"]
+    rows = {}
+    for v, info in first.items():
+        t = timings[v]
+        rows[v] = {"format": info["format"], "method": info["method"], "size_mb": t["size_mb"], "params": t["params"],
+                   "stsb_pass_s": t["stsb_pass_s"], "threads": t["threads"],
+                   "latency_ms_128_p50": t["latency_ms"]["128"]["p50"],
+                   "speedup_vs_teacher": teacher_s / t["stsb_pass_s"] if teacher_s else None,
+                   **{task: {m: r["variants"][v][m] for m in r["metrics"]} for task, r in per_task.items()}}
+    return rows
+
+
+def compress_table(comp: dict) -> list[str]:
+    """Markdown: variant | format | size | STS-B pass | speed-up | p50@128 | per-task score and Δ vs fp32."""
+    tasks, metric = comp["protocol"]["tasks"], comp["protocol"]["metric"]
+    head = "| variant | how | size (MB) | STS-B pass (s) | × teacher speed | p50 @128 (ms) | " + \
+        " | ".join(f"{t} {metric[t]} (Δ vs fp32)" for t in tasks) + " |"
+    lines = [head, "|---|---|---:|---:|---:|---:|" + "---:|" * len(tasks)]
+    t = comp.get("teacher")
+    if t and t.get("stsb_pass_s"):
+            lines.append(f"| teacher (fp32 PyTorch) | fine-tuned | {t['size_mb']:.1f} | {t['stsb_pass_s']:.1f} | 1.00 | | "
+                     + " | ".join(f"{t[task][metric[task]]:.1f}" for task in tasks) + " |")
+    base = comp["variants"]["fp32"]
+    for name, r in comp["variants"].items():
+        cells = []
+        for task in tasks:
+            v, b = r[task][metric[task]], base[task][metric[task]]
+            cells.append(f"{v:.1f}" + ("" if name == "fp32" else f" ({v - b:+.1f})"))
+        sp = f"{r['speedup_vs_teacher']:.2f}" if r["speedup_vs_teacher"] else ""
+        lines.append(f"| student {name} | {r['method']} | {r['size_mb']:.1f} | {r['stsb_pass_s']:.1f} | {sp} | "
+                     f"{r['latency_ms_128_p50']:.1f} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def best_variant(comp: dict, max_loss: dict[str, float] | None = None) -> dict | None:
+    """The fastest variant within the accuracy budget vs the fp32 student (default: issue targets,
+    ≤ 1 point SST-2 accuracy, ≤ 1 point (= 0.01) STS-B Pearson); None if no variant qualifies."""
+    max_loss = max_loss or {"SST-2": 1.0, "STS-B": 1.0}
+    base = comp["variants"]["fp32"]
+    metric = comp["protocol"]["metric"]
+    ok = []
+    for name, r in comp["variants"].items():
+        if all(base[t][m] - r[t][m] <= max_loss.get(t, 1.0) for t, m in metric.items()):
+            ok.append((r["stsb_pass_s"], name))
+    if not ok:
+        return None
+    name = min(ok)[1]
+    return {"variant": name, **comp["variants"][name]}
+
+
+
+def train_throughput_results(student, teacher, dataset, masker, cfg: Config) -> dict:
+    """``train_throughput``: peak matmul GFLOP/s (bf16, fp32) and the distillation step in bf16 autocast
+    and as a plain fp32 eager loop, per sequence length (trainbench.py has the FLOP formula)."""
+    import torch
+
+    from .trainbench import bench_train, peak_matmul_gflops
+    tb = cfg.train_bench
+    peak = {"bf16": peak_matmul_gflops(tb.matmul_size, torch.bfloat16),
+            "fp32": peak_matmul_gflops(tb.matmul_size, torch.float32)}
+    rows = {"bf16": bench_train(student, teacher, dataset, masker, cfg.loss, tb, True, peak["bf16"]),
+            "fp32": bench_train(student, teacher, dataset, masker, cfg.loss, tb, False, peak["fp32"])}
+    for r in rows["fp32"]:
+        r["mfu_vs_bf16_peak"] = r["achieved_gflops"] / peak["bf16"]
+    first = rows["bf16"][0]
+    return {"tokens_per_s": first["tokens_per_s"], "mfu": first["mfu"], "peak_gflops": peak,
+            "threads": torch.get_num_threads(), "steps": rows, "loss": {
+                "restrict_ce_to_mask": cfg.loss.restrict_ce_to_mask, "alpha": [cfg.loss.alpha_ce, cfg.loss.alpha_mlm,
+                                                                              cfg.loss.alpha_cos]},
+            "matmul_size": tb.matmul_size}
+
+
+def train_throughput_table(tt: dict) -> list[str]:
+    """Markdown: precision | seq len | tokens/s | step (s) | GFLOP/s | MFU vs own peak | peak."""
+    lines = ["| loop | seq len | batch | tokens/s | step (s) | achieved GFLOP/s | peak GFLOP/s (measured mm) | MFU | "
+             "vocab projection share of FLOPs |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for prec, rows in tt["steps"].items():
+        for r in rows:
+            name = "bf16 autocast" if prec == "bf16" else "plain fp32 eager"
+            lines.append(f"| {name} | {r['seq_len']} | {r['batch_size']} | {r['tokens_per_s']:.0f} | {r['step_s']:.2f} | "
+                         f"{r['achieved_gflops']:.0f} | {r['peak_gflops']:.0f} | {100 * r['mfu']:.0f}% | "
+                         f"{100 * r['vocab_projection_share']:.0f}% |")
+    return lines
+
+
+def efficiency_section(r: dict) -> list[str]:
+    """Report markdown for whatever of bench / compress / train_throughput the results hold."""
+    lines = []
+    if r.get("bench"):
+        from .bench import table3
+        b = r["bench"]
+        lines += ["## Table 3 — size and CPU inference speed", "",
+                  "Each model in a fresh process; STS-B dev at batch size 1, median of the passes (min–max); "
+                  "paper rows as published (their hardware, not comparable in absolute terms).", "",
+                  *table3(b), ""]
+        for t in {v["threads"] for v in b.values()}:
+            if f"teacher@{t}t" in b and f"student@{t}t" in b:
+                lines.append(f"- {t} thread(s): student {b[f'teacher@{t}t']['stsb_pass_s'] / b[f'student@{t}t']['stsb_pass_s']:.2f}× "
+                             "faster than the teacher on the STS-B pass.")
+        lines.append("")
+    if r.get("compress"):
+        c = r["compress"]
+        best = best_variant(c)
+        lines += ["## Compressed students (size, speed and accuracy side by side)", "",
+                  f"{c['protocol']['model']}; {c['protocol']['train_examples']} train / {c['protocol']['dev_examples']} "
+                  f"dev examples, seed {c['protocol']['seed']}. Timing: {c['protocol']['timing']}.", "",
+                  *compress_table(c), ""]
+        lines.append("- fastest variant within 1 point of the fp32 student on every task: " +
+                     (f"**{best['variant']}**, {best['speedup_vs_teacher']:.2f}× the teacher's speed"
+                      if best and best.get("speedup_vs_teacher") else "none") + ".")
+        lines.append("")
+    if r.get("train_throughput"):
+        tt = r["train_throughput"]
+        lines += ["## Training throughput (distillation step)", "",
+                  f"Teacher forward + student forward/backward + AdamW, {tt['threads']} threads; FLOPs counted "
+                  "analytically (trainbench.py), MFU against the measured "
+                  f"{tt['matmul_size']}³ matmul peak of the same precision.", "", *train_throughput_table(tt), ""]
+    return lines
+
+
+def compress_command(args, cfg: Config) -> int:
+    """``bertdistil compress``: variants of one fine-tuned model on one task, scored and timed."""
+    from .models import check_model_dir
+    from .predict import resolve_task
+    fc, cc, bc = cfg.finetune, cfg.compress, cfg.bench or BenchConfig()
+    if fc is None or cc is None:
+        from .config import CompressConfig, FinetuneConfig
+        fc, cc = fc or FinetuneConfig(), cc or CompressConfig()
+    spec = resolve_task(args.task, args.train, args.dev, args.regression)
+    src = check_model_dir(args.model)
+    train_ex = subsample(load_split(spec, spec.files["train"]), fc.max_train_examples)
+    dev_ex = subsample(load_split(spec, spec.files["dev"]), fc.max_eval_examples)
+    out = Path(args.out)
+    variants = compress(src, spec, train_ex, dev_ex, out / "variants", cc, fc, cfg.bf16, not args.quiet)
+    timings = time_variants(variants, bc, args.threads, out / "variants" / "bench.json")
+    base = bench_model(check_model_dir(args.baseline), args.threads, bc.repeats, bc.max_pairs, bc.latency_runs) \
+        if args.baseline else None
+    per_task = {spec.name: {"variants": variants, "metrics": list(spec.metrics)}}
+    comp = {"variants": variant_rows(per_task, timings, base and base["stsb_pass_s"]),
+            "teacher": None, "baseline": base, "protocol": {
+                "model": str(src), "tasks": [spec.name], "metric": {spec.name: spec.metrics[0]}, "train_examples": len(train_ex), "dev_examples": len(dev_ex),
+                "seed": 1, "timing": f"Table 3 protocol, batch 1, {args.threads} thread(s), fresh process per variant"}}
+    write_json(comp, out / "compress.json")
+    table = compress_table(comp)
+    (out / "compress.md").write_text("\n".join(table) + "\n")
+    print("\n".join(table))
+    return 0
+
+
+def bench_train_command(ctx, out: Path) -> int:
+    """``bertdistil bench-train``: train_throughput of the (prepared) teacher and its student init."""
+    from .config import TrainBenchConfig
+    from .student import build_student
+    from .teacher import prepare_teacher
+    cfg = ctx.cfg
+    cfg.train_bench = cfg.train_bench or TrainBenchConfig()
+    teacher_dir, _ = prepare_teacher(ctx.teacher_src, cfg, ctx.tokenizer, ctx.dataset, ctx.masker, ctx.cache,
+                                     progress=ctx.progress, device=ctx.device)
+    teacher = ctx.load(teacher_dir).eval()
+    student, _ = build_student(teacher, cfg.student_layers, cfg.fold_token_type)
+    res = train_throughput_results(student.to(ctx.device), teacher, ctx.dataset, ctx.masker, cfg)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    write_json(res, Path(out) / "train_throughput.json")
+    print("\n".join(train_throughput_table(res)))
+    return 0

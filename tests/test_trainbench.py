@@ -1,0 +1,45 @@
+"""bench-train: the FLOP formula by hand, and a real (tiny) measured step."""
+import pytest
+from transformers import BertConfig, DistilBertConfig
+
+from bertdistil.config import LossConfig, TrainBenchConfig
+from bertdistil.trainbench import peak_matmul_gflops, step_flops
+
+
+def test_step_flops_formula_by_hand():
+    t = BertConfig(vocab_size=100, hidden_size=8, num_hidden_layers=2, intermediate_size=16, num_attention_heads=2)
+    s = DistilBertConfig(vocab_size=100, dim=8, n_layers=1, hidden_dim=16, n_heads=2)
+    B, L, N = 2, 4, 3
+    layer = 8 * 8 * 8 + 4 * 8 * 16 + 4 * L * 8            # per token: projections + FFN + attention
+    head = 2 * 8 * 8 + 2 * 8 * 100                          # per selected row: transform + vocabulary
+    teacher = B * L * 2 * layer + N * head
+    student = 3 * (B * L * 1 * layer + N * head)
+    f = step_flops(s, t, B, L, N, teacher_head=True)
+    assert f["teacher"] == teacher and f["student"] == student and f["total"] == teacher + student
+    assert f["vocab_projection_share"] == pytest.approx(4 * N * head / (teacher + student))
+    assert step_flops(s, t, B, L, N, teacher_head=False)["teacher"] == B * L * 2 * layer
+
+
+def test_peak_matmul_is_positive_and_bench_train_measures_a_real_step(tiny_bert_dir, tokenizer):
+    import torch
+
+    from bertdistil.data import prepare_corpus
+    from bertdistil.masking import Masker
+    from bertdistil.config import MaskingConfig
+    from bertdistil.models import load_masked_lm
+    from bertdistil.resources import cache_dir, default_corpus
+    from bertdistil.student import build_student
+    from bertdistil.trainbench import bench_train
+    assert peak_matmul_gflops(128, torch.float32, repeats=2) > 0
+    teacher, _ = load_masked_lm(tiny_bert_dir)
+    student, _ = build_student(teacher)
+    before = {k: v.clone() for k, v in student.state_dict().items()}
+    ds = prepare_corpus(default_corpus(), tokenizer, 32, cache_dir(None), max_sequences=200, progress=False)
+    masker = Masker(MaskingConfig(), ds.counts, sorted(set(tokenizer.all_special_ids)), tokenizer.mask_token_id)
+    rows = bench_train(student, teacher.eval(), ds, masker, LossConfig(restrict_ce_to_mask=True),
+                       TrainBenchConfig(seq_lens=[16, 32], batch_size=4, steps=2, warmup_steps=1), True, 100.0)
+    assert [r["seq_len"] for r in rows] == [16, 32]
+    for r in rows:
+        assert r["tokens_per_s"] == pytest.approx(4 * r["seq_len"] / r["step_s"])
+        assert r["mfu"] == pytest.approx(r["achieved_gflops"] / 100.0) and r["flops_per_step"] > 0
+    assert all(torch.equal(v, student.state_dict()[k]) for k, v in before.items())   # weights restored
