@@ -101,6 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench-train", help="distillation step tokens/s, analytic FLOPs and MFU vs the measured matmul "
                        "peak, bf16 autocast and plain fp32 → OUT/train_throughput.json")
     _common(p, out_required=True)
+    p = sub.add_parser("ablate", help="paper Table 4: GLUE macro change without L_ce / L_cos / L_mlm, with random init, "
+                       "first-half layers, ce on all tokens → OUT/results.json, OUT/report.md")
+    _common(p, out_required=True)
+    p.add_argument("--rows", nargs="+", default=["no_ce", "no_cos", "no_mlm", "random_init", "first_half",
+                                                  "ce_mask_swap"], help="ablation rows besides 'full'")
     p = sub.add_parser("report", help="regenerate OUT/report.md (+ plots) from OUT/results.json and the run logs")
     p.add_argument("--run", required=True, type=Path, help="a reproduce output folder")
     p = sub.add_parser("fill-mask", help="top predictions of a model directory for prompts containing [MASK]")
@@ -183,7 +188,14 @@ def run(args) -> int:
     if args.command == "compress":
         from .efficiency import compress_command
         return compress_command(args, cfg)
+    if args.command == "distill":
+        from .distributed import init_from_env
+        init_from_env()                   # under torchrun: join the process group (gloo on CPU, NCCL on GPU)
     ctx = pipeline.Context(cfg, progress=not args.quiet)
+    if args.command == "ablate":
+        from .ablation import ablate, table4
+        print("\n".join(table4(ablate(ctx, args.out, args.rows))))
+        return 0
     if args.command == "bench-train":
         from .efficiency import bench_train_command
         return bench_train_command(ctx, args.out)

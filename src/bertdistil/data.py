@@ -215,6 +215,11 @@ class LengthGroupedBatches:
     ``batch_size * group_batches``, sorts each group by length so a batch holds similar lengths
     (little padding), and shuffles the batch order. ``state()`` / ``load_state()`` give the exact
     position (epoch, cursor) so a resumed run sees the same batches.
+
+    Distributed: rank r of W takes global batches r, r + W, r + 2W, … (an epoch keeps a multiple of W
+    batches), so W ranks with gradient accumulation A see per optimizer step exactly the batches one
+    process with accumulation W·A sees. The state is stored as a global position, so a checkpoint
+    resumes under another world size when W·A is unchanged.
     """
 
     def __init__(self, lengths: np.ndarray, batch_size: int, seed: int, group_by_size: bool = True,
@@ -235,7 +240,8 @@ class LengthGroupedBatches:
         batches = [idx[i:i + self.batch_size] for i in range(0, len(idx), self.batch_size)]
         order = rng.permutation(len(batches))
         batches = [batches[i] for i in order]
-        return batches[self.rank::self.world_size]
+        keep = len(batches) - len(batches) % self.world_size if len(batches) >= self.world_size else len(batches)
+        return batches[:keep][self.rank::self.world_size]
 
     def __len__(self) -> int:
         return len(self._order)
@@ -248,11 +254,20 @@ class LengthGroupedBatches:
         self.cursor += 1
         return batch
 
+    def global_index(self) -> int:
+        """Index within its epoch of the batch last returned by next(), counted over all ranks."""
+        return (self.cursor - 1) * self.world_size + self.rank
+
     def state(self) -> dict:
-        return {"epoch": self.epoch, "cursor": self.cursor}
+        return {"epoch": self.epoch, "global_cursor": self.cursor * self.world_size}
 
     def load_state(self, state: dict) -> None:
-        self.epoch, self.cursor = state["epoch"], state["cursor"]
+        """Restore a position saved by any world size; BertdistilError if it does not fall on this one's batches."""
+        g = state.get("global_cursor", state.get("cursor", 0))
+        if g % self.world_size:
+            raise BertdistilError(f"checkpoint position {g} batches cannot be split over {self.world_size} processes: "
+                                  "resume with a world size that divides it (keep world size × accumulation fixed)")
+        self.epoch, self.cursor = state["epoch"], g // self.world_size
         self._order = self._make_order()
 
 

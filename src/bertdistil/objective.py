@@ -15,6 +15,20 @@ from .config import LossConfig
 from .models import encode, head_logits
 
 
+class StudentForward(torch.nn.Module):
+    """The student's part of the objective as one module, so DistributedDataParallel can wrap it (DDP
+    only synchronises gradients of modules whose ``forward`` it ran). forward(input_ids (B, L),
+    attention_mask (B, L), sel (B, L) bool or None) → (hidden (B, L, H), logits (N, V) of sel rows or None)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask, sel=None):
+        h = encode(self.model, input_ids, attention_mask)
+        return h, (head_logits(self.model, h[sel]) if sel is not None else None)
+
+
 def weights_of(cfg: LossConfig) -> dict[str, float]:
     """The non-zero loss weights, keyed by term name (ce, mlm, cos, mse)."""
     w = {"ce": cfg.alpha_ce, "mlm": cfg.alpha_mlm, "cos": cfg.alpha_cos, "mse": cfg.alpha_mse}
@@ -25,6 +39,7 @@ def compute_losses(student, teacher, input_ids: torch.Tensor, attention_mask: to
                    labels: torch.Tensor, cfg: LossConfig) -> tuple[torch.Tensor, dict[str, float]]:
     """Forward student (and teacher if a teacher term is on) on a masked batch.
 
+    ``student``: a *ForMaskedLM model, or a StudentForward (wrapped in DDP when distributed).
     Args: input_ids (B, L) int64 after masking; attention_mask (B, L); labels (B, L) int64, -100 off-target.
     Returns (weighted loss, scalar, with grad; {term: float value}). The teacher runs under
     ``torch.inference_mode`` and must be in eval mode.
@@ -36,7 +51,10 @@ def compute_losses(student, teacher, input_ids: torch.Tensor, attention_mask: to
     nonpad = attention_mask.bool()                                   # (B, L)
     targets = labels != -100                                         # (B, L)
     sel = nonpad if ("ce" in w and not cfg.restrict_ce_to_mask) else targets
-    h_s = encode(student, input_ids, attention_mask)                 # (B, L, H)
+    need_logits = "ce" in w or "mlm" in w
+    wrapped = isinstance(student, (StudentForward, torch.nn.parallel.DistributedDataParallel))
+    fwd = student if wrapped else StudentForward(student)
+    h_s, s_logits = fwd(input_ids, attention_mask, sel if need_logits else None)  # (B, L, H), (N, V)
     if need_teacher:
         with torch.inference_mode():
             h_t = encode(teacher, input_ids, attention_mask)         # (B, L, H)
@@ -45,8 +63,7 @@ def compute_losses(student, teacher, input_ids: torch.Tensor, attention_mask: to
         h_t_rows = h_t_rows.clone()
         t_logits = t_logits.clone() if t_logits is not None else None
     terms: dict[str, torch.Tensor] = {}
-    if "ce" in w or "mlm" in w:
-        s_logits = head_logits(student, h_s[sel])                    # (N, V)
+    if need_logits:
         if "ce" in w:
             terms["ce"] = losses.soft_target_loss(s_logits, t_logits, cfg.temperature)
         if "mlm" in w:

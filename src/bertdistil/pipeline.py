@@ -16,6 +16,7 @@ import torch
 from .checkpoint import save_model_dir, write_json
 from .config import Config, LossConfig
 from .data import prepare_corpus
+from .distributed import barrier, is_main, rank_world
 from .errors import BertdistilError
 from .evaluate import EvalSet, evaluate_mlm
 from .masking import Masker
@@ -52,6 +53,9 @@ class Context:
         if self.tokenizer.mask_token_id is None or self.tokenizer.pad_token_id is None:
             raise BertdistilError(f"{self.teacher_src}: tokenizer has no [MASK] or [PAD] token: use a BERT-family tokenizer")
         self.special_ids = sorted(set(self.tokenizer.all_special_ids))
+        rank, _ = rank_world()
+        if rank:
+            barrier()                     # other ranks read the corpora once rank 0 has prepared them
         self.dataset = prepare_corpus(cfg.corpus or default_corpus(), self.tokenizer, cfg.max_seq_len, self.cache,
                                       requested_dtype=cfg.token_dtype, max_sequences=cfg.corpus_max_sequences,
                                       progress=progress)
@@ -62,8 +66,12 @@ class Context:
                                 seed=cfg.eval.mask_seed, max_tokens=cfg.eval.max_tokens)
         self.quick_eval_set = EvalSet(eval_ds, self.special_ids, self.tokenizer.mask_token_id,
                                       seed=cfg.eval.mask_seed, max_tokens=cfg.eval.periodic_max_tokens)
+        if not rank:
+            barrier()
         self.masker = Masker(cfg.masking, self.dataset.counts, self.special_ids, self.tokenizer.mask_token_id)
         self.device = resolve_device(cfg.device)
+        if torch.cuda.is_available() and rank_world()[1] > 1 and self.device.type == "cuda":
+            self.device = torch.device("cuda", torch.cuda.current_device())   # this rank's GPU
 
     def load(self, model_dir: Path):
         """Load a *ForMaskedLM directory onto the run's device."""
@@ -103,20 +111,29 @@ def fill_mask_examples(model_dir: Path, prompts: list[str], top_k: int = 5) -> d
 POST_TRAINING = ("finetune", "bench", "compress", "train_bench")      # config sections that do not change the pre-trained models
 
 
+def _comparable(config: dict, world: int) -> dict:
+    """Pre-training settings that must match to resume: all but POST_TRAINING sections, with gradient
+    accumulation counted over all processes (world × accumulation), so another world size may resume."""
+    out = {k: v for k, v in config.items() if k not in POST_TRAINING and k != "world_size"}
+    d = out["distill"]                     # the stage torchrun runs (``bertdistil distill``)
+    out["distill"] = {**d, "gradient_accumulation_steps": d["gradient_accumulation_steps"] * world}
+    return out
+
+
 def check_out_dir(out: Path, cfg: Config) -> None:
     """Refuse to mix two pre-training configs in one output folder (resume needs the same settings).
 
     The downstream section may change: its results are cached per protocol (downstream.protocol_dir)."""
     saved = out / "config.json"
+    world = rank_world()[1]
+    new = json.loads(json.dumps(cfg.to_dict(), default=str))
     if saved.is_file():
         old = json.loads(saved.read_text())
-        new = json.loads(json.dumps(cfg.to_dict(), default=str))
-        if {k: v for k, v in old.items() if k not in POST_TRAINING} != \
-                {k: v for k, v in new.items() if k not in POST_TRAINING}:
+        if _comparable(old, old.get("world_size", 1)) != _comparable(new, world):
             raise BertdistilError(f"{saved}: {out} holds a run with other settings; pass a new --out, "
                                   "or --restart to discard it")
     out.mkdir(parents=True, exist_ok=True)
-    write_json(cfg.to_dict(), saved)
+    write_json({**new, "world_size": world}, saved)
 
 
 def reproduce(cfg: Config, out: Path, progress: bool = True) -> dict:
@@ -221,14 +238,18 @@ def distill_command(ctx: Context, student_dir: str | None, out: Path) -> int:
         raise BertdistilError(f"{ctx.teacher_src} has no MLM head but alpha_ce > 0: run `bertdistil prepare-teacher` "
                               "and pass its directory as --teacher, or use --set loss.alpha_ce=0")
     out = Path(out)
-    check_out_dir(out, cfg)
     init_dir = Path(student_dir) if student_dir else out / "student_init"
-    if not student_dir and not (init_dir / "config.json").is_file():
-        student, _ = build_student(teacher, cfg.student_layers, cfg.fold_token_type)
-        save_model_dir(student, prepare_tokenizer_for(student, ctx.tokenizer), init_dir)
+    if is_main():
+        check_out_dir(out, cfg)
+        if not student_dir and not (init_dir / "config.json").is_file():
+            student, _ = build_student(teacher, cfg.student_layers, cfg.fold_token_type)
+            save_model_dir(student, prepare_tokenizer_for(student, ctx.tokenizer), init_dir)
+    barrier()
     ctx.tokenizer = load_tokenizer(init_dir)
     summary = _train_stage(ctx, "distil", check_model_dir(init_dir, "student"), teacher.eval(), cfg.loss,
                            out / "run", out / "student")
+    if not is_main():
+        return 0
     result = _evaluated(ctx, out / "student", out / "eval_student.json")
     print(json.dumps({"student": str(out / "student"), "mlm": result,
                       **{k: v for k, v in summary.items() if k != "log"}}, indent=1))

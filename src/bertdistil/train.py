@@ -21,8 +21,9 @@ from transformers import get_linear_schedule_with_warmup
 from .checkpoint import save_model_dir, save_torch, write_json
 from .config import LossConfig, OptimConfig
 from .data import LengthGroupedBatches, TokenDataset, collate
+from .distributed import all_reduce_sum, barrier, mask_seed, rank_world
 from .masking import Masker
-from .objective import compute_losses
+from .objective import StudentForward, compute_losses, weights_of
 
 
 def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float = 0.0, betas=(0.9, 0.98),
@@ -66,19 +67,22 @@ def train(student, teacher, tokenizer, dataset: TokenDataset, masker: Masker, lo
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path, log_path = out_dir / "checkpoint.pt", out_dir / "log.jsonl"
-    torch.manual_seed(seed)
+    rank, world = rank_world()
+    main = rank == 0
+    torch.manual_seed(seed + rank)
     student.train()
     if teacher is not None:
         teacher.eval()
     optimizer = make_optimizer(student, optim_cfg.lr, optim_cfg.weight_decay, optim_cfg.adam_betas,
                                optim_cfg.adam_epsilon)
-    sampler = LengthGroupedBatches(dataset.lengths, optim_cfg.batch_size, seed, optim_cfg.group_by_size)
+    sampler = LengthGroupedBatches(dataset.lengths, optim_cfg.batch_size, seed, optim_cfg.group_by_size,
+                                   rank=rank, world_size=world)
     accum = optim_cfg.gradient_accumulation_steps
     total = optim_cfg.max_steps
     if optim_cfg.epochs > 0:
         total = max(1, math.ceil(optim_cfg.epochs * len(sampler) / accum))
     scheduler = get_linear_schedule_with_warmup(optimizer, int(optim_cfg.warmup_prop * total), total)
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator()                 # reseeded per batch from its global position (mask_seed)
     step, tokens_seen, wall_before = 0, 0, 0.0
     if resume and ckpt_path.is_file():
         ck = torch.load(ckpt_path, weights_only=False, map_location="cpu")
@@ -86,55 +90,74 @@ def train(student, teacher, tokenizer, dataset: TokenDataset, masker: Masker, lo
         optimizer.load_state_dict(ck["optimizer"])
         scheduler.load_state_dict(ck["scheduler"])
         sampler.load_state(ck["sampler"])
-        gen.set_state(ck["mask_rng"])
-        torch.set_rng_state(ck["torch_rng"])
+        if ck.get("world_size", 1) == world == 1:
+            torch.set_rng_state(ck["torch_rng"])      # dropout stream: exact resume in one process
+        else:
+            torch.manual_seed(seed + rank + 7919 * ck["step"])
         step, tokens_seen, wall_before = ck["step"], ck["tokens_seen"], ck["wall_s"]
     log = _read_log(log_path, step) if step else []
-    log_path.write_text("".join(json.dumps(r) + "\n" for r in log))
     writer = None
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-        writer = SummaryWriter(str(out_dir / "tb"), purge_step=step + 1 if step else None)
-    except ImportError:
-        pass
+    if main:
+        log_path.write_text("".join(json.dumps(r) + "\n" for r in log))
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+            writer = SummaryWriter(str(out_dir / "tb"), purge_step=step + 1 if step else None)
+        except ImportError:
+            pass
     device = next(student.parameters()).device
+    fwd = StudentForward(student)
+    if world > 1:                           # DDP: gradients averaged over ranks in backward
+        w = weights_of(loss_cfg)
+        fwd = torch.nn.parallel.DistributedDataParallel(
+            fwd, device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=not ({"ce", "mlm"} & w.keys()))
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
     pad_id = tokenizer.pad_token_id
     t0 = time.perf_counter()
     tokens_at_start, window_tokens, window_t = tokens_seen, 0, t0
     terms_sum: dict[str, float] = {}
     loss_sum, n_micro = 0.0, 0
-    bar = tqdm(total=total, initial=step, desc=desc, unit="step", disable=not progress, dynamic_ncols=True)
-    with open(log_path, "a") as logf:
+    bar = tqdm(total=total, initial=step, desc=desc, unit="step", disable=not (progress and main), dynamic_ncols=True)
+    with open(log_path, "a") if main else contextlib.nullcontext() as logf:
         while step < total:
-            for _ in range(accum):
+            step_tokens = 0
+            for i in range(accum):
                 ids, att = collate(dataset, sampler.next(), pad_id)
+                gen.manual_seed(mask_seed(seed, sampler.epoch, sampler.global_index()))
                 masked, labels = masker(ids, att, gen)
                 masked, att, labels = masked.to(device), att.to(device), labels.to(device)
-                with autocast():
-                    loss, terms = compute_losses(student, teacher, masked, att, labels, loss_cfg)
-                (loss / accum).backward()
-                n_tok = int(att.sum())
-                tokens_seen += n_tok
-                window_tokens += n_tok
+                sync = fwd.no_sync() if world > 1 and i < accum - 1 else contextlib.nullcontext()
+                with sync:
+                    with autocast():
+                        loss, terms = compute_losses(fwd, teacher, masked, att, labels, loss_cfg)
+                    (loss / accum).backward()
+                step_tokens += int(att.sum())
                 loss_sum += float(loss.detach())
                 n_micro += 1
                 for k, v in terms.items():
                     terms_sum[k] = terms_sum.get(k, 0.0) + v
             optimizer_step(student, optimizer, scheduler, optim_cfg.max_grad_norm)
+            step_tokens = int(all_reduce_sum([step_tokens])[0])
+            tokens_seen += step_tokens
+            window_tokens += step_tokens
             step += 1
             bar.update(1)
             if step % optim_cfg.log_every == 0 or step == total:
                 now = time.perf_counter()
+                keys = sorted(terms_sum)
+                sums = all_reduce_sum([loss_sum, n_micro, *[terms_sum[k] for k in keys]])
+                loss_sum, n_micro, terms_sum = sums[0], sums[1], dict(zip(keys, sums[2:]))
                 rec = {"step": step, "loss": loss_sum / n_micro,
                        "terms": {k: v / n_micro for k, v in terms_sum.items()},
                        "lr": scheduler.get_last_lr()[0], "tokens_seen": tokens_seen,
                        "tokens_per_s": window_tokens / max(now - window_t, 1e-9),
                        "wall_s": wall_before + now - t0}
-                if eval_fn is not None and optim_cfg.eval_every and step % optim_cfg.eval_every == 0 and step < total:
+                if main and eval_fn is not None and optim_cfg.eval_every and step % optim_cfg.eval_every == 0 \
+                        and step < total:
                     rec["eval"] = eval_fn(student)
-                logf.write(json.dumps(rec) + "\n")
-                logf.flush()
+                if main:
+                    logf.write(json.dumps(rec) + "\n")
+                    logf.flush()
                 log.append(rec)
                 if writer is not None:
                     writer.add_scalar("loss/total", rec["loss"], step)
@@ -148,20 +171,27 @@ def train(student, teacher, tokenizer, dataset: TokenDataset, masker: Masker, lo
                 terms_sum, loss_sum, n_micro = {}, 0.0, 0
                 window_tokens, window_t = 0, now
             if step % optim_cfg.checkpoint_every == 0 and step < total:
-                save_torch({"model": student.state_dict(), "optimizer": optimizer.state_dict(),
-                            "scheduler": scheduler.state_dict(), "sampler": sampler.state(),
-                            "mask_rng": gen.get_state(), "torch_rng": torch.get_rng_state(), "step": step,
-                            "tokens_seen": tokens_seen, "wall_s": wall_before + time.perf_counter() - t0}, ckpt_path)
+                if main:                    # replicas are identical after the all-reduce: rank 0 saves
+                    save_torch({"model": student.state_dict(), "optimizer": optimizer.state_dict(),
+                                "scheduler": scheduler.state_dict(), "sampler": sampler.state(),
+                                "torch_rng": torch.get_rng_state(), "step": step, "world_size": world,
+                                "tokens_seen": tokens_seen, "wall_s": wall_before + time.perf_counter() - t0},
+                               ckpt_path)
+                barrier()
     bar.close()
     if writer is not None:
         writer.close()
     wall = wall_before + time.perf_counter() - t0
+    if not main:
+        barrier()                           # wait for rank 0 to write the final model
+        return json.loads((out_dir / "summary.json").read_text())
     save_model_dir(student, tokenizer, Path(final_dir) if final_dir else out_dir / "final")
     last = log[-1] if log else {"loss": float("nan"), "terms": {}}
     summary = {"steps": step, "tokens_seen": tokens_seen, "wall_s": wall,
                "tokens_per_s": (tokens_seen - tokens_at_start) / max(time.perf_counter() - t0, 1e-9),
                "final_loss": last["loss"], "loss_terms": last["terms"],
-               "sequences_per_step": optim_cfg.batch_size * accum}
+               "sequences_per_step": optim_cfg.batch_size * accum * world, "world_size": world}
     write_json({**summary, "log": log}, out_dir / "summary.json")
     ckpt_path.unlink(missing_ok=True)
+    barrier()
     return {**summary, "log": log}

@@ -1,0 +1,124 @@
+"""``bertdistil ablate``: the paper's Table 4 — GLUE macro-score change of each ablated recipe relative
+to the full one (triple loss + teacher-layer initialisation), same token budget and downstream protocol.
+
+Rows (paper values from arXiv:1910.01108 v4, Table 4, GLUE macro-score deltas):
+  full          triple loss, student initialised from teacher layers (one out of two)   reference
+  no_ce         α_ce = 0 (no soft-target KL)                                            −2.96
+  no_cos        α_cos = 0                                                               −1.46
+  no_mlm        α_mlm = 0                                                               −0.31
+  random_init   triple loss, randomly initialised student                               −3.69
+  first_half    teacher layers 0 … n/2−1 instead of every other layer (not in the paper)
+  ce_mask_swap  restrict_ce_to_mask flipped w.r.t. the preset (not in the paper)
+Every row distils for ``distill.max_steps`` (the budget flag) on the same batches and seed, then
+fine-tunes the student on ``finetune.tasks`` with the preset's protocol (median over its seeds).
+Each row is cached under OUT/ablation/<row>/, so a killed run resumes.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from .checkpoint import save_model_dir, write_json
+from .config import Config
+from .downstream import protocol_dir, run_task
+from .errors import BertdistilError
+from .models import load_tokenizer, n_layers
+from .student import build_student, prepare_tokenizer_for
+
+PAPER_TABLE4 = {"no_ce": -2.96, "no_cos": -1.46, "no_mlm": -0.31, "random_init": -3.69}
+ROWS = ("full", "no_ce", "no_cos", "no_mlm", "random_init", "first_half", "ce_mask_swap")
+DESCRIPTION = {"full": "triple loss + teacher-layer init", "no_ce": "∅ − L_ce", "no_cos": "∅ − L_cos",
+               "no_mlm": "∅ − L_mlm", "random_init": "triple loss + random init",
+               "first_half": "init from the first half of the teacher's layers",
+               "ce_mask_swap": "restrict_ce_to_mask flipped"}
+
+
+def row_recipe(row: str, cfg: Config, n_teacher: int) -> tuple:
+    """(loss config, layer map or None, random_init) of an ablation row; BertdistilError if unknown."""
+    loss, layers, random_init = cfg.loss, cfg.student_layers, False
+    if row == "no_ce":
+        loss = replace(loss, alpha_ce=0.0)
+    elif row == "no_cos":
+        loss = replace(loss, alpha_cos=0.0)
+    elif row == "no_mlm":
+        loss = replace(loss, alpha_mlm=0.0)
+    elif row == "random_init":
+        random_init = True
+    elif row == "first_half":
+        layers = list(range(max(1, n_teacher // 2)))
+    elif row == "ce_mask_swap":
+        loss = replace(loss, restrict_ce_to_mask=not loss.restrict_ce_to_mask)
+    elif row != "full":
+        raise BertdistilError(f"unknown ablation row '{row}': choose from {', '.join(ROWS)}")
+    return loss, layers, random_init
+
+
+def ablate(ctx, out: Path, rows: list[str]) -> dict:
+    """Distil + fine-tune every row; returns {"ablation": {row: {glue_macro, delta, tokens, paper_delta,
+    per_task}}, "protocol": ...} and writes OUT/results.json and OUT/report.md (Table 4)."""
+    from .pipeline import _train_stage, check_out_dir
+    from .tasks import builtin_tasks
+    from .teacher import prepare_teacher
+    cfg = ctx.cfg
+    if cfg.finetune is None:
+        raise BertdistilError(f"preset {cfg.preset} has no 'finetune' section: ablate needs a downstream protocol")
+    out = Path(out)
+    check_out_dir(out, cfg)
+    teacher_dir, _ = prepare_teacher(ctx.teacher_src, cfg, ctx.tokenizer, ctx.dataset, ctx.masker, ctx.cache,
+                                     progress=ctx.progress, device=ctx.device)
+    teacher = ctx.load(teacher_dir).eval()
+    tasks = builtin_tasks()
+    results = {}
+    for row in ["full", *[r for r in rows if r != "full"]]:
+        loss, layers, random_init = row_recipe(row, cfg, n_layers(teacher.config))
+        base = out / "ablation" / row
+        init_dir = base / "student_init"
+        if not (init_dir / "config.json").is_file():
+            student, _ = build_student(teacher, layers, cfg.fold_token_type, random_init=random_init)
+            save_model_dir(student, prepare_tokenizer_for(student, load_tokenizer(teacher_dir)), init_dir)
+        ctx.tokenizer = load_tokenizer(init_dir)
+        uses_teacher = bool(loss.alpha_ce or loss.alpha_cos or loss.alpha_mse)
+        summary = _train_stage(ctx, row, init_dir, teacher if uses_teacher else None, loss, base / "run",
+                               base / "student")
+        scores = {}
+        for name in cfg.finetune.tasks:
+            spec = tasks[name]
+            fc = replace(cfg.finetune, models=["student"])
+            r = run_task(spec, {"student": base / "student"}, replace(cfg, finetune=fc),
+                         protocol_dir(base, cfg), cfg.finetune.seeds, ctx.progress, ctx.device)
+            scores[name] = r["student"][spec.metrics[0]]
+        macro = sum(scores.values()) / len(scores)
+        results[row] = {"glue_macro": macro, "per_task": scores, "tokens": summary["tokens_seen"],
+                        "steps": summary["steps"], "description": DESCRIPTION[row],
+                        "paper_delta": PAPER_TABLE4.get(row)}
+    for r in results.values():
+        r["delta"] = r["glue_macro"] - results["full"]["glue_macro"]
+    res = {"ablation": results, "protocol": {
+        "distill_steps": cfg.distill.max_steps, "sequences_per_step": cfg.distill.batch_size
+        * cfg.distill.gradient_accumulation_steps, "tasks": cfg.finetune.tasks, "seeds": cfg.finetune.seeds,
+        "max_train_examples": cfg.finetune.max_train_examples, "lr": cfg.finetune.lr, "epochs": cfg.finetune.epochs},
+        "config": cfg.to_dict()}
+    write_json(res, out / "results.json")
+    (out / "report.md").write_text("\n".join(table4(res)) + "\n")
+    return res
+
+
+def table4(res: dict) -> list[str]:
+    """Markdown Table 4: row | GLUE macro | Δ vs full (ours) | Δ (paper) | tokens, plus the protocol."""
+    p = res["protocol"]
+    lines = ["## Table 4 — ablation (GLUE macro-score relative to the full recipe)", "",
+             f"Every row: {p['distill_steps']} distillation steps × {p['sequences_per_step']} sequences; "
+             f"fine-tuned on {', '.join(p['tasks'])} (≤ {p['max_train_examples'] or 'all'} train examples, "
+             f"{p['epochs']} epochs, lr {p['lr']}, median of seeds {p['seeds']}). Paper deltas: arXiv:1910.01108 "
+             "Table 4 (full GLUE, paper budget).", "",
+             "| ablation | GLUE macro (ours) | Δ ours | Δ paper | distilled tokens |", "|---|---:|---:|---:|---:|"]
+    for row, r in res["ablation"].items():
+        paper = "" if r["paper_delta"] is None else f"{r['paper_delta']:+.2f}"
+        lines.append(f"| {r['description']} | {r['glue_macro']:.2f} | {r['delta']:+.2f} | {paper} | {r['tokens']:,} |")
+    ours = sorted((r["delta"], k) for k, r in res["ablation"].items() if k in PAPER_TABLE4)
+    paper = sorted((v, k) for k, v in PAPER_TABLE4.items() if k in res["ablation"])
+    same = [k for _, k in ours] == [k for _, k in paper]
+    lines += ["", f"Ordering of the paper's rows (most harmful first): ours {[k for _, k in ours]}, paper "
+              f"{[k for _, k in paper]} — {'the same' if same else 'different'}."]
+    return lines
+
