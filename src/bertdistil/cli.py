@@ -22,7 +22,8 @@ def _common(p: argparse.ArgumentParser, out_required: bool = False) -> None:
     p.add_argument("--preset", default="default", help=f"preset name ({', '.join(preset_names())}) or a .json config file")
     p.add_argument("--teacher", help="local BERT-family checkpoint directory, with or without MLM head "
                                      "(default: the embedded all-MiniLM-L6-v2)")
-    p.add_argument("--corpus", nargs="+", help="plain-text or .gz files or globs (default: shipped Gutenberg + SOTU)")
+    p.add_argument("--corpus", nargs="+", help="text/.gz/.parquet files, globs, or datasets save_to_disk directories "
+                                               "(default: shipped Gutenberg + SOTU)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, dotted, JSON value: distill.max_steps=200, loss.alpha_ce=0")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -106,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, out_required=True)
     p.add_argument("--rows", nargs="+", default=["no_ce", "no_cos", "no_mlm", "random_init", "first_half",
                                                   "ce_mask_swap"], help="ablation rows besides 'full'")
+    p = sub.add_parser("prepare-corpus", help="tokenise --corpus once into the cache (memmap, streaming, memory "
+                       "independent of corpus size); prints its folder, size and MB/s. Run before torchrun")
+    _common(p)
     p = sub.add_parser("report", help="regenerate OUT/report.md (+ plots) from OUT/results.json and the run logs")
     p.add_argument("--run", required=True, type=Path, help="a reproduce output folder")
     p = sub.add_parser("fill-mask", help="top predictions of a model directory for prompts containing [MASK]")
@@ -184,6 +188,16 @@ def run(args) -> int:
         res = pipeline.reproduce(cfg, args.out, progress=not args.quiet)
         print(json.dumps({"out": str(args.out), "report": str(args.out / "report.md"),
                           "mlm_accuracy": {k: round(v["accuracy"], 4) for k, v in res["mlm"].items()}}, indent=1))
+        return 0
+    if args.command == "prepare-corpus":
+        from .data import prepare_corpus
+        from .models import check_model_dir, load_tokenizer
+        from .resources import cache_dir, default_corpus, default_teacher
+        tok = load_tokenizer(check_model_dir(cfg.teacher or default_teacher(), "teacher"))
+        ds = prepare_corpus(cfg.corpus or default_corpus(), tok, cfg.max_seq_len, cache_dir(cfg.cache_dir),
+                            requested_dtype=cfg.token_dtype, max_sequences=cfg.corpus_max_sequences,
+                            progress=not args.quiet)
+        print(json.dumps({"folder": str(ds.folder), **ds.meta}, indent=1))
         return 0
     if args.command == "compress":
         from .efficiency import compress_command

@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -25,6 +26,9 @@ import torch
 from tqdm.auto import tqdm
 
 from .errors import BertdistilError
+from .sources import is_arrow_source, iter_arrow_documents
+
+MAX_BLOCK_CHARS = 100_000       # a text file without blank lines is cut into blocks of about this size
 
 
 def expand_corpus(patterns: list[str]) -> list[Path]:
@@ -34,8 +38,9 @@ def expand_corpus(patterns: list[str]) -> list[Path]:
         hits = sorted(glob.glob(pat)) if any(c in pat for c in "*?[") else [pat]
         for h in hits:
             p = Path(h)
-            if not p.is_file():
-                raise BertdistilError(f"corpus file {p} not found: pass an existing text file, .gz file or glob")
+            if not p.is_file() and not is_arrow_source(p):
+                raise BertdistilError(f"corpus file {p} not found: pass an existing text/.gz/.parquet file, a glob, "
+                                      "or a datasets save_to_disk directory")
             files.append(p)
     if not files:
         raise BertdistilError(f"corpus {patterns} matched no file: pass an existing text file, .gz file or glob")
@@ -73,7 +78,7 @@ def iter_documents(path: Path, wikitext: bool = False) -> Iterator[str]:
     Raises BertdistilError for a binary file (NUL bytes), a non-UTF-8 file, or an unreadable .gz.
     """
     block: list[str] = []
-    stats = [0]
+    stats, size = [0], 0
     try:
         with _open_bytes(path) as f:
             for lineno, raw in enumerate(f, 1):
@@ -85,20 +90,33 @@ def iter_documents(path: Path, wikitext: bool = False) -> Iterator[str]:
                         line = line.replace(a, b)
                 if line:
                     block.append(line)
-                elif block:
+                    size += len(line)
+                if block and (not line or size > MAX_BLOCK_CHARS):   # long blocks: cut at a line end
                     yield " ".join(block)
-                    block = []
+                    block, size = [], 0
     except (OSError, EOFError) as e:
         raise BertdistilError(f"{path}: cannot read ({e}): pass plain UTF-8 text or a valid .gz") from None
     if block:
         yield " ".join(block)
 
 
+def _take(docs: Iterator[str], max_docs: int, max_chars: int) -> list[str]:
+    """The next documents of ``docs``: up to ``max_docs`` of them and about ``max_chars`` characters."""
+    out, size = [], 0
+    for d in docs:
+        out.append(d)
+        size += len(d)
+        if len(out) >= max_docs or size >= max_chars:
+            break
+    return out
+
+
 def _fingerprint(files: list[Path], tokenizer, max_seq_len: int, extra: str) -> str:
     h = hashlib.sha256()
     for f in files:
-        st = f.stat()
-        h.update(f"{f.resolve()}|{st.st_size}|{int(st.st_mtime)}".encode())
+        for g in (sorted(x for x in f.rglob("*") if x.is_file()) if f.is_dir() else [f]):
+            st = g.stat()
+            h.update(f"{g.resolve()}|{st.st_size}|{int(st.st_mtime)}".encode())
     vocab = json.dumps(sorted(tokenizer.get_vocab().items())).encode()
     h.update(hashlib.sha256(vocab).digest())
     h.update(f"{type(tokenizer).__name__}|{max_seq_len}|{extra}".encode())
@@ -161,24 +179,34 @@ def prepare_corpus(patterns: list[str], tokenizer, max_seq_len: int, cache: Path
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     counts = np.zeros(len(tokenizer), dtype=np.int64)
-    offsets = [0]
-    n_docs = 0
-    with open(tmp / "ids.bin", "wb") as out:
+    n_docs, n_seq, n_bytes = 0, 0, 0
+    t0 = time.perf_counter()
+    with open(tmp / "ids.bin", "wb") as out, open(tmp / "lengths.bin", "wb") as lens:
+        pending: list[list[int]] = []
+
         def flush(tokens: list[int]) -> None:
-            seq = np.asarray([cls_id, *tokens, sep_id], dtype=dtype)
-            out.write(seq.tobytes())
-            np.add.at(counts, seq.astype(np.int64), 1)
-            offsets.append(offsets[-1] + len(seq))
+            nonlocal n_seq
+            pending.append([cls_id, *tokens, sep_id])
+            n_seq += 1
+
+        def drain() -> None:                       # memory of one chunk only: ids and lengths go to disk
+            if pending:
+                flat = np.fromiter((t for seq in pending for t in seq), dtype=dtype)
+                out.write(flat.tobytes())
+                lens.write(np.asarray([len(q) for q in pending], dtype=np.uint32).tobytes())
+                counts[:] += np.bincount(flat, minlength=len(counts))[:len(counts)]
+                pending.clear()
 
         for path in files:
             current: list[int] = []
-            docs = iter_documents(path, wikitext=wikitext)
+            docs = iter_arrow_documents(path) if is_arrow_source(path) else iter_documents(path, wikitext=wikitext)
             bar = tqdm(desc=f"{desc} {path.name}", unit=" docs", leave=False, disable=not progress)
-            while max_sequences <= 0 or len(offsets) - 1 < max_sequences:
-                chunk = [d for _, d in zip(range(512), docs)]
+            while max_sequences <= 0 or n_seq < max_sequences:
+                chunk = _take(docs, max_docs=512, max_chars=1_000_000)   # bounded memory per tokenizer call
                 if not chunk:
                     break
                 n_docs += len(chunk)
+                n_bytes += sum(len(d.encode()) for d in chunk)
                 bar.update(len(chunk))
                 for ids in tokenizer(chunk, add_special_tokens=False)["input_ids"]:
                     if current and len(current) + len(ids) > body:
@@ -188,20 +216,25 @@ def prepare_corpus(patterns: list[str], tokenizer, max_seq_len: int, cache: Path
                         flush(ids[:body])
                         ids = ids[body:]
                     current.extend(ids)
+                drain()
             bar.close()
             if current:
                 flush(current)
-    if len(offsets) == 1:
+            drain()
+    if n_seq == 0:
         shutil.rmtree(tmp)
         raise BertdistilError(f"corpus {', '.join(map(str, files))} contains no text: pass a non-empty UTF-8 text file")
-    offsets_arr = np.asarray(offsets, dtype=np.int64)
+    offsets_arr = np.zeros(n_seq + 1, dtype=np.int64)
+    np.cumsum(np.fromfile(tmp / "lengths.bin", dtype=np.uint32), out=offsets_arr[1:])
+    (tmp / "lengths.bin").unlink()
     if max_sequences > 0:
         offsets_arr = offsets_arr[:max_sequences + 1]
     np.save(tmp / "offsets.npy", offsets_arr)
     np.save(tmp / "counts.npy", counts)
     meta = {"files": [str(f) for f in files], "tokenizer": str(tokenizer.name_or_path), "max_seq_len": max_seq_len,
             "dtype": dtype.name, "documents": n_docs, "sequences": len(offsets_arr) - 1,
-            "tokens": int(offsets_arr[-1]), "vocab_size": len(tokenizer)}
+            "tokens": int(offsets_arr[-1]), "vocab_size": len(tokenizer), "text_mb": n_bytes / 1e6,
+            "prepare_s": time.perf_counter() - t0, "mb_per_s": n_bytes / 1e6 / max(time.perf_counter() - t0, 1e-9)}
     (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(tmp, folder)

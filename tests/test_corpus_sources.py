@@ -1,0 +1,68 @@
+"""Corpus preparation streams: peak memory does not grow with the corpus; parquet files and
+datasets save_to_disk directories are read as corpora."""
+import gzip
+import json
+import subprocess
+import sys
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from bertdistil.data import prepare_corpus
+from bertdistil.errors import BertdistilError
+from bertdistil.resources import data_dir
+
+CHILD = """
+import resource, sys, pathlib
+import bertdistil
+from bertdistil.data import prepare_corpus
+from bertdistil.models import load_tokenizer
+from bertdistil.resources import default_teacher
+tok = load_tokenizer(default_teacher())
+ds = prepare_corpus([sys.argv[1]], tok, 128, pathlib.Path(sys.argv[2]), progress=False)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, ds.meta["tokens"], ds.meta["mb_per_s"])
+"""
+
+
+def _text(path, mb):
+    paragraphs = gzip.open(data_dir() / "corpus" / "sotu.txt.gz", "rt").read().split("\n\n")[:2000]
+    block = "\n\n".join(paragraphs).encode()
+    with open(path, "wb") as f:
+        for _ in range(int(mb * 1e6 // len(block)) + 1):
+            f.write(block + b"\n\n")
+    return path
+
+
+def test_peak_memory_does_not_grow_with_corpus_size(tmp_path):
+    peaks = {}
+    for mb in (15, 90):
+        f = _text(tmp_path / f"c{mb}.txt", mb)
+        out = subprocess.run([sys.executable, "-c", CHILD, str(f), str(tmp_path / f"cache{mb}")], check=True,
+                             capture_output=True, text=True).stdout.split()
+        peaks[mb] = float(out[0])
+        assert int(out[1]) > mb * 1e5             # really tokenised (≥ 0.1 tokens per byte)
+    assert peaks[90] - peaks[15] < 60, peaks      # MB: 6× the text, same memory (ids stream to disk)
+
+
+def test_parquet_and_datasets_directory_corpora(tmp_path, tokenizer):
+    docs = [f"Document number {i} talks about the {['river', 'mountain', 'city'][i % 3]} in some detail."
+            for i in range(300)]
+    table = pa.table({"id": list(range(300)), "text": docs})
+    pq.write_table(table, tmp_path / "c.parquet")
+    d = tmp_path / "hf_dataset"
+    d.mkdir()
+    with pa.OSFile(str(d / "data-00000-of-00001.arrow"), "wb") as sink:
+        with pa.ipc.new_stream(sink, table.schema) as w:
+            w.write_table(table)
+    (d / "state.json").write_text(json.dumps({"_data_files": [{"filename": "data-00000-of-00001.arrow"}]}))
+    txt = tmp_path / "c.txt"
+    txt.write_text("\n\n".join(docs))
+    ref = prepare_corpus([str(txt)], tokenizer, 64, tmp_path / "cache", progress=False)
+    for src in (tmp_path / "c.parquet", d):
+        ds = prepare_corpus([str(src)], tokenizer, 64, tmp_path / "cache", progress=False)
+        assert ds.meta["documents"] == 300 and ds.meta["tokens"] == ref.meta["tokens"]
+        assert (ds[0] == ref[0]).all()
+    pq.write_table(pa.table({"a": ["x"], "b": ["y"]}), tmp_path / "bad.parquet")
+    with pytest.raises(BertdistilError, match="no 'text' column"):
+        prepare_corpus([str(tmp_path / "bad.parquet")], tokenizer, 64, tmp_path / "cache", progress=False)
