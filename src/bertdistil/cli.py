@@ -230,6 +230,8 @@ def run(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from .runtime import tune_malloc
+    tune_malloc()                         # 1.67x faster training steps on glibc (runtime.py)
     try:
         return run(args)
     except BertdistilError as e:
