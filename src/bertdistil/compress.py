@@ -192,7 +192,7 @@ def make_variant(name: str, src: Path, out: Path, spec, train_ex, cfg, fc, bf16:
         if cfg.recovery_epochs > 0:
             from dataclasses import replace
             rc = replace(fc, epochs=cfg.recovery_epochs)
-            res, model, _ = finetune(out, spec, train_ex, train_ex[:1], rc, seed=1, bf16=bf16,
+            res, model, _ = finetune(out, spec, train_ex, train_ex[:64], rc, seed=1, bf16=bf16,
                                      teacher_outputs=teacher_out, progress=progress)
             save_model_dir(model, tok, out)
             info["recovery"] = {"epochs": cfg.recovery_epochs, "lr": fc.lr, "task_distillation_from": str(src),

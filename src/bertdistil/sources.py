@@ -1,6 +1,6 @@
-"""Corpus sources beyond text files: parquet files and local Hugging Face ``datasets`` directories.
+"""Corpus sources: documents from text / .gz files, parquet files and local ``datasets`` directories.
 
-Both are read with pyarrow record batch by record batch (memory independent of the corpus size):
+Text files: blank-line separated blocks (``iter_documents``). Parquet and datasets directories are read with pyarrow record batch by record batch (memory independent of the corpus size):
   * ``*.parquet``: the ``text`` column (or the only string column);
   * a directory written by ``datasets.Dataset.save_to_disk`` (``state.json`` + ``data-*.arrow`` Arrow
     stream files; a ``DatasetDict`` directory uses its ``train`` split), same column rule.
@@ -8,11 +8,84 @@ Each row is one document. pyarrow is an optional dependency: ``pip install 'bert
 """
 from __future__ import annotations
 
+import glob
+import gzip
 import json
 from pathlib import Path
 from typing import Iterator
 
 from .errors import BertdistilError
+
+MAX_BLOCK_CHARS = 100_000       # a text file without blank lines is cut into blocks of about this size
+
+
+def expand_corpus(patterns: list[str]) -> list[Path]:
+    """Expand files and globs into an ordered list of existing files (BertdistilError if none)."""
+    files: list[Path] = []
+    for pat in patterns:
+        hits = sorted(glob.glob(pat)) if any(c in pat for c in "*?[") else [pat]
+        for h in hits:
+            p = Path(h)
+            if not p.is_file() and not is_arrow_source(p):
+                raise BertdistilError(f"corpus file {p} not found: pass an existing text/.gz/.parquet file, a glob, "
+                                      "or a datasets save_to_disk directory")
+            files.append(p)
+    if not files:
+        raise BertdistilError(f"corpus {patterns} matched no file: pass an existing text file, .gz file or glob")
+    return files
+
+
+def _open_bytes(path: Path):
+    raw = path.open("rb")
+    head = raw.read(2)
+    raw.seek(0)
+    return gzip.open(raw, "rb") if head == b"\x1f\x8b" else raw
+
+
+_WIKITEXT_FIXES = [(" @-@ ", "-"), (" @,@ ", ","), (" @.@ ", ".")]
+
+
+def _decode(line: bytes, path: Path, lineno: int, stats: list[int]) -> str:
+    if b"\x00" in line:
+        raise BertdistilError(f"{path}:{lineno}: binary data (NUL byte) in corpus: pass plain UTF-8 text or .gz")
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        stats[0] += 1                       # a stray Latin-1 line (seen in the Gutenberg selection)
+        if stats[0] > 100 and stats[0] > 0.01 * lineno:
+            raise BertdistilError(f"{path}: not UTF-8 text ({stats[0]} of the first {lineno} lines fail to decode): "
+                                  "convert it to UTF-8 (iconv -f ENCODING -t UTF-8)") from None
+        return line.decode("latin-1")
+
+
+def iter_documents(path: Path, wikitext: bool = False) -> Iterator[str]:
+    """Yield the blank-line-separated blocks of a text file (plain or gzip), whitespace-normalised.
+
+    Lines that are not UTF-8 are read as Latin-1 while they are rare (≤ 1% of lines).
+    ``wikitext=True`` undoes WikiText's number/hyphen escapes and drops ``= heading =`` lines.
+    Raises BertdistilError for a binary file (NUL bytes), a non-UTF-8 file, or an unreadable .gz.
+    """
+    block: list[str] = []
+    stats, size = [0], 0
+    try:
+        with _open_bytes(path) as f:
+            for lineno, raw in enumerate(f, 1):
+                line = _decode(raw, path, lineno, stats).strip()
+                if wikitext:
+                    if line.startswith("= ") and line.endswith(" ="):
+                        line = ""
+                    for a, b in _WIKITEXT_FIXES:
+                        line = line.replace(a, b)
+                if line:
+                    block.append(line)
+                    size += len(line)
+                if block and (not line or size > MAX_BLOCK_CHARS):   # long blocks: cut at a line end
+                    yield " ".join(block)
+                    block, size = [], 0
+    except (OSError, EOFError) as e:
+        raise BertdistilError(f"{path}: cannot read ({e}): pass plain UTF-8 text or a valid .gz") from None
+    if block:
+        yield " ".join(block)
 
 
 def is_arrow_source(path: Path) -> bool:
