@@ -190,13 +190,10 @@ def run(args) -> int:
                           "mlm_accuracy": {k: round(v["accuracy"], 4) for k, v in res["mlm"].items()}}, indent=1))
         return 0
     if args.command == "prepare-corpus":
-        from .data import prepare_corpus
         from .models import check_model_dir, load_tokenizer
-        from .resources import cache_dir, default_corpus, default_teacher
+        from .resources import default_teacher
         tok = load_tokenizer(check_model_dir(cfg.teacher or default_teacher(), "teacher"))
-        ds = prepare_corpus(cfg.corpus or default_corpus(), tok, cfg.max_seq_len, cache_dir(cfg.cache_dir),
-                            requested_dtype=cfg.token_dtype, max_sequences=cfg.corpus_max_sequences,
-                            progress=not args.quiet)
+        ds = pipeline.training_corpus(cfg, tok, progress=not args.quiet)
         print(json.dumps({"folder": str(ds.folder), **ds.meta}, indent=1))
         return 0
     if args.command == "compress":

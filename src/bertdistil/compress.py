@@ -42,10 +42,6 @@ def _load(model_dir: Path):
     return AutoModelForSequenceClassification.from_pretrained(str(model_dir), attn_implementation="eager").eval()
 
 
-def _finish(model_dir: Path, info: dict) -> None:
-    write_json(info, model_dir / VARIANT_FILE)
-
-
 def ffn_pairs(model: nn.Module) -> list[tuple[nn.Linear, nn.Linear]]:
     """(up-projection, down-projection) Linear pairs of every layer's feed-forward block, in order:
     BERT/RoBERTa/ELECTRA ``intermediate.dense``/``output.dense``, DistilBERT ``ffn.lin1``/``ffn.lin2``."""
@@ -206,7 +202,7 @@ def make_variant(name: str, src: Path, out: Path, spec, train_ex, cfg, fc, bf16:
                 + "ONNX + onnxruntime BERT fusion" + (" + onnxruntime dynamic INT8" if name.endswith("int8") else "")}
     else:
         raise BertdistilError(f"unknown compression variant '{name}': choose from {', '.join(VARIANTS)}")
-    _finish(out, info)
+    write_json(info, out / VARIANT_FILE)
     return info
 
 

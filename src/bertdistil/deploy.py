@@ -97,14 +97,13 @@ def load_runner(model_dir: str | Path, threads: int | None = None) -> Runner:
 def predict_logits(runner: Runner, tokenizer, examples: list[tuple], max_len: int = 128,
                    batch_size: int = 64) -> np.ndarray:
     """Logits (N, num_labels) float32 for (text_a, text_b, label) examples, batched by length."""
-    a = [e[0] for e in examples]
-    b = [e[1] for e in examples] if examples and examples[0][1] is not None else None
-    enc = tokenizer(a, b, truncation=True, max_length=max_len)
-    order = np.argsort([len(x) for x in enc["input_ids"]], kind="stable")
+    from .finetune import encode
+    feats = encode(tokenizer, examples, max_len)
+    order = np.argsort([len(f["input_ids"]) for f in feats], kind="stable")
     out = None
     for i in range(0, len(order), batch_size):
         idx = order[i:i + batch_size]
-        batch = tokenizer.pad({k: [enc[k][j] for j in idx] for k in enc.keys()}, return_tensors="np")
+        batch = tokenizer.pad([feats[j] for j in idx], return_tensors="np")
         logits = runner(dict(batch))
         if out is None:
             out = np.zeros((len(examples), logits.shape[1]), dtype=np.float32)

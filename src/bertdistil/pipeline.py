@@ -41,6 +41,12 @@ def control_loss(name: str, cfg: Config) -> LossConfig | None:
     raise BertdistilError(f"unknown control '{name}': choose truncated, mlm_only, hidden_only or triple")
 
 
+def training_corpus(cfg: Config, tokenizer, progress: bool = True):
+    """The run's pre-training corpus (``--corpus`` or the shipped one), prepared once into the cache."""
+    return prepare_corpus(cfg.corpus or default_corpus(), tokenizer, cfg.max_seq_len, cache_dir(cfg.cache_dir),
+                          requested_dtype=cfg.token_dtype, max_sequences=cfg.corpus_max_sequences, progress=progress)
+
+
 class Context:
     """Everything the stages share: tokenizer, datasets, masker, evaluation set."""
 
@@ -56,9 +62,7 @@ class Context:
         rank, _ = rank_world()
         if rank:
             barrier()                     # other ranks read the corpora once rank 0 has prepared them
-        self.dataset = prepare_corpus(cfg.corpus or default_corpus(), self.tokenizer, cfg.max_seq_len, self.cache,
-                                      requested_dtype=cfg.token_dtype, max_sequences=cfg.corpus_max_sequences,
-                                      progress=progress)
+        self.dataset = training_corpus(cfg, self.tokenizer, progress)
         eval_ds = prepare_corpus([cfg.eval.corpus or default_eval_corpus()], self.tokenizer, cfg.max_seq_len,
                                  self.cache, wikitext=cfg.eval.corpus is None, requested_dtype=cfg.token_dtype,
                                  desc="tokenize eval", progress=progress)
