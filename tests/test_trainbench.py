@@ -43,3 +43,10 @@ def test_peak_matmul_is_positive_and_bench_train_measures_a_real_step(tiny_bert_
         assert r["tokens_per_s"] == pytest.approx(4 * r["seq_len"] / r["step_s"])
         assert r["mfu"] == pytest.approx(r["achieved_gflops"] / 100.0) and r["flops_per_step"] > 0
     assert all(torch.equal(v, student.state_dict()[k]) for k, v in before.items())   # weights restored
+    # peak measured between the steps; the profiled step's time shares cover all of it
+    cfg = TrainBenchConfig(seq_lens=[16], batch_size=4, steps=2, warmup_steps=1, matmul_size=64)
+    (r,) = bench_train(student, teacher, ds, masker, LossConfig(), cfg, False)
+    lo, hi = r["peak_gflops_range"]
+    assert 0 < lo <= r["peak_gflops"] <= hi and r["mfu"] == pytest.approx(r["achieved_gflops"] / r["peak_gflops"])
+    assert sum(r["time_shares"].values()) == pytest.approx(1.0) and r["time_shares"]["matmul"] > 0
+    assert r["gemm_ceiling_gflops"] > 0

@@ -157,18 +157,18 @@ def best_variant(comp: dict, max_loss: dict[str, float] | None = None) -> dict |
 
 
 def train_throughput_results(student, teacher, dataset, masker, cfg: Config) -> dict:
-    """``train_throughput``: peak matmul GFLOP/s (bf16, fp32) and the distillation step in bf16 autocast
-    and as a plain fp32 eager loop, per sequence length (trainbench.py has the FLOP formula)."""
+    """``train_throughput``: the distillation step in bf16 autocast and as a plain fp32 eager loop, per
+    sequence length, with the matmul peak of each precision measured between its steps (trainbench.py has
+    the FLOP formula); ``peak_gflops`` {bf16, fp32} are those of the first sequence length."""
     import torch
 
-    from .trainbench import bench_train, peak_matmul_gflops
+    from .trainbench import bench_train
     tb = cfg.train_bench
-    peak = {"bf16": peak_matmul_gflops(tb.matmul_size, torch.bfloat16),
-            "fp32": peak_matmul_gflops(tb.matmul_size, torch.float32)}
-    rows = {"bf16": bench_train(student, teacher, dataset, masker, cfg.loss, tb, True, peak["bf16"]),
-            "fp32": bench_train(student, teacher, dataset, masker, cfg.loss, tb, False, peak["fp32"])}
-    for r in rows["fp32"]:
-        r["mfu_vs_bf16_peak"] = r["achieved_gflops"] / peak["bf16"]
+    rows = {"bf16": bench_train(student, teacher, dataset, masker, cfg.loss, tb, True),
+            "fp32": bench_train(student, teacher, dataset, masker, cfg.loss, tb, False)}
+    for r, r16 in zip(rows["fp32"], rows["bf16"]):
+        r["mfu_vs_bf16_peak"] = r["achieved_gflops"] / r16["peak_gflops"]
+    peak = {prec: rs[0]["peak_gflops"] for prec, rs in rows.items()}
     first = rows["bf16"][0]
     return {"tokens_per_s": first["tokens_per_s"], "mfu": first["mfu"], "peak_gflops": peak,
             "threads": torch.get_num_threads(), "steps": rows, "loss": {
@@ -178,15 +178,26 @@ def train_throughput_results(student, teacher, dataset, masker, cfg: Config) -> 
 
 
 def train_throughput_table(tt: dict) -> list[str]:
-    """Markdown: precision | seq len | tokens/s | step (s) | GFLOP/s | MFU vs own peak | peak."""
-    lines = ["| loop | seq len | batch | tokens/s | step (s) | achieved GFLOP/s | peak GFLOP/s (measured mm) | MFU | "
-             "vocab projection share of FLOPs |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    """Markdown: one row per (loop, seq len) with tokens/s, GFLOP/s, peak, MFU and its GEMM ceiling; then where
+    the profiled step's time goes (``trainbench.time_shares``)."""
+    lines = ["| loop | seq len | batch | tokens/s | step (s) | achieved GFLOP/s | peak GFLOP/s (mm, same window) | MFU | "
+             "MFU ceiling (model GEMMs alone) | vocab projection share of FLOPs |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    shares = []
     for prec, rows in tt["steps"].items():
         for r in rows:
             name = "bf16 autocast" if prec == "bf16" else "plain fp32 eager"
+            ceiling = f"{100 * r['mfu_ceiling']:.0f}%" if "mfu_ceiling" in r else "–"
             lines.append(f"| {name} | {r['seq_len']} | {r['batch_size']} | {r['tokens_per_s']:.0f} | {r['step_s']:.2f} | "
-                         f"{r['achieved_gflops']:.0f} | {r['peak_gflops']:.0f} | {100 * r['mfu']:.0f}% | "
+                         f"{r['achieved_gflops']:.0f} | {r['peak_gflops']:.0f} | {100 * r['mfu']:.0f}% | {ceiling} | "
                          f"{100 * r['vocab_projection_share']:.0f}% |")
+            if r.get("time_shares"):
+                shares.append((f"{name} {r['seq_len']}", r["time_shares"]))
+    if shares:
+        cats = list(shares[0][1])
+        lines += ["", "Where a profiled step's time goes (share of self CPU time):", "",
+                  "| loop | " + " | ".join(cats) + " |", "|---|" + "---:|" * len(cats)]
+        lines += [f"| {name} | " + " | ".join(f"{100 * sh.get(c, 0):.0f}%" for c in cats) + " |" for name, sh in shares]
     return lines
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from typing import Callable
 
 import numpy as np
 import torch
@@ -82,49 +83,118 @@ def token_batches(dataset, batch_size: int, seq_len: int, n: int, seed: int = 0)
     return [torch.from_numpy(b.copy()) for b in flat[:need].reshape(n, batch_size, seq_len)]
 
 
+def _mm_gflops(a: torch.Tensor, b: torch.Tensor) -> float:
+    t0 = time.perf_counter()
+    torch.mm(a, b)
+    return 2 * a.shape[0] * a.shape[1] * b.shape[1] / (time.perf_counter() - t0) / 1e9
+
+
+def gemm_ceiling_gflops(config, tokens: int, dtype: torch.dtype, repeats: int = 3) -> float:
+    """GFLOP/s of the model's own layer projections at ``tokens`` rows (``F.linear`` of (tokens, d) by the
+    d→d, d→f and f→d weights, FLOP-weighted like a layer: 4 × d→d + d→f + f→d), best of ``repeats``.
+
+    This is the MFU ceiling of the step's matmuls on this machine: the efficiency they would reach if
+    nothing else (attention, softmax, dropout, casts, optimizer) took time.
+    """
+    d, f, _, _ = _dims(config)
+    total_flops, total_s = 0.0, 0.0
+    for n_in, n_out, count in ((d, d, 4), (d, f, 1), (f, d, 1)):
+        x, w = torch.randn(tokens, n_in, dtype=dtype), torch.randn(n_out, n_in, dtype=dtype)
+        torch.nn.functional.linear(x, w)
+        best = float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            torch.nn.functional.linear(x, w)
+            best = min(best, time.perf_counter() - t0)
+        total_flops += count * 2 * tokens * n_in * n_out
+        total_s += count * best
+    return total_flops / total_s / 1e9
+
+
+# Profiler op name fragments → where the step's time goes (self CPU time of each aten op).
+CATEGORIES = (("matmul", ("aten::addmm", "aten::mm", "aten::bmm", "aten::baddbmm")),
+              ("attention kernel", ("scaled_dot_product",)),
+              ("dropout RNG", ("bernoulli", "native_dropout")),
+              ("dtype casts / copies", ("aten::copy_", "aten::_to_copy", "aten::clone")),
+              ("softmax / losses", ("softmax", "aten::exp", "kl_div", "nll_loss", "cross_entropy")),
+              ("optimizer", ("adam", "_foreach_", "addcdiv", "lerp", "aten::sqrt")))
+
+
+def time_shares(step: Callable[[], None]) -> dict[str, float]:
+    """Run ``step`` once under ``torch.profiler`` and return {category: share of self CPU time} over
+    ``CATEGORIES`` plus "other" (elementwise ops, LayerNorm, GELU, indexing, Python/dispatch overhead)."""
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        step()
+    totals = {name: 0.0 for name, _ in CATEGORIES} | {"other": 0.0}
+    for ev in prof.key_averages():
+        cat = next((name for name, frags in CATEGORIES if any(f in ev.key for f in frags)), "other")
+        totals[cat] += ev.self_cpu_time_total
+    whole = sum(totals.values()) or 1.0
+    return {k: v / whole for k, v in totals.items()}
+
+
 def bench_train(student, teacher, dataset, masker, loss_cfg: LossConfig, cfg: TrainBenchConfig,
-                bf16: bool, peak_gflops: float) -> list[dict]:
+                bf16: bool, peak_gflops: float | None = None, profile: bool = True) -> list[dict]:
     """Time ``cfg.steps`` distillation steps (after ``cfg.warmup_steps``) per sequence length.
 
+    The peak is measured in the same window: one ``cfg.matmul_size``³ ``torch.mm`` of the step's
+    precision right before every timed step (this machine's speed drifts by ±15% over minutes, so a
+    peak taken once at start would make MFU drift too); pass ``peak_gflops`` to use a fixed one.
     Returns one dict per seq_len: {seq_len, batch_size, bf16, step_s (median), tokens_per_s,
-    flops_per_step, achieved_gflops, mfu (fraction of ``peak_gflops``), vocab_projection_share}.
-    The student's weights are restored afterwards (the optimizer steps are discarded).
+    flops_per_step, achieved_gflops, peak_gflops (median of the interleaved ones), mfu (achieved/peak),
+    gemm_ceiling_gflops, mfu_ceiling (ceiling/peak), time_shares (profiled step, see ``time_shares``),
+    vocab_projection_share}. The student's weights are restored afterwards (optimizer steps discarded).
     """
     state = {k: v.clone() for k, v in student.state_dict().items()}
     student.train()
     teacher.eval()
     opt = make_optimizer(student, 1e-5)
     device = next(student.parameters()).device
+    dtype = torch.bfloat16 if bf16 else torch.float32
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
     gen = torch.Generator().manual_seed(0)
     teacher_head = bool(loss_cfg.alpha_ce)
+    a, b = (torch.randn(cfg.matmul_size, cfg.matmul_size, dtype=dtype) for _ in range(2))
+    torch.mm(a, b)
+
+    def step(ids: torch.Tensor) -> int:
+        att = torch.ones_like(ids)
+        masked, labels = (x.to(device) for x in masker(ids, att, gen))
+        with autocast():
+            loss, _ = compute_losses(student, teacher, masked, att.to(device), labels, loss_cfg)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        n_targets = int((labels != -100).sum())
+        return n_targets if (loss_cfg.restrict_ce_to_mask or not loss_cfg.alpha_ce) else ids.numel()
+
     out = []
     for L in cfg.seq_lens:
-        batches = token_batches(dataset, cfg.batch_size, L, cfg.warmup_steps + cfg.steps)
-        times, rows = [], []
-        for i, ids in enumerate(batches):
-            att = torch.ones_like(ids)
-            masked, labels = (x.to(device) for x in masker(ids, att, gen))
-            att = att.to(device)
+        batches = token_batches(dataset, cfg.batch_size, L, cfg.warmup_steps + cfg.steps + int(profile))
+        times, rows, peaks = [], [], []
+        for i, ids in enumerate(batches[:cfg.warmup_steps + cfg.steps]):
+            if i >= cfg.warmup_steps and peak_gflops is None:
+                peaks.append(_mm_gflops(a, b))
             t0 = time.perf_counter()
-            with autocast():
-                loss, _ = compute_losses(student, teacher, masked, att, labels, loss_cfg)
-            loss.backward()
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
+            n_rows = step(ids)
             if i >= cfg.warmup_steps:
                 times.append(time.perf_counter() - t0)
-                n_targets = int((labels != -100).sum())
-                rows.append(n_targets if (loss_cfg.restrict_ce_to_mask or not loss_cfg.alpha_ce) else ids.numel())
+                rows.append(n_rows)
+        shares = time_shares(lambda: step(batches[-1])) if profile else {}
         step_s = float(np.median(times))
+        peak = peak_gflops if peak_gflops is not None else float(np.median(peaks))
         fl = step_flops(student.config, teacher.config, cfg.batch_size, L, int(np.mean(rows)), teacher_head)
         achieved = fl["total"] / step_s / 1e9
+        ceiling = gemm_ceiling_gflops(student.config, cfg.batch_size * L, dtype)
         out.append({"seq_len": L, "batch_size": cfg.batch_size, "bf16": bf16, "step_s": step_s,
                     "step_s_min": min(times), "step_s_max": max(times), "steps": len(times),
                     "tokens_per_s": cfg.batch_size * L / step_s, "flops_per_step": fl["total"],
-                    "achieved_gflops": achieved, "mfu": achieved / peak_gflops, "peak_gflops": peak_gflops,
+                    "achieved_gflops": achieved, "mfu": achieved / peak, "peak_gflops": peak,
+                    "peak_gflops_range": [min(peaks), max(peaks)] if peaks else [peak, peak],
+                    "gemm_ceiling_gflops": ceiling, "mfu_ceiling": ceiling / peak, "time_shares": shares,
                     "vocab_projection_share": fl["vocab_projection_share"]})
     student.load_state_dict(state)
     return out
