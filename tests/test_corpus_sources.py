@@ -66,3 +66,17 @@ def test_parquet_and_datasets_directory_corpora(tmp_path, tokenizer):
     pq.write_table(pa.table({"a": ["x"], "b": ["y"]}), tmp_path / "bad.parquet")
     with pytest.raises(BertdistilError, match="no 'text' column"):
         prepare_corpus([str(tmp_path / "bad.parquet")], tokenizer, 64, tmp_path / "cache", progress=False)
+
+
+def test_tokenized_chunks_match_one_tokenizer_call_in_order(tokenizer, monkeypatch):
+    import os
+
+    from bertdistil.sources import tokenized_chunks, tokenizer_parallelism
+    docs = gzip.open(data_dir() / "corpus" / "sotu.txt.gz", "rt").read().split("\n\n")[:300]
+    chunks = list(tokenized_chunks(iter(docs), tokenizer, max_docs=7, max_chars=2_000))
+    assert max(len(c) for c, _ in chunks) <= 7 and [d for c, _ in chunks for d in c] == docs
+    assert [i for _, ids in chunks for i in ids] == tokenizer(docs, add_special_tokens=False)["input_ids"]
+    monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")
+    with tokenizer_parallelism():
+        assert os.environ["TOKENIZERS_PARALLELISM"] == "true"
+    assert os.environ["TOKENIZERS_PARALLELISM"] == "false"

@@ -11,31 +11,21 @@ packed greedily into sequences of at most ``max_seq_len`` tokens, so sequences n
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import time
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from .errors import BertdistilError
-from .sources import expand_corpus, is_arrow_source, iter_arrow_documents, iter_documents
-
-
-def _take(docs: Iterator[str], max_docs: int, max_chars: int) -> list[str]:
-    """The next documents of ``docs``: up to ``max_docs`` of them and about ``max_chars`` characters."""
-    out, size = [], 0
-    for d in docs:
-        out.append(d)
-        size += len(d)
-        if len(out) >= max_docs or size >= max_chars:
-            break
-    return out
+from .sources import (expand_corpus, is_arrow_source, iter_arrow_documents, iter_documents, tokenized_chunks,
+                      tokenizer_parallelism)
 
 
 def _fingerprint(files: list[Path], tokenizer, max_seq_len: int, extra: str) -> str:
@@ -128,22 +118,22 @@ def prepare_corpus(patterns: list[str], tokenizer, max_seq_len: int, cache: Path
             current: list[int] = []
             docs = iter_arrow_documents(path) if is_arrow_source(path) else iter_documents(path, wikitext=wikitext)
             bar = tqdm(desc=f"{desc} {path.name}", unit=" docs", leave=False, disable=not progress)
-            while max_sequences <= 0 or n_seq < max_sequences:
-                chunk = _take(docs, max_docs=512, max_chars=1_000_000)   # bounded memory per tokenizer call
-                if not chunk:
-                    break
-                n_docs += len(chunk)
-                n_bytes += sum(len(d.encode()) for d in chunk)
-                bar.update(len(chunk))
-                for ids in tokenizer(chunk, add_special_tokens=False)["input_ids"]:
-                    if current and len(current) + len(ids) > body:
-                        flush(current)
-                        current = []
-                    while len(ids) > body:
-                        flush(ids[:body])
-                        ids = ids[body:]
-                    current.extend(ids)
-                drain()
+            with tokenizer_parallelism(), contextlib.closing(tokenized_chunks(docs, tokenizer)) as chunks:
+                for chunk, chunk_ids in chunks:
+                    if max_sequences > 0 and n_seq >= max_sequences:
+                        break
+                    n_docs += len(chunk)
+                    n_bytes += sum(len(d.encode()) for d in chunk)
+                    bar.update(len(chunk))
+                    for ids in chunk_ids:
+                        if current and len(current) + len(ids) > body:
+                            flush(current)
+                            current = []
+                        while len(ids) > body:
+                            flush(ids[:body])
+                            ids = ids[body:]
+                        current.extend(ids)
+                    drain()
             bar.close()
             if current:
                 flush(current)

@@ -5,12 +5,16 @@ Text files: blank-line separated blocks (``iter_documents``). Parquet and datase
   * a directory written by ``datasets.Dataset.save_to_disk`` (``state.json`` + ``data-*.arrow`` Arrow
     stream files; a ``DatasetDict`` directory uses its ``train`` split), same column rule.
 Each row is one document. pyarrow is an optional dependency: ``pip install 'bertdistil[arrow]'``.
+``tokenized_chunks`` turns a document stream into bounded, tokenised chunks for data.prepare_corpus.
 """
 from __future__ import annotations
 
+import contextlib
 import glob
 import gzip
 import json
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator
 
@@ -150,3 +154,55 @@ def iter_arrow_documents(path: Path) -> Iterator[str]:
                 yield from (t for t in batch.column(0).to_pylist() if t and t.strip())
     except (pa.ArrowException, OSError, json.JSONDecodeError, KeyError) as e:
         raise BertdistilError(f"{path}: cannot read as parquet / datasets directory ({e})") from None
+
+
+def _take(docs: Iterator[str], max_docs: int, max_chars: int) -> list[str]:
+    """The next documents of ``docs``: up to ``max_docs`` of them and about ``max_chars`` characters."""
+    out, size = [], 0
+    for d in docs:
+        out.append(d)
+        size += len(d)
+        if len(out) >= max_docs or size >= max_chars:
+            break
+    return out
+
+
+@contextlib.contextmanager
+def tokenizer_parallelism():
+    """Let the fast tokenizer's Rust thread pool (rayon) use every core inside the block.
+
+    The package sets TOKENIZERS_PARALLELISM=false at import so a process forked later never inherits a used
+    pool (the tokenizers library then warns and may deadlock); corpus preparation forks nothing, so it turns
+    the pool on for its own duration and restores the previous value afterwards.
+    """
+    old = os.environ.get("TOKENIZERS_PARALLELISM")
+    os.environ["TOKENIZERS_PARALLELISM"] = "true"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("TOKENIZERS_PARALLELISM", None)
+        else:
+            os.environ["TOKENIZERS_PARALLELISM"] = old
+
+
+def tokenized_chunks(docs: Iterator[str], tokenizer, max_docs: int = 512,
+                     max_chars: int = 1_000_000) -> Iterator[tuple[list[str], list[list[int]]]]:
+    """(documents, their token ids without special tokens) in bounded chunks, in order.
+
+    The next chunk is tokenised in a background thread (the fast tokenizer releases the GIL and spreads a
+    batch over its thread pool) while the caller packs the current one, so at most two chunks — about
+    2 × ``max_chars`` characters — are in memory whatever the corpus size.
+    """
+    def encode(chunk: list[str]) -> list[list[int]]:
+        return tokenizer(chunk, add_special_tokens=False)["input_ids"]
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        chunk = _take(docs, max_docs, max_chars)
+        pending = pool.submit(encode, chunk) if chunk else None
+        while pending is not None:
+            ids = pending.result()
+            following = _take(docs, max_docs, max_chars)
+            pending = pool.submit(encode, following) if following else None
+            yield chunk, ids
+            chunk = following
