@@ -49,4 +49,4 @@ def test_peak_matmul_is_positive_and_bench_train_measures_a_real_step(tiny_bert_
     lo, hi = r["peak_gflops_range"]
     assert 0 < lo <= r["peak_gflops"] <= hi and r["mfu"] == pytest.approx(r["achieved_gflops"] / r["peak_gflops"])
     assert sum(r["time_shares"].values()) == pytest.approx(1.0) and r["time_shares"]["matmul"] > 0
-    assert r["gemm_ceiling_gflops"] > 0
+    assert r["gemm_ceiling_gflops"] > 0 and r["mfu_ceiling"] > 0

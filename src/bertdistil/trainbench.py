@@ -89,26 +89,30 @@ def _mm_gflops(a: torch.Tensor, b: torch.Tensor) -> float:
     return 2 * a.shape[0] * a.shape[1] * b.shape[1] / (time.perf_counter() - t0) / 1e9
 
 
-def gemm_ceiling_gflops(config, tokens: int, dtype: torch.dtype, repeats: int = 3) -> float:
-    """GFLOP/s of the model's own layer projections at ``tokens`` rows (``F.linear`` of (tokens, d) by the
-    d→d, d→f and f→d weights, FLOP-weighted like a layer: 4 × d→d + d→f + f→d), best of ``repeats``.
+def gemm_ceiling(config, tokens: int, a: torch.Tensor, b: torch.Tensor, repeats: int = 3) -> tuple[float, float]:
+    """(GFLOP/s, fraction of the peak) of the model's own layer projections at ``tokens`` rows: ``F.linear``
+    of (tokens, d) by the d→d, d→f and f→d weights, FLOP-weighted like a layer (4 × d→d + d→f + f→d), in
+    the dtype of ``a``; the peak is ``a @ b`` timed alternately with them, best of ``repeats`` for both.
 
-    This is the MFU ceiling of the step's matmuls on this machine: the efficiency they would reach if
-    nothing else (attention, softmax, dropout, casts, optimizer) took time.
+    The fraction is the MFU ceiling of the step's matmuls on this machine: what MFU would be if nothing
+    else (attention, softmax, dropout, casts, optimizer) took time.
     """
     d, f, _, _ = _dims(config)
-    total_flops, total_s = 0.0, 0.0
-    for n_in, n_out, count in ((d, d, 4), (d, f, 1), (f, d, 1)):
-        x, w = torch.randn(tokens, n_in, dtype=dtype), torch.randn(n_out, n_in, dtype=dtype)
-        torch.nn.functional.linear(x, w)
-        best = float("inf")
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            torch.nn.functional.linear(x, w)
-            best = min(best, time.perf_counter() - t0)
-        total_flops += count * 2 * tokens * n_in * n_out
-        total_s += count * best
-    return total_flops / total_s / 1e9
+    shapes = ((d, d, 4), (d, f, 1), (f, d, 1))
+    xs = [(torch.randn(tokens, i, dtype=a.dtype), torch.randn(o, i, dtype=a.dtype), n) for i, o, n in shapes]
+    flops = sum(n * 2 * tokens * i * o for i, o, n in shapes)
+    best_layer, best_mm = float("inf"), float("inf")
+    for _ in range(repeats + 1):                      # the first round warms up
+        t0 = time.perf_counter()
+        for x, w, n in xs:
+            for _ in range(n):
+                torch.nn.functional.linear(x, w)
+        t1 = time.perf_counter()
+        torch.mm(a, b)
+        t2 = time.perf_counter()
+        best_layer, best_mm = min(best_layer, t1 - t0), min(best_mm, t2 - t1)
+    gemm = flops / best_layer / 1e9
+    return gemm, gemm / (2 * a.shape[0] * a.shape[1] * b.shape[1] / best_mm / 1e9)
 
 
 # Profiler op name fragments → where the step's time goes (self CPU time of each aten op).
@@ -143,7 +147,7 @@ def bench_train(student, teacher, dataset, masker, loss_cfg: LossConfig, cfg: Tr
     peak taken once at start would make MFU drift too); pass ``peak_gflops`` to use a fixed one.
     Returns one dict per seq_len: {seq_len, batch_size, bf16, step_s (median), tokens_per_s,
     flops_per_step, achieved_gflops, peak_gflops (median of the interleaved ones), mfu (achieved/peak),
-    gemm_ceiling_gflops, mfu_ceiling (ceiling/peak), time_shares (profiled step, see ``time_shares``),
+    gemm_ceiling_gflops and mfu_ceiling (``gemm_ceiling``), time_shares (profiled step, see ``time_shares``),
     vocab_projection_share}. The student's weights are restored afterwards (optimizer steps discarded).
     """
     state = {k: v.clone() for k, v in student.state_dict().items()}
@@ -188,13 +192,13 @@ def bench_train(student, teacher, dataset, masker, loss_cfg: LossConfig, cfg: Tr
         peak = peak_gflops if peak_gflops is not None else float(np.median(peaks))
         fl = step_flops(student.config, teacher.config, cfg.batch_size, L, int(np.mean(rows)), teacher_head)
         achieved = fl["total"] / step_s / 1e9
-        ceiling = gemm_ceiling_gflops(student.config, cfg.batch_size * L, dtype)
+        ceiling, ceiling_frac = gemm_ceiling(student.config, cfg.batch_size * L, a, b)
         out.append({"seq_len": L, "batch_size": cfg.batch_size, "bf16": bf16, "step_s": step_s,
                     "step_s_min": min(times), "step_s_max": max(times), "steps": len(times),
                     "tokens_per_s": cfg.batch_size * L / step_s, "flops_per_step": fl["total"],
                     "achieved_gflops": achieved, "mfu": achieved / peak, "peak_gflops": peak,
                     "peak_gflops_range": [min(peaks), max(peaks)] if peaks else [peak, peak],
-                    "gemm_ceiling_gflops": ceiling, "mfu_ceiling": ceiling / peak, "time_shares": shares,
+                    "gemm_ceiling_gflops": ceiling, "mfu_ceiling": ceiling_frac, "time_shares": shares,
                     "vocab_projection_share": fl["vocab_projection_share"]})
     student.load_state_dict(state)
     return out
