@@ -3,7 +3,7 @@ import pytest
 from transformers import BertConfig, DistilBertConfig
 
 from bertdistil.config import LossConfig, TrainBenchConfig
-from bertdistil.trainbench import peak_matmul_gflops, step_flops
+from bertdistil.trainbench import step_flops
 
 
 def test_step_flops_formula_by_hand():
@@ -20,7 +20,7 @@ def test_step_flops_formula_by_hand():
     assert step_flops(s, t, B, L, N, teacher_head=False)["teacher"] == B * L * 2 * layer
 
 
-def test_peak_matmul_is_positive_and_bench_train_measures_a_real_step(tiny_bert_dir, tokenizer):
+def test_bench_train_measures_a_real_step(tiny_bert_dir, tokenizer):
     import torch
 
     from bertdistil.data import prepare_corpus
@@ -30,7 +30,6 @@ def test_peak_matmul_is_positive_and_bench_train_measures_a_real_step(tiny_bert_
     from bertdistil.resources import cache_dir, default_corpus
     from bertdistil.student import build_student
     from bertdistil.trainbench import bench_train
-    assert peak_matmul_gflops(128, torch.float32, repeats=2) > 0
     teacher, _ = load_masked_lm(tiny_bert_dir)
     student, _ = build_student(teacher)
     before = {k: v.clone() for k, v in student.state_dict().items()}

@@ -12,8 +12,11 @@ optimizer are not counted, which is the usual convention for MFU):
        + 3·(B·L·n_s·layer + N·head)  (student, forward + backward ≈ 3 × forward)
 with d hidden size, f FFN size, V vocabulary, n_t/n_s layers, N rows through the head (MLM targets
 when ``restrict_ce_to_mask`` or alpha_ce = 0, else all B·L tokens).
-MFU = FLOPs per step / seconds per step / peak, with peak = best measured n×n×n ``torch.mm`` GFLOP/s on
-the same threads, in bf16 and in fp32 (Chowdhery et al. 2022, PaLM, appendix B, uses the same definition).
+MFU = FLOPs per step / seconds per step / peak (Chowdhery et al. 2022, PaLM, appendix B), with peak = the
+median GFLOP/s of an n×n×n ``torch.mm`` of the step's precision timed right before each timed step, on the
+same threads (a measured peak, not a datasheet one: this CPU's speed drifts over minutes).
+Beside it: the MFU ceiling (the model's own GEMM shapes vs that matmul, ``gemm_ceiling``) and where a
+profiled step's time goes (``time_shares``).
 """
 from __future__ import annotations
 
@@ -27,18 +30,6 @@ import torch
 from .config import LossConfig, TrainBenchConfig
 from .objective import compute_losses
 from .train import make_optimizer
-
-
-def peak_matmul_gflops(n: int = 2048, dtype: torch.dtype = torch.bfloat16, repeats: int = 5) -> float:
-    """Best GFLOP/s (10^9 FLOP/s) of an n×n @ n×n torch.mm on the current threads (2·n³ FLOPs each)."""
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    torch.mm(a, b)
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - t0)
-    return 2 * n ** 3 / best / 1e9
 
 
 def _dims(config) -> tuple[int, int, int, int]:
@@ -84,6 +75,7 @@ def token_batches(dataset, batch_size: int, seq_len: int, n: int, seed: int = 0)
 
 
 def _mm_gflops(a: torch.Tensor, b: torch.Tensor) -> float:
+    """GFLOP/s (10^9 FLOP/s) of one ``a @ b`` (2·m·k·n FLOPs) on the current threads."""
     t0 = time.perf_counter()
     torch.mm(a, b)
     return 2 * a.shape[0] * a.shape[1] * b.shape[1] / (time.perf_counter() - t0) / 1e9
