@@ -30,4 +30,5 @@ def test_ablate_smoke_writes_table4(tmp_path):
     assert res["full"]["delta"] == 0 and res["random_init"]["paper_delta"] == -3.69
     for r in res.values():
         assert r["delta"] == pytest.approx(r["glue_macro"] - res["full"]["glue_macro"])
+        assert r["seed_macro"] == pytest.approx([r["glue_macro"]])       # one task, one seed: the same score
     assert "Table 4" in (out / "report.md").read_text()

@@ -13,8 +13,8 @@ optimizer are not counted, which is the usual convention for MFU):
 with d hidden size, f FFN size, V vocabulary, n_t/n_s layers, N rows through the head (MLM targets
 when ``restrict_ce_to_mask`` or alpha_ce = 0, else all B·L tokens).
 MFU = FLOPs per step / seconds per step / peak (Chowdhery et al. 2022, PaLM, appendix B), with peak = the
-median GFLOP/s of an n×n×n ``torch.mm`` of the step's precision timed right before each timed step, on the
-same threads (a measured peak, not a datasheet one: this CPU's speed drifts over minutes).
+median over the timed steps of the best of 3 n×n×n ``torch.mm`` of the step's precision timed right before
+each step, on the same threads (a measured peak, not a datasheet one: this CPU's speed drifts over minutes).
 Beside it: the MFU ceiling (the model's own GEMM shapes vs that matmul, ``gemm_ceiling``) and where a
 profiled step's time goes (``time_shares``).
 """
@@ -74,11 +74,15 @@ def token_batches(dataset, batch_size: int, seq_len: int, n: int, seed: int = 0)
     return [torch.from_numpy(b.copy()) for b in flat[:need].reshape(n, batch_size, seq_len)]
 
 
-def _mm_gflops(a: torch.Tensor, b: torch.Tensor) -> float:
-    """GFLOP/s (10^9 FLOP/s) of one ``a @ b`` (2·m·k·n FLOPs) on the current threads."""
-    t0 = time.perf_counter()
-    torch.mm(a, b)
-    return 2 * a.shape[0] * a.shape[1] * b.shape[1] / (time.perf_counter() - t0) / 1e9
+def _mm_gflops(a: torch.Tensor, b: torch.Tensor, repeats: int = 3) -> float:
+    """Best GFLOP/s (10^9 FLOP/s) of ``repeats`` ``a @ b`` (2·m·k·n FLOPs each) on the current threads; the
+    first product after a training step can be several times slower (caches, page faults), hence best-of."""
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * a.shape[0] * a.shape[1] * b.shape[1] / best / 1e9
 
 
 def gemm_ceiling(config, tokens: int, a: torch.Tensor, b: torch.Tensor, repeats: int = 3) -> tuple[float, float]:
@@ -134,8 +138,8 @@ def bench_train(student, teacher, dataset, masker, loss_cfg: LossConfig, cfg: Tr
                 bf16: bool, peak_gflops: float | None = None, profile: bool = True) -> list[dict]:
     """Time ``cfg.steps`` distillation steps (after ``cfg.warmup_steps``) per sequence length.
 
-    The peak is measured in the same window: one ``cfg.matmul_size``³ ``torch.mm`` of the step's
-    precision right before every timed step (this machine's speed drifts by ±15% over minutes, so a
+    The peak is measured in the same window: the best of three ``cfg.matmul_size``³ ``torch.mm`` of the
+    step's precision right before every timed step (this machine's speed drifts by ±15% over minutes, so a
     peak taken once at start would make MFU drift too); pass ``peak_gflops`` to use a fixed one.
     Returns one dict per seq_len: {seq_len, batch_size, bf16, step_s (median), tokens_per_s,
     flops_per_step, achieved_gflops, peak_gflops (median of the interleaved ones), mfu (achieved/peak),
