@@ -55,7 +55,8 @@ def row_recipe(row: str, cfg: Config, n_teacher: int) -> tuple:
 
 def ablate(ctx, out: Path, rows: list[str]) -> dict:
     """Distil + fine-tune every row; returns {"ablation": {row: {glue_macro (tasks' medians over seeds,
-    averaged), seed_macro (macro-score of each seed), delta, tokens, paper_delta, per_task}}, "protocol": ...} and writes OUT/results.json and OUT/report.md (Table 4)."""
+    averaged), seed_macro (macro-score of each seed), delta, tokens, paper_delta, per_task}}, "protocol": ...}
+    and writes OUT/results.json and OUT/report.md (Table 4)."""
     from .pipeline import _train_stage, check_out_dir
     from .tasks import builtin_tasks
     from .teacher import prepare_teacher
@@ -90,7 +91,8 @@ def ablate(ctx, out: Path, rows: list[str]) -> dict:
             per_seed.append(r["student"]["seeds"][spec.metrics[0]])
         macro = sum(scores.values()) / len(scores)
         seed_macro = [sum(task) / len(task) for task in zip(*per_seed)]    # macro-score of each fine-tuning seed
-        results[row] = {"glue_macro": macro, "seed_macro": seed_macro, "per_task": scores, "tokens": summary["tokens_seen"],
+        results[row] = {"glue_macro": macro, "seed_macro": seed_macro, "per_task": scores,
+                        "tokens": summary["tokens_seen"],
                         "steps": summary["steps"], "description": DESCRIPTION[row],
                         "paper_delta": PAPER_TABLE4.get(row)}
     for r in results.values():
