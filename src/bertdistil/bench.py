@@ -122,8 +122,7 @@ def table3(bench: dict) -> list[str]:
 
 if __name__ == "__main__":
     t_start = time.perf_counter()
-    import bertdistil  # noqa: F401  (offline environment variables)
-    from bertdistil.runtime import tune_malloc
+    from bertdistil.runtime import tune_malloc  # importing the package sets the offline environment variables
     tune_malloc()                        # the same allocator settings as the CLI
     from transformers.utils import logging as hf_logging
     hf_logging.set_verbosity_error()

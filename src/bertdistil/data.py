@@ -24,8 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .errors import BertdistilError
-from .sources import (expand_corpus, is_arrow_source, iter_arrow_documents, iter_documents, tokenized_chunks,
-                      tokenizer_parallelism)
+from .sources import documents, expand_corpus, tokenized_chunks, tokenizer_parallelism
 
 
 def _fingerprint(files: list[Path], tokenizer, max_seq_len: int, extra: str) -> str:
@@ -116,7 +115,7 @@ def prepare_corpus(patterns: list[str], tokenizer, max_seq_len: int, cache: Path
 
         for path in files:
             current: list[int] = []
-            docs = iter_arrow_documents(path) if is_arrow_source(path) else iter_documents(path, wikitext=wikitext)
+            docs = documents(path, wikitext)
             bar = tqdm(desc=f"{desc} {path.name}", unit=" docs", leave=False, disable=not progress)
             with tokenizer_parallelism(), contextlib.closing(tokenized_chunks(docs, tokenizer)) as chunks:
                 for chunk, chunk_ids in chunks:

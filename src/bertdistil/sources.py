@@ -1,6 +1,7 @@
 """Corpus sources: documents from text / .gz files, parquet files and local ``datasets`` directories.
 
-Text files: blank-line separated blocks (``iter_documents``). Parquet and datasets directories are read with pyarrow record batch by record batch (memory independent of the corpus size):
+Text files: blank-line separated blocks (``iter_documents``). Parquet and datasets directories are read
+with pyarrow record batch by record batch (memory independent of the corpus size):
   * ``*.parquet``: the ``text`` column (or the only string column);
   * a directory written by ``datasets.Dataset.save_to_disk`` (``state.json`` + ``data-*.arrow`` Arrow
     stream files; a ``DatasetDict`` directory uses its ``train`` split), same column rule.
@@ -154,6 +155,12 @@ def iter_arrow_documents(path: Path) -> Iterator[str]:
                 yield from (t for t in batch.column(0).to_pylist() if t and t.strip())
     except (pa.ArrowException, OSError, json.JSONDecodeError, KeyError) as e:
         raise BertdistilError(f"{path}: cannot read as parquet / datasets directory ({e})") from None
+
+
+def documents(path: Path, wikitext: bool = False) -> Iterator[str]:
+    """The documents of one corpus source: ``iter_arrow_documents`` for parquet / datasets directories,
+    else ``iter_documents`` (text or .gz)."""
+    return iter_arrow_documents(path) if is_arrow_source(path) else iter_documents(path, wikitext=wikitext)
 
 
 def _take(docs: Iterator[str], max_docs: int, max_chars: int) -> list[str]:
