@@ -134,6 +134,7 @@ class Config:
     fold_token_type: bool = True
     seed: int = 56
     bf16: bool = True
+    cpu_kernels: bool = True            # CPU pre-training: faster dropout + attention (cpu_kernels.py); false = stock
     threads: int = 0                    # 0 = all cores
     device: str = "auto"                # auto (cuda if available, else cpu) | cpu | cuda | cuda:N
     cache_dir: str | None = None        # None = $BERTDISTIL_CACHE or ~/.cache/bertdistil

@@ -156,19 +156,27 @@ def best_variant(comp: dict, max_loss: dict[str, float] | None = None) -> dict |
 
 
 
+LOOPS = {"bf16": "bf16 autocast + cpu_kernels", "bf16_stock": "bf16 autocast, stock PyTorch ops",
+         "fp32": "plain fp32 eager"}
+
+
 def train_throughput_results(student, teacher, dataset, masker, cfg: Config) -> dict:
-    """``train_throughput``: the distillation step in bf16 autocast and as a plain fp32 eager loop, per
-    sequence length, with the matmul peak of each precision measured between its steps (trainbench.py has
-    the FLOP formula); ``peak_gflops`` {bf16, fp32} are those of the first sequence length."""
+    """``train_throughput``: the distillation step per sequence length as training runs it (bf16 autocast,
+    with ``cpu_kernels`` when ``cfg.cpu_kernels``), as bf16 with stock PyTorch ops (only when cpu_kernels is
+    on, to show their effect) and as a plain fp32 eager loop, each with the matmul peak of its precision
+    measured between its steps (trainbench.py has the FLOP formula); ``peak_gflops`` {bf16, fp32} are
+    those of the first sequence length; top-level tokens_per_s and mfu are the first bf16 row's."""
     import torch
 
     from .trainbench import bench_train
     tb = cfg.train_bench
-    rows = {"bf16": bench_train(student, teacher, dataset, masker, cfg.loss, tb, True),
-            "fp32": bench_train(student, teacher, dataset, masker, cfg.loss, tb, False)}
+    rows = {"bf16": bench_train(student, teacher, dataset, masker, cfg.loss, tb, True, cpu_kernels=cfg.cpu_kernels)}
+    if cfg.cpu_kernels:
+        rows["bf16_stock"] = bench_train(student, teacher, dataset, masker, cfg.loss, tb, True)
+    rows["fp32"] = bench_train(student, teacher, dataset, masker, cfg.loss, tb, False)
     for r, r16 in zip(rows["fp32"], rows["bf16"]):
         r["mfu_vs_bf16_peak"] = r["achieved_gflops"] / r16["peak_gflops"]
-    peak = {prec: rs[0]["peak_gflops"] for prec, rs in rows.items()}
+    peak = {"bf16": rows["bf16"][0]["peak_gflops"], "fp32": rows["fp32"][0]["peak_gflops"]}
     first = rows["bf16"][0]
     return {"tokens_per_s": first["tokens_per_s"], "mfu": first["mfu"], "peak_gflops": peak,
             "threads": torch.get_num_threads(), "steps": rows, "loss": {
@@ -184,9 +192,10 @@ def train_throughput_table(tt: dict) -> list[str]:
              "MFU ceiling (model GEMMs alone) | vocab projection share of FLOPs |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     shares = []
-    for prec, rows in tt["steps"].items():
+    for loop, rows in tt["steps"].items():
         for r in rows:
-            name = "bf16 autocast" if prec == "bf16" else "plain fp32 eager"
+            # rows written before cpu_kernels existed carry no "cpu_kernels" key: plain "bf16 autocast"
+            name = LOOPS.get(loop, loop) if loop != "bf16" or r.get("cpu_kernels") else "bf16 autocast"
             ceiling = f"{100 * r['mfu_ceiling']:.0f}%" if "mfu_ceiling" in r else "–"
             lines.append(f"| {name} | {r['seq_len']} | {r['batch_size']} | {r['tokens_per_s']:.0f} | {r['step_s']:.2f} | "
                          f"{r['achieved_gflops']:.0f} | {r['peak_gflops']:.0f} | {100 * r['mfu']:.0f}% | {ceiling} | "

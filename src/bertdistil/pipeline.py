@@ -102,7 +102,7 @@ def _train_stage(ctx: Context, name: str, init_dir: Path, teacher, loss: LossCon
     student = ctx.load(init_dir)
     return train(student, teacher, ctx.tokenizer, ctx.dataset, ctx.masker, loss, ctx.cfg.distill, run_dir,
                  seed=ctx.cfg.seed, bf16=ctx.cfg.bf16, resume=True, desc=name, progress=ctx.progress,
-                 eval_fn=lambda m: ctx.evaluate(m, quick=True), final_dir=final_dir)
+                 cpu_kernels=ctx.cfg.cpu_kernels, eval_fn=lambda m: ctx.evaluate(m, quick=True), final_dir=final_dir)
 
 
 def fill_mask_examples(model_dir: Path, prompts: list[str], top_k: int = 5) -> dict:
@@ -113,12 +113,14 @@ def fill_mask_examples(model_dir: Path, prompts: list[str], top_k: int = 5) -> d
 
 
 POST_TRAINING = ("finetune", "bench", "compress", "train_bench")      # config sections that do not change the pre-trained models
+EXECUTION = ("world_size", "cpu_kernels", "threads", "device")        # how a run executes, not what it trains
 
 
 def _comparable(config: dict, world: int) -> dict:
-    """Pre-training settings that must match to resume: all but POST_TRAINING sections, with gradient
-    accumulation counted over all processes (world × accumulation), so another world size may resume."""
-    out = {k: v for k, v in config.items() if k not in POST_TRAINING and k != "world_size"}
+    """Pre-training settings that must match to resume: all but POST_TRAINING sections and EXECUTION
+    settings, with gradient accumulation counted over all processes (world × accumulation), so another
+    world size, thread count, device or kernel choice may resume a run."""
+    out = {k: v for k, v in config.items() if k not in POST_TRAINING and k not in EXECUTION}
     d = out["distill"]                     # the stage torchrun runs (``bertdistil distill``)
     out["distill"] = {**d, "gradient_accumulation_steps": d["gradient_accumulation_steps"] * world}
     return out

@@ -58,7 +58,7 @@ def prepare_teacher(src: Path, cfg: Config, tokenizer, dataset: TokenDataset, ma
     else:
         summary = train(model.to(device), None, tokenizer, dataset, masker, LossConfig(alpha_ce=0, alpha_mlm=1, alpha_cos=0),
                         cfg.teacher_prep, folder, seed=cfg.seed, bf16=cfg.bf16, resume=True,
-                        desc="prepare teacher (MLM)", progress=progress)
+                        desc="prepare teacher (MLM)", progress=progress, cpu_kernels=cfg.cpu_kernels)
         write_json({"source": str(src), "missing_head": missing}, folder / "source.json")
     info = {"prepared": True, "missing_head": missing, "dir": str(final),
             **{k: summary[k] for k in ("steps", "tokens_seen", "wall_s", "tokens_per_s", "final_loss")}}

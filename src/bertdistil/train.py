@@ -20,6 +20,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from .checkpoint import save_model_dir, save_torch, write_json
 from .config import LossConfig, OptimConfig
+from .cpu_kernels import use_cpu_kernels
 from .data import LengthGroupedBatches, TokenDataset, collate
 from .distributed import all_reduce_sum, barrier, mask_seed, rank_world
 from .masking import Masker
@@ -58,13 +59,14 @@ def _read_log(path: Path, up_to_step: int) -> list[dict]:
 def train(student, teacher, tokenizer, dataset: TokenDataset, masker: Masker, loss_cfg: LossConfig,
           optim_cfg: OptimConfig, out_dir: Path, *, seed: int, bf16: bool = True, resume: bool = True,
           eval_fn: Callable | None = None, desc: str = "distil", progress: bool = True,
-          final_dir: Path | None = None) -> dict:
+          final_dir: Path | None = None, cpu_kernels: bool = True) -> dict:
     """Train ``student`` for ``optim_cfg.max_steps`` optimizer steps (or ``epochs`` passes); save it to ``final_dir``
     (default ``out_dir/final``) as a Hugging Face directory with the tokenizer.
 
     ``teacher`` may be None when only alpha_mlm is non-zero. Writes ``out_dir/log.jsonl`` (one record
     per log step: step, loss, terms, lr, tokens_seen, tokens_per_s), TensorBoard events in
-    ``out_dir/tb``, ``checkpoint.pt`` and ``summary.json``. Returns the summary dict
+    ``out_dir/tb``, ``checkpoint.pt`` and ``summary.json``. ``cpu_kernels``: on the CPU, train with
+    ``cpu_kernels.use_cpu_kernels`` (faster dropout and attention; the saved model is a stock one). Returns the summary dict
     {steps, tokens_seen, tokens_per_s, wall_s, final_loss, loss_terms, log}.
     """
     out_dir = Path(out_dir)
@@ -121,7 +123,8 @@ def train(student, teacher, tokenizer, dataset: TokenDataset, masker: Masker, lo
     terms_sum: dict[str, float] = {}
     loss_sum, n_micro = 0.0, 0
     bar = tqdm(total=total, initial=step, desc=desc, unit="step", disable=not (progress and main), dynamic_ncols=True)
-    with open(log_path, "a") if main else contextlib.nullcontext() as logf:
+    with open(log_path, "a") if main else contextlib.nullcontext() as logf, \
+            use_cpu_kernels(student, teacher, enabled=cpu_kernels):
         while step < total:
             step_tokens = 0
             for i in range(accum):

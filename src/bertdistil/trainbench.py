@@ -29,6 +29,7 @@ import torch
 
 from .config import LossConfig, TrainBenchConfig
 from .objective import compute_losses
+from .cpu_kernels import use_cpu_kernels
 from .train import make_optimizer
 
 
@@ -114,7 +115,7 @@ def gemm_ceiling(config, tokens: int, a: torch.Tensor, b: torch.Tensor, repeats:
 # Profiler op name fragments → where the step's time goes (self CPU time of each aten op).
 CATEGORIES = (("matmul", ("aten::addmm", "aten::mm", "aten::bmm", "aten::baddbmm")),
               ("attention kernel", ("scaled_dot_product",)),
-              ("dropout RNG", ("bernoulli", "native_dropout")),
+              ("dropout RNG", ("bernoulli", "native_dropout", "aten::random_")),
               ("dtype casts / copies", ("aten::copy_", "aten::_to_copy", "aten::clone")),
               ("softmax / losses", ("softmax", "aten::exp", "kl_div", "nll_loss", "cross_entropy")),
               ("optimizer", ("adam", "_foreach_", "addcdiv", "lerp", "aten::sqrt")))
@@ -134,15 +135,41 @@ def time_shares(step: Callable[[], None]) -> dict[str, float]:
     return {k: v / whole for k, v in totals.items()}
 
 
+MAX_EXTRA_WARMUP = 6        # warm-up steps beyond cfg.warmup_steps while memory is still being faulted in
+FAULTS_SETTLED = 10_000     # minor page faults (4 KiB each, 40 MB) below which a step counts as settled
+
+
+def _minor_faults() -> int:
+    try:
+        import resource
+    except ImportError:     # not a Unix: no fault counter, the fixed warm-up only
+        return 0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def _warm_up(step: Callable, batches, min_steps: int) -> int:
+    """Run at least ``min_steps`` untimed steps, then more (up to MAX_EXTRA_WARMUP) while the last one still
+    page-faulted fresh memory in (≥ FAULTS_SETTLED minor faults): at 512 tokens the heap grows for three
+    steps (~2 GB each) before every later step reuses it. Returns the number of warm-up steps run."""
+    done = 0
+    while True:
+        before = _minor_faults()
+        step(next(batches))
+        done += 1
+        if done >= min_steps and (_minor_faults() - before < FAULTS_SETTLED or done >= min_steps + MAX_EXTRA_WARMUP):
+            return done
+
+
 def bench_train(student, teacher, dataset, masker, loss_cfg: LossConfig, cfg: TrainBenchConfig,
-                bf16: bool, peak_gflops: float | None = None, profile: bool = True) -> list[dict]:
-    """Time ``cfg.steps`` distillation steps (after ``cfg.warmup_steps``) per sequence length.
+                bf16: bool, peak_gflops: float | None = None, profile: bool = True,
+                cpu_kernels: bool = False) -> list[dict]:
+    """Time ``cfg.steps`` distillation steps per sequence length, after ``_warm_up`` (≥ ``cfg.warmup_steps``).
 
     The peak is measured in the same window: the best of three ``cfg.matmul_size``³ ``torch.mm`` of the
     step's precision right before every timed step (this machine's speed drifts by ±15% over minutes, so a
     peak taken once at start would make MFU drift too); pass ``peak_gflops`` to use a fixed one.
-    Returns one dict per seq_len: {seq_len, batch_size, bf16, step_s (median), tokens_per_s,
-    flops_per_step, achieved_gflops, peak_gflops (median of the interleaved ones), mfu (achieved/peak),
+    Returns one dict per seq_len: {seq_len, batch_size, bf16, cpu_kernels, warmup_steps, step_s (median),
+    tokens_per_s, flops_per_step, achieved_gflops, peak_gflops (median of the interleaved ones), mfu (achieved/peak),
     gemm_ceiling_gflops and mfu_ceiling (``gemm_ceiling``), time_shares (profiled step, see ``time_shares``),
     vocab_projection_share}. The student's weights are restored afterwards (optimizer steps discarded).
     """
@@ -172,29 +199,32 @@ def bench_train(student, teacher, dataset, masker, loss_cfg: LossConfig, cfg: Tr
         return n_targets if (loss_cfg.restrict_ce_to_mask or not loss_cfg.alpha_ce) else ids.numel()
 
     out = []
-    for L in cfg.seq_lens:
-        batches = token_batches(dataset, cfg.batch_size, L, cfg.warmup_steps + cfg.steps + int(profile))
-        times, rows, peaks = [], [], []
-        for i, ids in enumerate(batches[:cfg.warmup_steps + cfg.steps]):
-            if i >= cfg.warmup_steps and peak_gflops is None:
-                peaks.append(_mm_gflops(a, b))
-            t0 = time.perf_counter()
-            n_rows = step(ids)
-            if i >= cfg.warmup_steps:
+    with use_cpu_kernels(student, teacher, enabled=cpu_kernels):
+        for L in cfg.seq_lens:
+            n = cfg.warmup_steps + MAX_EXTRA_WARMUP + cfg.steps + 1      # the last one is profiled
+            batches = iter(token_batches(dataset, cfg.batch_size, L, n))
+            warmup = _warm_up(step, batches, cfg.warmup_steps)
+            times, rows, peaks = [], [], []
+            for _ in range(cfg.steps):
+                ids = next(batches)
+                if peak_gflops is None:
+                    peaks.append(_mm_gflops(a, b))
+                t0 = time.perf_counter()
+                rows.append(step(ids))
                 times.append(time.perf_counter() - t0)
-                rows.append(n_rows)
-        shares = time_shares(lambda: step(batches[-1])) if profile else {}
-        step_s = float(np.median(times))
-        peak = peak_gflops if peak_gflops is not None else float(np.median(peaks))
-        fl = step_flops(student.config, teacher.config, cfg.batch_size, L, int(np.mean(rows)), teacher_head)
-        achieved = fl["total"] / step_s / 1e9
-        ceiling, ceiling_frac = gemm_ceiling(student.config, cfg.batch_size * L, a, b)
-        out.append({"seq_len": L, "batch_size": cfg.batch_size, "bf16": bf16, "step_s": step_s,
-                    "step_s_min": min(times), "step_s_max": max(times), "steps": len(times),
-                    "tokens_per_s": cfg.batch_size * L / step_s, "flops_per_step": fl["total"],
-                    "achieved_gflops": achieved, "mfu": achieved / peak, "peak_gflops": peak,
-                    "peak_gflops_range": [min(peaks), max(peaks)] if peaks else [peak, peak],
-                    "gemm_ceiling_gflops": ceiling, "mfu_ceiling": ceiling_frac, "time_shares": shares,
-                    "vocab_projection_share": fl["vocab_projection_share"]})
+            last = next(batches)
+            shares = time_shares(lambda: step(last)) if profile else {}
+            step_s = float(np.median(times))
+            peak = peak_gflops if peak_gflops is not None else float(np.median(peaks))
+            fl = step_flops(student.config, teacher.config, cfg.batch_size, L, int(np.mean(rows)), teacher_head)
+            achieved = fl["total"] / step_s / 1e9
+            ceiling, ceiling_frac = gemm_ceiling(student.config, cfg.batch_size * L, a, b)
+            out.append({"seq_len": L, "batch_size": cfg.batch_size, "bf16": bf16, "cpu_kernels": cpu_kernels,
+                        "step_s": step_s, "step_s_min": min(times), "step_s_max": max(times), "steps": len(times),
+                        "warmup_steps": warmup, "tokens_per_s": cfg.batch_size * L / step_s, "flops_per_step": fl["total"],
+                        "achieved_gflops": achieved, "mfu": achieved / peak, "peak_gflops": peak,
+                        "peak_gflops_range": [min(peaks), max(peaks)] if peaks else [peak, peak],
+                        "gemm_ceiling_gflops": ceiling, "mfu_ceiling": ceiling_frac, "time_shares": shares,
+                        "vocab_projection_share": fl["vocab_projection_share"]})
     student.load_state_dict(state)
     return out
