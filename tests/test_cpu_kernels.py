@@ -100,3 +100,22 @@ def test_off_or_not_on_cpu_changes_nothing(tiny_bert_dir):
     with pytest.raises(RuntimeError), use_cpu_kernels(model):
         raise RuntimeError("interrupted")                  # restored even when the block fails
     assert model.config._attn_implementation == "sdpa"
+
+
+def test_attention_dropout_is_unbiased_and_masks_padding():
+    from bertdistil.cpu_kernels import attention
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(1, 2, 6, 4) for _ in range(3))
+    mask = torch.ones(1, 1, 6, 6, dtype=torch.bool)
+    mask[..., 4:] = False                                   # the last two keys are padding
+    module = torch.nn.Module()
+    module.eval()
+    clean, _ = attention(module, q, k, v, mask, dropout=0.3)
+    ref = torch.softmax((q @ k.transpose(-1, -2)) / 2 + torch.where(mask, 0.0, float("-inf")), -1) @ v
+    torch.testing.assert_close(clean, ref.transpose(1, 2))
+    module.train()
+    mean = sum(attention(module, q, k, v, mask, dropout=0.3)[0] for _ in range(4000)) / 4000
+    torch.testing.assert_close(mean, clean, atol=0.06, rtol=0)  # E[dropout(P)·V/(1−p)] = P·V
+    v2 = v.clone()
+    v2[:, :, 4:] = 1e4                                      # padded values never leak in
+    torch.testing.assert_close(attention(module.eval(), q, k, v2, mask)[0], clean)

@@ -64,7 +64,9 @@ def attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: 
 
     query/key/value (B, heads, L, d_head); attention_mask None (attend everywhere), bool (B or 1, 1, L, L)
     with True = attend (``sdpa_mask``), or additive float. Returns ((B, L, heads, d_head), None).
-    Causal modules (decoders) are left to PyTorch's SDPA.
+    Causal modules (decoders) are left to PyTorch's SDPA. The 1/√d scaling is applied to Q and the dropout
+    scale to the output, so the (B, heads, L, L) tensors are written as few times as possible (at 512 tokens
+    each is 100M elements per layer).
     """
     if getattr(module, "is_causal", False):
         from transformers.integrations.sdpa_attention import sdpa_attention_forward
@@ -72,15 +74,18 @@ def attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: 
                                       dropout=dropout, **kwargs)
     if scaling is None:
         scaling = query.shape[-1] ** -0.5
-    scores = torch.matmul(query, key.transpose(-1, -2)) * scaling          # (B, heads, L, L)
+    scores = torch.matmul(query * scaling, key.transpose(-1, -2))          # (B, heads, L, L)
     if attention_mask is not None:
         if attention_mask.dtype == torch.bool:
             scores = scores.masked_fill(~attention_mask, torch.finfo(scores.dtype).min)
         else:
             scores = scores + attention_mask.to(scores.dtype)
     probs = torch.softmax(scores, dim=-1)
-    probs = inverted_dropout(probs, dropout, module.training)
-    return torch.matmul(probs, value).transpose(1, 2).contiguous(), None
+    if not module.training or dropout == 0.0:
+        return torch.matmul(probs, value).transpose(1, 2).contiguous(), None
+    # inverted dropout with its 1/(1 − p) applied to the (L, d_head) output, not the (L, L) probabilities
+    out = torch.matmul(probs * keep_mask(probs.shape, dropout, probs.device), value) * (1.0 / (1.0 - dropout))
+    return out.transpose(1, 2).contiguous(), None
 
 
 def _register() -> None:
