@@ -188,7 +188,8 @@ def train_throughput_results(student, teacher, dataset, masker, cfg: Config) -> 
 def train_throughput_table(tt: dict) -> list[str]:
     """Markdown: one row per (loop, seq len) with tokens/s, GFLOP/s, peak, MFU and its GEMM ceiling; then where
     the profiled step's time goes (``trainbench.time_shares``)."""
-    lines = ["| loop | seq len | batch | tokens/s | step (s) | achieved GFLOP/s | peak GFLOP/s (mm, same window) | MFU | "
+    lines = ["| loop | seq len | batch | tokens/s | step (s) | achieved GFLOP/s | peak GFLOP/s (mm, same window) | "
+             "MFU (per-step range) | "
              "MFU ceiling (model GEMMs alone) | vocab projection share of FLOPs |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     shares = []
@@ -197,8 +198,9 @@ def train_throughput_table(tt: dict) -> list[str]:
             # rows written before cpu_kernels existed carry no "cpu_kernels" key: plain "bf16 autocast"
             name = LOOPS.get(loop, loop) if loop != "bf16" or r.get("cpu_kernels") else "bf16 autocast"
             ceiling = f"{100 * r['mfu_ceiling']:.0f}%" if "mfu_ceiling" in r else "–"
+            spread = "" if "mfu_range" not in r else f" ({100 * r['mfu_range'][0]:.0f}–{100 * r['mfu_range'][1]:.0f}%)"
             lines.append(f"| {name} | {r['seq_len']} | {r['batch_size']} | {r['tokens_per_s']:.0f} | {r['step_s']:.2f} | "
-                         f"{r['achieved_gflops']:.0f} | {r['peak_gflops']:.0f} | {100 * r['mfu']:.0f}% | {ceiling} | "
+                         f"{r['achieved_gflops']:.0f} | {r['peak_gflops']:.0f} | {100 * r['mfu']:.0f}%{spread} | {ceiling} | "
                          f"{100 * r['vocab_projection_share']:.0f}% |")
             if r.get("time_shares"):
                 shares.append((f"{name} {r['seq_len']}", r["time_shares"]))

@@ -13,8 +13,8 @@ optimizer are not counted, which is the usual convention for MFU):
 with d hidden size, f FFN size, V vocabulary, n_t/n_s layers, N rows through the head (MLM targets
 when ``restrict_ce_to_mask`` or alpha_ce = 0, else all B·L tokens).
 MFU = FLOPs per step / seconds per step / peak (Chowdhery et al. 2022, PaLM, appendix B), with peak = the
-median over the timed steps of the best of 3 n×n×n ``torch.mm`` of the step's precision timed right before
-each step, on the same threads (a measured peak, not a datasheet one: this CPU's speed drifts over minutes).
+best of 3 n×n×n ``torch.mm`` of the step's precision timed right before that step, on the same threads (a
+measured peak, not a datasheet one: this CPU's speed drifts over minutes); the median over the timed steps.
 Beside it: the MFU ceiling (the model's own GEMM shapes vs that matmul, ``gemm_ceiling``) and where a
 profiled step's time goes (``time_shares``).
 """
@@ -169,8 +169,9 @@ def bench_train(student, teacher, dataset, masker, loss_cfg: LossConfig, cfg: Tr
     step's precision right before every timed step (this machine's speed drifts by ±15% over minutes, so a
     peak taken once at start would make MFU drift too); pass ``peak_gflops`` to use a fixed one.
     Returns one dict per seq_len: {seq_len, batch_size, bf16, cpu_kernels, warmup_steps, step_s (median),
-    tokens_per_s, flops_per_step, achieved_gflops, peak_gflops (median of the interleaved ones), mfu (achieved/peak),
-    gemm_ceiling_gflops and mfu_ceiling (``gemm_ceiling``), time_shares (profiled step, see ``time_shares``),
+    tokens_per_s, flops_per_step, achieved_gflops, peak_gflops (median of the interleaved ones), mfu (median
+    over steps of each step's FLOP/s over the peak timed right before it; achieved/peak with a fixed peak),
+    mfu_range, gemm_ceiling_gflops and mfu_ceiling (``gemm_ceiling``), time_shares (profiled step, see ``time_shares``),
     vocab_projection_share}. The student's weights are restored afterwards (optimizer steps discarded).
     """
     state = {k: v.clone() for k, v in student.state_dict().items()}
@@ -218,11 +219,14 @@ def bench_train(student, teacher, dataset, masker, loss_cfg: LossConfig, cfg: Tr
             peak = peak_gflops if peak_gflops is not None else float(np.median(peaks))
             fl = step_flops(student.config, teacher.config, cfg.batch_size, L, int(np.mean(rows)), teacher_head)
             achieved = fl["total"] / step_s / 1e9
+            # each step against the peak timed right before it: drift slows both alike and cancels out
+            step_mfu = [fl["total"] / t / 1e9 / p for t, p in zip(times, peaks)] or [achieved / peak]
             ceiling, ceiling_frac = gemm_ceiling(student.config, cfg.batch_size * L, a, b)
             out.append({"seq_len": L, "batch_size": cfg.batch_size, "bf16": bf16, "cpu_kernels": cpu_kernels,
                         "step_s": step_s, "step_s_min": min(times), "step_s_max": max(times), "steps": len(times),
                         "warmup_steps": warmup, "tokens_per_s": cfg.batch_size * L / step_s, "flops_per_step": fl["total"],
-                        "achieved_gflops": achieved, "mfu": achieved / peak, "peak_gflops": peak,
+                        "achieved_gflops": achieved, "mfu": float(np.median(step_mfu)),
+                        "mfu_range": [min(step_mfu), max(step_mfu)], "peak_gflops": peak,
                         "peak_gflops_range": [min(peaks), max(peaks)] if peaks else [peak, peak],
                         "gemm_ceiling_gflops": ceiling, "mfu_ceiling": ceiling_frac, "time_shares": shares,
                         "vocab_projection_share": fl["vocab_projection_share"]})
