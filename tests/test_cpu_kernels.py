@@ -1,4 +1,5 @@
-"""cpu_kernels: the dropout mask's statistics, and models giving the same outputs as stock transformers."""
+"""CPU training fast paths: the dropout mask's statistics, models giving the same outputs as stock
+transformers under cpu_kernels, and the bf16 teacher copy."""
 import json
 
 import pytest
@@ -119,3 +120,26 @@ def test_attention_dropout_is_unbiased_and_masks_padding():
     v2 = v.clone()
     v2[:, :, 4:] = 1e4                                      # padded values never leak in
     torch.testing.assert_close(attention(module.eval(), q, k, v2, mask)[0], clean)
+
+
+def test_bf16_teacher_copy_is_close_and_leaves_the_teacher_alone(shipped_teacher):
+    import torch.nn.functional as F
+
+    from bertdistil.models import bf16_inference_copy, encode, head_logits, load_masked_lm
+    teacher, _ = load_masked_lm(shipped_teacher)
+    teacher.train()
+    copy = bf16_inference_copy(teacher)
+    assert not copy.training and all(p.dtype == torch.bfloat16 for p in copy.parameters())
+    assert teacher.training and all(p.dtype == torch.float32 for p in teacher.parameters())
+    teacher.eval()
+    torch.manual_seed(0)
+    ids = torch.randint(1000, 20000, (4, 32))
+    att = torch.ones_like(ids)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        h32, h16 = encode(teacher, ids, att), encode(copy, ids, att)
+        z32, z16 = head_logits(teacher, h32[:, 5]).float(), head_logits(copy, h16[:, 5]).float()
+    assert h16.dtype == torch.bfloat16
+    cos = F.cosine_similarity(h32.float(), h16.float(), dim=-1)
+    assert cos.min() > 0.999
+    kl = F.kl_div(F.log_softmax(z16 / 2, -1), F.log_softmax(z32 / 2, -1), reduction="batchmean", log_target=True)
+    assert 4 * kl < 1e-2

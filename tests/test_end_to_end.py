@@ -70,6 +70,7 @@ def test_smoke_on_shipped_teacher(tmp_path):
     assert tt["tokens_per_s"] > 0 and 0 < tt["mfu"] < 1 and tt["peak_gflops"]["bf16"] > 0
     assert set(tt["steps"]) == {"bf16", "bf16_stock", "fp32"}          # training's loop, stock ops, fp32
     assert tt["steps"]["bf16"][0]["cpu_kernels"] and not tt["steps"]["bf16_stock"][0]["cpu_kernels"]
+    assert tt["steps"]["bf16"][0]["bf16_teacher"] and not tt["steps"]["bf16_stock"][0]["bf16_teacher"]
     assert all(r["warmup_steps"] >= 1 for rows in tt["steps"].values() for r in rows)
     assert "Table 3" in report and "Compressed students" in report and "Training throughput" in report
     # re-running the same command resumes: every stage is found done, nothing is retrained

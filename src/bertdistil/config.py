@@ -135,6 +135,7 @@ class Config:
     seed: int = 56
     bf16: bool = True
     cpu_kernels: bool = True            # CPU pre-training: faster dropout + attention (cpu_kernels.py); false = stock
+    bf16_teacher: bool = True           # with bf16: the frozen teacher held in bf16 (models.bf16_inference_copy)
     threads: int = 0                    # 0 = all cores
     device: str = "auto"                # auto (cuda if available, else cpu) | cpu | cuda | cuda:N
     cache_dir: str | None = None        # None = $BERTDISTIL_CACHE or ~/.cache/bertdistil

@@ -156,22 +156,27 @@ def best_variant(comp: dict, max_loss: dict[str, float] | None = None) -> dict |
 
 
 
-LOOPS = {"bf16": "bf16 autocast + cpu_kernels", "bf16_stock": "bf16 autocast, stock PyTorch ops",
-         "fp32": "plain fp32 eager"}
+def loop_name(row: dict) -> str:
+    """How a ``bench_train`` row ran: plain fp32 eager, or bf16 autocast with the speed-ups it had on."""
+    if not row["bf16"]:
+        return "plain fp32 eager"
+    on = [name for key, name in (("cpu_kernels", "cpu_kernels"), ("bf16_teacher", "bf16 teacher")) if row.get(key)]
+    return " + ".join(["bf16 autocast", *on]) if on else "bf16 autocast, stock PyTorch ops"
 
 
 def train_throughput_results(student, teacher, dataset, masker, cfg: Config) -> dict:
     """``train_throughput``: the distillation step per sequence length as training runs it (bf16 autocast,
-    with ``cpu_kernels`` when ``cfg.cpu_kernels``), as bf16 with stock PyTorch ops (only when cpu_kernels is
-    on, to show their effect) and as a plain fp32 eager loop, each with the matmul peak of its precision
+    ``cfg.cpu_kernels``, ``cfg.bf16_teacher``), as bf16 with stock PyTorch ops and an fp32-weight teacher
+    (when either is on, to show their effect) and as a plain fp32 eager loop, each with the matmul peak of its precision
     measured between its steps (trainbench.py has the FLOP formula); ``peak_gflops`` {bf16, fp32} are
     those of the first sequence length; top-level tokens_per_s and mfu are the first bf16 row's."""
     import torch
 
     from .trainbench import bench_train
     tb = cfg.train_bench
-    rows = {"bf16": bench_train(student, teacher, dataset, masker, cfg.loss, tb, True, cpu_kernels=cfg.cpu_kernels)}
-    if cfg.cpu_kernels:
+    rows = {"bf16": bench_train(student, teacher, dataset, masker, cfg.loss, tb, True, cpu_kernels=cfg.cpu_kernels,
+                                bf16_teacher=cfg.bf16_teacher)}
+    if cfg.cpu_kernels or cfg.bf16_teacher:
         rows["bf16_stock"] = bench_train(student, teacher, dataset, masker, cfg.loss, tb, True)
     rows["fp32"] = bench_train(student, teacher, dataset, masker, cfg.loss, tb, False)
     for r, r16 in zip(rows["fp32"], rows["bf16"]):
@@ -193,10 +198,9 @@ def train_throughput_table(tt: dict) -> list[str]:
              "MFU ceiling (model GEMMs alone) | vocab projection share of FLOPs |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     shares = []
-    for loop, rows in tt["steps"].items():
+    for rows in tt["steps"].values():
         for r in rows:
-            # rows written before cpu_kernels existed carry no "cpu_kernels" key: plain "bf16 autocast"
-            name = LOOPS.get(loop, loop) if loop != "bf16" or r.get("cpu_kernels") else "bf16 autocast"
+            name = loop_name(r)
             ceiling = f"{100 * r['mfu_ceiling']:.0f}%" if "mfu_ceiling" in r else "–"
             spread = "" if "mfu_range" not in r else f" ({100 * r['mfu_range'][0]:.0f}–{100 * r['mfu_range'][1]:.0f}%)"
             lines.append(f"| {name} | {r['seq_len']} | {r['batch_size']} | {r['tokens_per_s']:.0f} | {r['step_s']:.2f} | "

@@ -6,6 +6,7 @@ MLM head to selected rows only, so vocabulary projections are computed where a l
 """
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import torch
@@ -93,6 +94,15 @@ def head_logits(model: PreTrainedModel, hidden: torch.Tensor) -> torch.Tensor:
         return model.generator_lm_head(model.generator_predictions(hidden))
     raise BertdistilError(f"{type(model).__name__}: unknown masked-LM head layout; supported: BERT, DistilBERT, "
                           "RoBERTa-style (lm_head), ELECTRA")
+
+
+def bf16_inference_copy(model: PreTrainedModel) -> PreTrainedModel:
+    """A copy of ``model`` with bf16 weights, in eval mode: a frozen teacher for bf16 training, with no
+    per-step weight casts and LayerNorm/GELU/residual stream in bf16. Measured on the prepared default
+    teacher (32 × 128 corpus tokens): its soft targets differ from the fp32-weight teacher's by
+    T²·KL = 1.0e-4 (autocast alone: 5.2e-5) and its hidden states by 1 − cos = 4.8e-5, against 0.18 and
+    0.13 between the distilled student and the teacher."""
+    return copy.deepcopy(model).to(torch.bfloat16).eval()
 
 
 def n_layers(config) -> int:

@@ -24,6 +24,7 @@ from .cpu_kernels import use_cpu_kernels
 from .data import LengthGroupedBatches, TokenDataset, collate
 from .distributed import all_reduce_sum, barrier, mask_seed, rank_world
 from .masking import Masker
+from .models import bf16_inference_copy
 from .objective import StudentForward, compute_losses, weights_of
 
 
@@ -59,14 +60,15 @@ def _read_log(path: Path, up_to_step: int) -> list[dict]:
 def train(student, teacher, tokenizer, dataset: TokenDataset, masker: Masker, loss_cfg: LossConfig,
           optim_cfg: OptimConfig, out_dir: Path, *, seed: int, bf16: bool = True, resume: bool = True,
           eval_fn: Callable | None = None, desc: str = "distil", progress: bool = True,
-          final_dir: Path | None = None, cpu_kernels: bool = True) -> dict:
+          final_dir: Path | None = None, cpu_kernels: bool = True, bf16_teacher: bool = True) -> dict:
     """Train ``student`` for ``optim_cfg.max_steps`` optimizer steps (or ``epochs`` passes); save it to ``final_dir``
     (default ``out_dir/final``) as a Hugging Face directory with the tokenizer.
 
     ``teacher`` may be None when only alpha_mlm is non-zero. Writes ``out_dir/log.jsonl`` (one record
     per log step: step, loss, terms, lr, tokens_seen, tokens_per_s), TensorBoard events in
     ``out_dir/tb``, ``checkpoint.pt`` and ``summary.json``. ``cpu_kernels``: on the CPU, train with
-    ``cpu_kernels.use_cpu_kernels`` (faster dropout and attention; the saved model is a stock one). Returns the summary dict
+    ``cpu_kernels.use_cpu_kernels`` (faster dropout and attention; the saved model is a stock one).
+    ``bf16_teacher``: with bf16, the teacher runs as ``models.bf16_inference_copy`` (the caller's is untouched). Returns the summary dict
     {steps, tokens_seen, tokens_per_s, wall_s, final_loss, loss_terms, log}.
     """
     out_dir = Path(out_dir)
@@ -77,7 +79,7 @@ def train(student, teacher, tokenizer, dataset: TokenDataset, masker: Masker, lo
     torch.manual_seed(seed + rank)
     student.train()
     if teacher is not None:
-        teacher.eval()
+        teacher = bf16_inference_copy(teacher) if (bf16 and bf16_teacher) else teacher.eval()
     optimizer = make_optimizer(student, optim_cfg.lr, optim_cfg.weight_decay, optim_cfg.adam_betas,
                                optim_cfg.adam_epsilon)
     sampler = LengthGroupedBatches(dataset.lengths, optim_cfg.batch_size, seed, optim_cfg.group_by_size,

@@ -30,6 +30,7 @@ import torch
 from .config import LossConfig, TrainBenchConfig
 from .objective import compute_losses
 from .cpu_kernels import use_cpu_kernels
+from .models import bf16_inference_copy
 from .train import make_optimizer
 
 
@@ -162,12 +163,14 @@ def _warm_up(step: Callable, batches, min_steps: int) -> int:
 
 def bench_train(student, teacher, dataset, masker, loss_cfg: LossConfig, cfg: TrainBenchConfig,
                 bf16: bool, peak_gflops: float | None = None, profile: bool = True,
-                cpu_kernels: bool = False) -> list[dict]:
+                cpu_kernels: bool = False, bf16_teacher: bool = False) -> list[dict]:
     """Time ``cfg.steps`` distillation steps per sequence length, after ``_warm_up`` (≥ ``cfg.warmup_steps``).
 
     The peak is measured in the same window: the best of three ``cfg.matmul_size``³ ``torch.mm`` of the
     step's precision right before every timed step (this machine's speed drifts by ±15% over minutes, so a
     peak taken once at start would make MFU drift too); pass ``peak_gflops`` to use a fixed one.
+    ``cpu_kernels``: the step under ``cpu_kernels.use_cpu_kernels``; ``bf16_teacher`` (with bf16): the teacher
+    as ``models.bf16_inference_copy`` — both as training runs (defaults: stock PyTorch ops, fp32 teacher).
     Returns one dict per seq_len: {seq_len, batch_size, bf16, cpu_kernels, warmup_steps, step_s (median),
     tokens_per_s, flops_per_step, achieved_gflops, peak_gflops (median of the interleaved ones), mfu (median
     over steps of each step's FLOP/s over the peak timed right before it; achieved/peak with a fixed peak),
@@ -176,7 +179,7 @@ def bench_train(student, teacher, dataset, masker, loss_cfg: LossConfig, cfg: Tr
     """
     state = {k: v.clone() for k, v in student.state_dict().items()}
     student.train()
-    teacher.eval()
+    teacher = bf16_inference_copy(teacher) if (bf16 and bf16_teacher) else teacher.eval()
     opt = make_optimizer(student, 1e-5)
     device = next(student.parameters()).device
     dtype = torch.bfloat16 if bf16 else torch.float32
@@ -223,6 +226,7 @@ def bench_train(student, teacher, dataset, masker, loss_cfg: LossConfig, cfg: Tr
             step_mfu = [fl["total"] / t / 1e9 / p for t, p in zip(times, peaks)] or [achieved / peak]
             ceiling, ceiling_frac = gemm_ceiling(student.config, cfg.batch_size * L, a, b)
             out.append({"seq_len": L, "batch_size": cfg.batch_size, "bf16": bf16, "cpu_kernels": cpu_kernels,
+                        "bf16_teacher": bf16 and bf16_teacher,
                         "step_s": step_s, "step_s_min": min(times), "step_s_max": max(times), "steps": len(times),
                         "warmup_steps": warmup, "tokens_per_s": cfg.batch_size * L / step_s, "flops_per_step": fl["total"],
                         "achieved_gflops": achieved, "mfu": float(np.median(step_mfu)),
