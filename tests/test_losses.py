@@ -47,3 +47,19 @@ def test_cosine_and_mse_hand_values():
 def test_combine_weights_terms():
     terms = {"ce": torch.tensor(1.0), "mlm": torch.tensor(2.0), "cos": torch.tensor(0.5)}
     assert losses.combine(terms, {"ce": 5.0, "mlm": 2.0, "cos": 1.0}).item() == pytest.approx(5 + 4 + 0.5)
+
+
+def test_soft_target_loss_value_and_gradient_equal_torch_kl_div():
+    torch.manual_seed(0)
+    zs = (3 * torch.randn(6, 50)).requires_grad_()
+    zt = 3 * torch.randn(6, 50)
+    T = 2.0
+    ref = torch.nn.functional.kl_div(torch.log_softmax(zs / T, -1), torch.log_softmax(zt / T, -1),
+                                     reduction="batchmean", log_target=True) * T * T
+    (g_ref,) = torch.autograd.grad(ref, zs)
+    ours = losses.soft_target_loss(zs, zt, T)
+    (g,) = torch.autograd.grad(ours, zs)
+    torch.testing.assert_close(ours, ref.detach(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(g, g_ref, rtol=1e-5, atol=1e-7)
+    # the analytic gradient of T²·KL w.r.t. z_s: T·(p_s − p_t)/N
+    torch.testing.assert_close(g, T * (torch.softmax(zs / T, -1) - torch.softmax(zt / T, -1)).detach() / 6)

@@ -42,7 +42,7 @@ def compute_losses(student, teacher, input_ids: torch.Tensor, attention_mask: to
     ``student``: a *ForMaskedLM model, or a StudentForward (wrapped in DDP when distributed).
     Args: input_ids (B, L) int64 after masking; attention_mask (B, L); labels (B, L) int64, -100 off-target.
     Returns (weighted loss, scalar, with grad; {term: float value}). The teacher runs under
-    ``torch.inference_mode`` and must be in eval mode.
+    ``torch.no_grad`` and must be in eval mode.
     """
     w = weights_of(cfg)
     need_teacher = bool({"ce", "cos", "mse"} & w.keys())
@@ -56,14 +56,13 @@ def compute_losses(student, teacher, input_ids: torch.Tensor, attention_mask: to
     fwd = student if wrapped else StudentForward(student)
     h_s, s_logits = fwd(input_ids, attention_mask, sel if need_logits else None)  # (B, L, H), (N, V)
     if need_teacher:
-        with torch.inference_mode():
+        with torch.no_grad():    # not inference_mode: its tensors could not enter the losses without a copy
             h_t = encode(teacher, input_ids, attention_mask)         # (B, L, H)
             t_logits = head_logits(teacher, h_t[sel]) if "ce" in w else None  # (N, V)
             h_t_rows = h_t[nonpad]                                    # (M, H)
-        h_t_rows = h_t_rows.clone()
-        t_logits = t_logits.clone() if t_logits is not None else None
     terms: dict[str, torch.Tensor] = {}
     if need_logits:
+        s_logits = s_logits.float()                                  # once for both terms (N, V) float32
         if "ce" in w:
             terms["ce"] = losses.soft_target_loss(s_logits, t_logits, cfg.temperature)
         if "mlm" in w:
