@@ -3,9 +3,9 @@
 Measured on this 2-core AMD EPYC with torch 2.13 (``bertdistil bench-train`` reports the step with and
 without them):
   * dropout — PyTorch's CPU ``bernoulli_`` draws one Mersenne-Twister number per element in one thread
-    (its vectorised MKL path is taken on Intel CPUs only): 5.8 ms for a (32, 128, 384) tensor, 13% of a
+    (its vectorised MKL path is taken on Intel CPUs only): 8–9 ms for a (32, 128, 384) tensor, 13% of a
     bf16 step at 128 tokens and 27% at 512. ``keep_mask`` draws 64-bit numbers from the same generator
-    and uses each as four 16-bit lanes: 1.2 ms, then one multiply.
+    and uses each as four 16-bit lanes: 1.5 ms, then one multiply.
   * attention — with attention dropout on, SDPA runs its "math" kernel, which upcasts bf16 inputs to fp32
     (fwd+bwd of one (32, 12, 128, 32) layer: 74 ms); without dropout it runs the CPU flash kernel (forward
     9.7 ms). ``attention`` is BERT's eager attention — softmax(Q·Kᵀ·scale + mask)·V with dropout on the
