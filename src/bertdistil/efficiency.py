@@ -155,7 +155,6 @@ def best_variant(comp: dict, max_loss: dict[str, float] | None = None) -> dict |
     return {"variant": name, **comp["variants"][name]}
 
 
-
 def loop_name(row: dict) -> str:
     """How a ``bench_train`` row ran: plain fp32 eager, or bf16 autocast with the speed-ups it had on."""
     if not row["bf16"]:
@@ -167,9 +166,10 @@ def loop_name(row: dict) -> str:
 def train_throughput_results(student, teacher, dataset, masker, cfg: Config) -> dict:
     """``train_throughput``: the distillation step per sequence length as training runs it (bf16 autocast,
     ``cfg.cpu_kernels``, ``cfg.bf16_teacher``), as bf16 with stock PyTorch ops and an fp32-weight teacher
-    (when either is on, to show their effect) and as a plain fp32 eager loop, each with the matmul peak of its precision
-    measured between its steps (trainbench.py has the FLOP formula); ``peak_gflops`` {bf16, fp32} are
-    those of the first sequence length; top-level tokens_per_s and mfu are the first bf16 row's."""
+    (when either is on, to show their effect) and as a plain fp32 eager loop, each with the matmul peak of
+    its precision measured between its steps (trainbench.py has the FLOP formula); ``peak_gflops``
+    {bf16, fp32} are those of the first sequence length; top-level tokens_per_s and mfu are the first
+    bf16 row's."""
     import torch
 
     from .trainbench import bench_train

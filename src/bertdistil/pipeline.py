@@ -102,7 +102,8 @@ def _train_stage(ctx: Context, name: str, init_dir: Path, teacher, loss: LossCon
     student = ctx.load(init_dir)
     return train(student, teacher, ctx.tokenizer, ctx.dataset, ctx.masker, loss, ctx.cfg.distill, run_dir,
                  seed=ctx.cfg.seed, bf16=ctx.cfg.bf16, resume=True, desc=name, progress=ctx.progress,
-                 cpu_kernels=ctx.cfg.cpu_kernels, bf16_teacher=ctx.cfg.bf16_teacher, eval_fn=lambda m: ctx.evaluate(m, quick=True), final_dir=final_dir)
+                 cpu_kernels=ctx.cfg.cpu_kernels, bf16_teacher=ctx.cfg.bf16_teacher,
+                 eval_fn=lambda m: ctx.evaluate(m, quick=True), final_dir=final_dir)
 
 
 def fill_mask_examples(model_dir: Path, prompts: list[str], top_k: int = 5) -> dict:
@@ -113,7 +114,7 @@ def fill_mask_examples(model_dir: Path, prompts: list[str], top_k: int = 5) -> d
 
 
 POST_TRAINING = ("finetune", "bench", "compress", "train_bench")      # config sections that do not change the pre-trained models
-EXECUTION = ("world_size", "cpu_kernels", "bf16_teacher", "threads", "device")        # how a run executes, not what it trains
+EXECUTION = ("world_size", "cpu_kernels", "bf16_teacher", "threads", "device")   # how a run executes, not what it trains
 
 
 def _comparable(config: dict, world: int) -> dict:
