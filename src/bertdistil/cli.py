@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", help="a model directory to time as the 1.00x reference (e.g. the fine-tuned teacher)")
     p.add_argument("--threads", type=int, default=1, help="threads for timing (paper: 1)")
     p = sub.add_parser("bench-train", help="distillation step tokens/s, analytic FLOPs and MFU vs the measured matmul "
-                       "peak: bf16 autocast with cpu_kernels (as training runs), with stock ops, and plain fp32 "
+                       "peak: bf16 autocast as training runs it (cpu_kernels, bf16 teacher), with stock ops, plain fp32 "
                        "→ OUT/train_throughput.json")
     _common(p, out_required=True)
     p = sub.add_parser("ablate", help="paper Table 4: GLUE macro change without L_ce / L_cos / L_mlm, with random init, "

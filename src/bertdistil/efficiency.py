@@ -202,10 +202,11 @@ def train_throughput_table(tt: dict) -> list[str]:
         for r in rows:
             name = loop_name(r)
             ceiling = f"{100 * r['mfu_ceiling']:.0f}%" if "mfu_ceiling" in r else "–"
-            spread = "" if "mfu_range" not in r else f" ({100 * r['mfu_range'][0]:.0f}–{100 * r['mfu_range'][1]:.0f}%)"
-            lines.append(f"| {name} | {r['seq_len']} | {r['batch_size']} | {r['tokens_per_s']:.0f} | {r['step_s']:.2f} | "
-                         f"{r['achieved_gflops']:.0f} | {r['peak_gflops']:.0f} | {100 * r['mfu']:.0f}%{spread} | {ceiling} | "
-                         f"{100 * r['vocab_projection_share']:.0f}% |")
+            lo, hi = r.get("mfu_range") or (None, None)
+            spread = "" if lo is None else f" ({100 * lo:.0f}–{100 * hi:.0f}%)"
+            lines.append(f"| {name} | {r['seq_len']} | {r['batch_size']} | {r['tokens_per_s']:.0f} | "
+                         f"{r['step_s']:.2f} | {r['achieved_gflops']:.0f} | {r['peak_gflops']:.0f} | "
+                         f"{100 * r['mfu']:.0f}%{spread} | {ceiling} | {100 * r['vocab_projection_share']:.0f}% |")
             if r.get("time_shares"):
                 shares.append((f"{name} {r['seq_len']}", r["time_shares"]))
     if shares:

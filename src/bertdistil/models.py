@@ -105,6 +105,12 @@ def bf16_inference_copy(model: PreTrainedModel) -> PreTrainedModel:
     return copy.deepcopy(model).to(torch.bfloat16).eval()
 
 
+def training_teacher(model: PreTrainedModel, bf16_copy: bool) -> PreTrainedModel:
+    """The teacher as distillation runs it: ``bf16_inference_copy`` when ``bf16_copy`` (bf16 training with
+    ``bf16_teacher``), else the model itself, put in eval mode."""
+    return bf16_inference_copy(model) if bf16_copy else model.eval()
+
+
 def n_layers(config) -> int:
     return getattr(config, "num_hidden_layers", None) or getattr(config, "n_layers")
 

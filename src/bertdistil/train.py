@@ -24,7 +24,7 @@ from .cpu_kernels import use_cpu_kernels
 from .data import LengthGroupedBatches, TokenDataset, collate
 from .distributed import all_reduce_sum, barrier, mask_seed, rank_world
 from .masking import Masker
-from .models import bf16_inference_copy
+from .models import training_teacher
 from .objective import StudentForward, compute_losses, weights_of
 
 
@@ -68,8 +68,8 @@ def train(student, teacher, tokenizer, dataset: TokenDataset, masker: Masker, lo
     per log step: step, loss, terms, lr, tokens_seen, tokens_per_s), TensorBoard events in
     ``out_dir/tb``, ``checkpoint.pt`` and ``summary.json``. ``cpu_kernels``: on the CPU, train with
     ``cpu_kernels.use_cpu_kernels`` (faster dropout and attention; the saved model is a stock one).
-    ``bf16_teacher``: with bf16, the teacher runs as ``models.bf16_inference_copy`` (the caller's is untouched). Returns the summary dict
-    {steps, tokens_seen, tokens_per_s, wall_s, final_loss, loss_terms, log}.
+    ``bf16_teacher``: with bf16, the teacher runs as ``models.bf16_inference_copy`` (the caller's is
+    untouched). Returns the summary dict {steps, tokens_seen, tokens_per_s, wall_s, final_loss, loss_terms, log}.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -79,7 +79,7 @@ def train(student, teacher, tokenizer, dataset: TokenDataset, masker: Masker, lo
     torch.manual_seed(seed + rank)
     student.train()
     if teacher is not None:
-        teacher = bf16_inference_copy(teacher) if (bf16 and bf16_teacher) else teacher.eval()
+        teacher = training_teacher(teacher, bf16 and bf16_teacher)
     optimizer = make_optimizer(student, optim_cfg.lr, optim_cfg.weight_decay, optim_cfg.adam_betas,
                                optim_cfg.adam_epsilon)
     sampler = LengthGroupedBatches(dataset.lengths, optim_cfg.batch_size, seed, optim_cfg.group_by_size,

@@ -28,9 +28,9 @@ import numpy as np
 import torch
 
 from .config import LossConfig, TrainBenchConfig
-from .objective import compute_losses
 from .cpu_kernels import use_cpu_kernels
-from .models import bf16_inference_copy
+from .models import training_teacher
+from .objective import compute_losses
 from .train import make_optimizer
 
 
@@ -174,12 +174,12 @@ def bench_train(student, teacher, dataset, masker, loss_cfg: LossConfig, cfg: Tr
     Returns one dict per seq_len: {seq_len, batch_size, bf16, cpu_kernels, warmup_steps, step_s (median),
     tokens_per_s, flops_per_step, achieved_gflops, peak_gflops (median of the interleaved ones), mfu (median
     over steps of each step's FLOP/s over the peak timed right before it; achieved/peak with a fixed peak),
-    mfu_range, gemm_ceiling_gflops and mfu_ceiling (``gemm_ceiling``), time_shares (profiled step, see ``time_shares``),
-    vocab_projection_share}. The student's weights are restored afterwards (optimizer steps discarded).
+    mfu_range, gemm_ceiling_gflops and mfu_ceiling (``gemm_ceiling``), time_shares (profiled step, see
+    ``time_shares``), vocab_projection_share}. The student's weights are restored afterwards (optimizer steps discarded).
     """
     state = {k: v.clone() for k, v in student.state_dict().items()}
     student.train()
-    teacher = bf16_inference_copy(teacher) if (bf16 and bf16_teacher) else teacher.eval()
+    teacher = training_teacher(teacher, bf16 and bf16_teacher)
     opt = make_optimizer(student, 1e-5)
     device = next(student.parameters()).device
     dtype = torch.bfloat16 if bf16 else torch.float32
@@ -226,9 +226,9 @@ def bench_train(student, teacher, dataset, masker, loss_cfg: LossConfig, cfg: Tr
             step_mfu = [fl["total"] / t / 1e9 / p for t, p in zip(times, peaks)] or [achieved / peak]
             ceiling, ceiling_frac = gemm_ceiling(student.config, cfg.batch_size * L, a, b)
             out.append({"seq_len": L, "batch_size": cfg.batch_size, "bf16": bf16, "cpu_kernels": cpu_kernels,
-                        "bf16_teacher": bf16 and bf16_teacher,
-                        "step_s": step_s, "step_s_min": min(times), "step_s_max": max(times), "steps": len(times),
-                        "warmup_steps": warmup, "tokens_per_s": cfg.batch_size * L / step_s, "flops_per_step": fl["total"],
+                        "bf16_teacher": bf16 and bf16_teacher, "step_s": step_s, "step_s_min": min(times),
+                        "step_s_max": max(times), "steps": len(times), "warmup_steps": warmup,
+                        "tokens_per_s": cfg.batch_size * L / step_s, "flops_per_step": fl["total"],
                         "achieved_gflops": achieved, "mfu": float(np.median(step_mfu)),
                         "mfu_range": [min(step_mfu), max(step_mfu)], "peak_gflops": peak,
                         "peak_gflops_range": [min(peaks), max(peaks)] if peaks else [peak, peak],
