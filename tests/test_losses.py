@@ -63,3 +63,54 @@ def test_soft_target_loss_value_and_gradient_equal_torch_kl_div():
     torch.testing.assert_close(g, g_ref, rtol=1e-5, atol=1e-7)
     # the analytic gradient of T²·KL w.r.t. z_s: T·(p_s − p_t)/N
     torch.testing.assert_close(g, T * (torch.softmax(zs / T, -1) - torch.softmax(zt / T, -1)).detach() / 6)
+
+
+def _reference(zs, zt, labels, T, a_ce, a_mlm):
+    """The two terms by their definitions (torch's kl_div and cross_entropy) in float64."""
+    zs, zt = zs.double(), zt.double()
+    ce = (torch.nn.functional.kl_div(torch.log_softmax(zs / T, -1), torch.log_softmax(zt / T, -1),
+                                     reduction="batchmean", log_target=True) * T * T) if a_ce else zs.sum() * 0
+    mlm = torch.nn.functional.cross_entropy(zs, labels) if a_mlm and (labels != -100).any() else zs.sum() * 0
+    return a_ce * ce + a_mlm * mlm, ce, mlm
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("T,a_ce,a_mlm,target_share", [(2.0, 5.0, 2.0, 1.0), (2.0, 5.0, 2.0, 0.3), (1.0, 1.0, 1.0, 0.5),
+                                                        (3.0, 0.5, 0.0, 0.5), (2.0, 0.0, 2.0, 0.4), (2.0, 5.0, 2.0, 0.0)])
+def test_vocab_losses_equal_the_separate_terms(dtype, T, a_ce, a_mlm, target_share):
+    """Values and gradient of the chunked pass = alpha_ce·soft_target_loss + alpha_mlm·mlm_loss, over more
+    rows than one chunk (so chunk edges, rows without a target and the no-target case are all crossed)."""
+    torch.manual_seed(0)
+    n, v = 3 * (losses.CHUNK_ELEMENTS // 1000) + 5, 1000
+    zs = (4 * torch.randn(n, v)).to(dtype).requires_grad_()
+    zt = (4 * torch.randn(n, v)).to(dtype)
+    labels = torch.randint(0, v, (n,))
+    labels[torch.rand(n) >= target_share] = -100
+    total, ce, mlm = losses.vocab_losses(zs, zt if a_ce else None, labels, T, a_ce, a_mlm)
+    (g,) = torch.autograd.grad(total * 0.5, zs)                    # an upstream gradient ≠ 1 (accumulation)
+    ref_total, ref_ce, ref_mlm = _reference(zs.detach().float(), zt.float(), labels, T, a_ce, a_mlm)
+    zs64 = zs.detach().double().requires_grad_()
+    (g_ref,) = torch.autograd.grad(_reference(zs64, zt.double(), labels, T, a_ce, a_mlm)[0] * 0.5, zs64)
+    assert g.dtype == dtype and total.dtype == ce.dtype == mlm.dtype == torch.float32
+    assert total.item() == pytest.approx(ref_total.item(), rel=1e-5, abs=1e-6)
+    assert ce.item() == pytest.approx(ref_ce.item(), rel=1e-5, abs=1e-6)
+    assert mlm.item() == pytest.approx(ref_mlm.item(), rel=1e-5, abs=1e-6)
+    # float32: ~1e-6 relative (softmax); bf16: the gradient rounded once, ≤ 2⁻⁸ relative
+    torch.testing.assert_close(g.double(), g_ref, rtol=1e-5 if dtype == torch.float32 else 2 ** -8 + 1e-5, atol=1e-10)
+
+
+def test_vocab_losses_value_matches_hand_computation_and_checks_inputs():
+    s = torch.tensor([[1.0, 0.0, 3.0], [0.0, 2.0, 0.0]])
+    t = torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    labels = torch.tensor([2, -100])
+    T = 2.0
+    kl = sum(sum(p * math.log(p / q) for p, q in zip(torch.softmax(tr / T, -1).tolist(), torch.softmax(sr / T, -1).tolist()))
+             for sr, tr in zip(s, t)) / 2 * T * T
+    mlm = -math.log(math.exp(3) / (math.exp(1) + 1 + math.exp(3)))
+    total, ce, m = losses.vocab_losses(s, t, labels, T, 5.0, 2.0)
+    assert ce.item() == pytest.approx(kl, rel=1e-6) and m.item() == pytest.approx(mlm, rel=1e-6)
+    assert total.item() == pytest.approx(5 * kl + 2 * mlm, rel=1e-6)
+    with pytest.raises(ValueError, match="teacher logits"):
+        losses.vocab_losses(s, None, labels, T, 5.0, 2.0)
+    with pytest.raises(ValueError, match="teacher logits"):
+        losses.vocab_losses(s, t[:, :2], labels, T, 5.0, 2.0)

@@ -2,6 +2,8 @@
 
 L = alpha_ce · L_ce + alpha_mlm · L_mlm + alpha_cos · L_cos (+ alpha_mse · L_mse)
 All functions compute in float32 whatever the input dtype (bf16 autocast outputs are upcast).
+``soft_target_loss`` and ``mlm_loss`` define the two vocabulary terms; ``vocab_losses`` computes both
+(value and gradient) in one pass over row chunks, which is what pre-training uses.
 """
 from __future__ import annotations
 
@@ -33,6 +35,92 @@ def mlm_loss(student_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor
     if not bool((labels != -100).any()):
         return student_logits.float().sum() * 0.0
     return F.cross_entropy(student_logits.float(), labels, ignore_index=-100)
+
+
+CHUNK_ELEMENTS = 1 << 19     # rows per chunk × vocabulary: 2 MB float32 per temporary, cache-resident
+
+
+class _VocabLosses(torch.autograd.Function):
+    """Forward computes both terms and d(total)/d(student logits) chunk by chunk; backward scales it."""
+
+    @staticmethod
+    def forward(ctx, s_logits, t_logits, labels, temperature, alpha_ce, alpha_mlm):
+        n, v = s_logits.shape
+        t = float(temperature)
+        targets = labels != -100
+        n_targets = int(targets.sum()) if alpha_mlm else 0
+        all_targets = n_targets == n
+        grad = torch.empty_like(s_logits)                          # (N, V), the logits' dtype
+        ce = torch.zeros((), dtype=torch.float64, device=s_logits.device)
+        mlm = torch.zeros((), dtype=torch.float64, device=s_logits.device)
+        rows = max(1, CHUNK_ELEMENTS // v)
+        for r0 in range(0, n, rows):
+            r1 = min(n, r0 + rows)
+            s = s_logits[r0:r1].to(torch.float32, copy=True)        # (r, V) float32
+            g = None                                                 # d(total)/d s for these rows
+            if alpha_ce:
+                z_s = s * (1.0 / t)
+                z_t = t_logits[r0:r1].to(torch.float32, copy=True).mul_(1.0 / t)
+                p_s, p_t = torch.softmax(z_s, -1), torch.softmax(z_t, -1)
+                # log p = z − lse with lse = max z − log max p (max p ≥ 1/V: no underflow in its log), so
+                # KL = Σ p_t·(z_t − z_s) − lse_t + lse_s per row
+                lse_s = z_s.amax(-1) - p_s.amax(-1).log()
+                lse_t = z_t.amax(-1) - p_t.amax(-1).log()
+                kl_rows = torch.linalg.vecdot(p_t, z_t.sub_(z_s)) - lse_t + lse_s     # (r,); per row, not one
+                ce += kl_rows.sum(dtype=torch.float64)                 # long dot: its two sums cancel
+                g = p_s.sub_(p_t).mul_(alpha_ce * t / n)              # T²/N · (p_s − p_t)/T
+            if n_targets:
+                idx = None if all_targets else targets[r0:r1].nonzero().squeeze(1)
+                if idx is None or len(idx):
+                    s1 = s if idx is None else s[idx]
+                    y = labels[r0:r1] if idx is None else labels[r0:r1][idx]
+                    p1 = torch.softmax(s1, -1)                       # (k, V), temperature 1
+                    rows_k = torch.arange(len(y), device=s.device)
+                    mlm += (s1.amax(-1) - p1.amax(-1).log() - s1[rows_k, y]).sum(dtype=torch.float64)
+                    p1[rows_k, y] -= 1.0                             # softmax − one-hot
+                    g = torch.zeros_like(s) if g is None else g
+                    if idx is None:
+                        g.add_(p1, alpha=alpha_mlm / n_targets)
+                    else:
+                        g.index_add_(0, idx, p1, alpha=alpha_mlm / n_targets)
+            grad[r0:r1] = 0.0 if g is None else g
+        ctx.save_for_backward(grad)
+        ce = (ce * (t * t / max(n, 1))).float()
+        mlm = (mlm / max(n_targets, 1)).float()
+        ctx.mark_non_differentiable(ce, mlm)
+        return alpha_ce * ce + alpha_mlm * mlm, ce, mlm
+
+    @staticmethod
+    def backward(ctx, g_total, g_ce, g_mlm):
+        (grad,) = ctx.saved_tensors
+        return grad * g_total.to(grad.dtype), None, None, None, None, None
+
+
+def vocab_losses(student_logits: torch.Tensor, teacher_logits: torch.Tensor | None, labels: torch.Tensor,
+                 temperature: float, alpha_ce: float, alpha_mlm: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """alpha_ce · L_ce + alpha_mlm · L_mlm over the same rows, with L_ce = ``soft_target_loss`` and
+    L_mlm = ``mlm_loss`` (same values and gradient, tested), computed chunk by chunk.
+
+    Args: student_logits (N, V) float32 or bf16, with grad; teacher_logits (N, V) any float dtype (None
+    when alpha_ce = 0); labels (N,) int64, -100 = not an MLM target. Returns (weighted sum: scalar float32
+    with grad; L_ce and L_mlm: scalar float32, no grad; 0 when their alpha is 0 or there is no target).
+
+    Why: written as separate functions over the whole (N, V) matrix, the two terms take about a dozen
+    passes over it in float32 (casts, divisions, log-softmaxes, exps and their backward) — 18M elements at
+    128 tokens × 32 sequences with MLM targets only, 125M on all tokens. Here each chunk of ~17 rows stays
+    in cache, the student's softmax at T and at 1 and the teacher's at T are the only transcendental
+    passes (PyTorch's softmax kernel, ~2× faster per element than ``exp``), and the gradient
+    (alpha_ce·T·(p_s − p_t)/N + alpha_mlm·(softmax(z_s) − onehot)/N_targets) is written once, in the
+    logits' dtype. log-sum-exp comes from the row maxima, so no ``log`` over the matrix either.
+    Measured inside training steps at 128 tokens (603 rows): 36 ms against 80–110 ms for the separate
+    functions. The (N, V) gradient is held from forward to backward, in place of the float32 copies
+    autograd would otherwise keep.
+    """
+    if alpha_ce and teacher_logits is None:
+        raise ValueError("alpha_ce > 0 needs teacher logits")
+    if teacher_logits is not None and teacher_logits.shape != student_logits.shape:
+        raise ValueError(f"teacher logits {tuple(teacher_logits.shape)} vs student {tuple(student_logits.shape)}")
+    return _VocabLosses.apply(student_logits, teacher_logits, labels, temperature, float(alpha_ce), float(alpha_mlm))
 
 
 def cosine_loss(student_hidden: torch.Tensor, teacher_hidden: torch.Tensor) -> torch.Tensor:

@@ -4,7 +4,8 @@ Positions used (``sel``):
   * soft targets (alpha_ce > 0): every non-pad token, or only the MLM targets if restrict_ce_to_mask;
   * MLM: the targets drawn by the Masker;
   * cosine / MSE: every non-pad token of the last hidden layer.
-The vocabulary projection is computed only on ``sel`` rows, for student and teacher alike.
+The vocabulary projection is computed only on ``sel`` rows, for student and teacher alike, and both
+vocabulary terms come from one pass over those logits (``losses.vocab_losses``).
 """
 from __future__ import annotations
 
@@ -55,23 +56,25 @@ def compute_losses(student, teacher, input_ids: torch.Tensor, attention_mask: to
     wrapped = isinstance(student, (StudentForward, torch.nn.parallel.DistributedDataParallel))
     fwd = student if wrapped else StudentForward(student)
     h_s, s_logits = fwd(input_ids, attention_mask, sel if need_logits else None)  # (B, L, H), (N, V)
+    t_logits = None
     if need_teacher:
         with torch.no_grad():    # not inference_mode: its tensors could not enter the losses without a copy
             h_t = encode(teacher, input_ids, attention_mask)         # (B, L, H)
             t_logits = head_logits(teacher, h_t[sel]) if "ce" in w else None  # (N, V)
             h_t_rows = h_t[nonpad]                                    # (M, H)
-    terms: dict[str, torch.Tensor] = {}
-    if need_logits:
-        s_logits = s_logits.float()                                  # once for both terms (N, V) float32
-        if "ce" in w:
-            terms["ce"] = losses.soft_target_loss(s_logits, t_logits, cfg.temperature)
-        if "mlm" in w:
-            terms["mlm"] = losses.mlm_loss(s_logits, labels[sel])
+    parts, terms = [], {}
+    if need_logits:                  # both vocabulary terms in one chunked pass over the (N, V) logits
+        vocab, ce, mlm = losses.vocab_losses(s_logits, t_logits, labels[sel], cfg.temperature,
+                                             w.get("ce", 0.0), w.get("mlm", 0.0))
+        parts.append(vocab)
+        terms |= {k: v for k, v in (("ce", ce), ("mlm", mlm)) if k in w}
     if "cos" in w or "mse" in w:
         h_s_rows = h_s[nonpad]                                        # (M, H)
+        hidden = {}
         if "cos" in w:
-            terms["cos"] = losses.cosine_loss(h_s_rows, h_t_rows)
+            hidden["cos"] = losses.cosine_loss(h_s_rows, h_t_rows)
         if "mse" in w:
-            terms["mse"] = losses.mse_loss(h_s_rows, h_t_rows)
-    total = losses.combine(terms, w)
-    return total, {k: float(v.detach()) for k, v in terms.items()}
+            hidden["mse"] = losses.mse_loss(h_s_rows, h_t_rows)
+        parts.append(losses.combine(hidden, w))
+        terms |= hidden
+    return sum(parts), {k: float(v.detach()) for k, v in terms.items()}
