@@ -75,8 +75,9 @@ def _reference(zs, zt, labels, T, a_ce, a_mlm):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-@pytest.mark.parametrize("T,a_ce,a_mlm,target_share", [(2.0, 5.0, 2.0, 1.0), (2.0, 5.0, 2.0, 0.3), (1.0, 1.0, 1.0, 0.5),
-                                                        (3.0, 0.5, 0.0, 0.5), (2.0, 0.0, 2.0, 0.4), (2.0, 5.0, 2.0, 0.0)])
+@pytest.mark.parametrize("T,a_ce,a_mlm,target_share", [
+    (2.0, 5.0, 2.0, 1.0), (2.0, 5.0, 2.0, 0.3), (1.0, 1.0, 1.0, 0.5),
+    (3.0, 0.5, 0.0, 0.5), (2.0, 0.0, 2.0, 0.4), (2.0, 5.0, 2.0, 0.0)])
 def test_vocab_losses_equal_the_separate_terms(dtype, T, a_ce, a_mlm, target_share):
     """Values and gradient of the chunked pass = alpha_ce·soft_target_loss + alpha_mlm·mlm_loss, over more
     rows than one chunk (so chunk edges, rows without a target and the no-target case are all crossed)."""
@@ -104,7 +105,8 @@ def test_vocab_losses_value_matches_hand_computation_and_checks_inputs():
     t = torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
     labels = torch.tensor([2, -100])
     T = 2.0
-    kl = sum(sum(p * math.log(p / q) for p, q in zip(torch.softmax(tr / T, -1).tolist(), torch.softmax(sr / T, -1).tolist()))
+    kl = sum(sum(p * math.log(p / q) for p, q in zip(torch.softmax(tr / T, -1).tolist(),
+                                                     torch.softmax(sr / T, -1).tolist()))
              for sr, tr in zip(s, t)) / 2 * T * T
     mlm = -math.log(math.exp(3) / (math.exp(1) + 1 + math.exp(3)))
     total, ce, m = losses.vocab_losses(s, t, labels, T, 5.0, 2.0)
