@@ -79,8 +79,8 @@ def _reference(zs, zt, labels, T, a_ce, a_mlm):
     (2.0, 5.0, 2.0, 1.0), (2.0, 5.0, 2.0, 0.3), (1.0, 1.0, 1.0, 0.5),
     (3.0, 0.5, 0.0, 0.5), (2.0, 0.0, 2.0, 0.4), (2.0, 5.0, 2.0, 0.0)])
 def test_vocab_losses_equal_the_separate_terms(dtype, T, a_ce, a_mlm, target_share):
-    """Values and gradient of the chunked pass = alpha_ce·soft_target_loss + alpha_mlm·mlm_loss, over more
-    rows than one chunk (so chunk edges, rows without a target and the no-target case are all crossed)."""
+    """Values and gradient of the chunked pass = alpha_ce·T²·KL + alpha_mlm·CE by their definitions in float64,
+    over more rows than one chunk (so chunk edges, rows without a target and the no-target case are crossed)."""
     torch.manual_seed(0)
     n, v = 3 * (losses.CHUNK_ELEMENTS // 1000) + 5, 1000
     zs = (4 * torch.randn(n, v)).to(dtype).requires_grad_()

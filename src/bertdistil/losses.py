@@ -72,8 +72,7 @@ class _VocabLosses(torch.autograd.Function):
             if n_targets:
                 idx = None if all_targets else targets[r0:r1].nonzero().squeeze(1)
                 if idx is None or len(idx):
-                    s1 = s if idx is None else s[idx]
-                    y = labels[r0:r1] if idx is None else labels[r0:r1][idx]
+                    s1, y = (s, labels[r0:r1]) if idx is None else (s[idx], labels[r0:r1][idx])
                     p1 = torch.softmax(s1, -1)                       # (k, V), temperature 1
                     rows_k = torch.arange(len(y), device=s.device)
                     mlm += (s1.amax(-1) - p1.amax(-1).log() - s1[rows_k, y]).sum(dtype=torch.float64)
