@@ -14,20 +14,15 @@ import torch.nn.functional as F
 def soft_target_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
     """L_ce = T² · KL(softmax(z_t/T) ‖ softmax(z_s/T)), averaged over rows.
 
-    Args: student_logits, teacher_logits (N, V) — one row per selected token position; the teacher's are
+    Args: student_logits, teacher_logits (N, V) — one row per example or token position; the teacher's are
     constants (no gradient flows to them). Returns a scalar float32. The T² factor keeps gradient magnitudes
-    comparable across T (Hinton 2015). Computed as T²/N · (Σ p_t·log p_t − Σ p_t·log p_s) with the teacher's
-    side outside autograd: the value and gradient (T·(p_s − p_t)/N w.r.t. z_s) of
-    ``F.kl_div(log_p_s, log_p_t, reduction="batchmean", log_target=True) · T²`` in fewer passes over the
-    (N, V) tensors (two dot products; the backward is one product instead of exp, multiply and negate).
+    comparable across T (Hinton 2015); the gradient w.r.t. z_s is T·(p_s − p_t)/N. Used as written for
+    task distillation's small logits; pre-training's (N, 30,522) rows go through ``vocab_losses``.
     """
     t = temperature
     log_p_s = F.log_softmax(student_logits.float() / t, dim=-1)
-    with torch.no_grad():
-        log_p_t = F.log_softmax(teacher_logits.float() / t, dim=-1)
-        p_t = log_p_t.exp()
-        neg_entropy = torch.dot(p_t.flatten(), log_p_t.flatten())
-    return (neg_entropy - torch.dot(p_t.flatten(), log_p_s.flatten())) * (t * t / max(student_logits.shape[0], 1))
+    log_p_t = F.log_softmax(teacher_logits.detach().float() / t, dim=-1)
+    return F.kl_div(log_p_s, log_p_t, reduction="batchmean", log_target=True) * (t * t)
 
 
 def mlm_loss(student_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -99,7 +94,8 @@ def vocab_losses(student_logits: torch.Tensor, teacher_logits: torch.Tensor | No
                  temperature: float, alpha_ce: float,
                  alpha_mlm: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """alpha_ce · L_ce + alpha_mlm · L_mlm over the same rows, with L_ce = ``soft_target_loss`` and
-    L_mlm = ``mlm_loss`` (same values and gradient, tested), computed chunk by chunk.
+    L_mlm = ``mlm_loss`` (same values and gradient, tested against both definitions in float64), computed
+    chunk by chunk.
 
     Args: student_logits (N, V) float32 or bf16, with grad; teacher_logits (N, V) any float dtype (None
     when alpha_ce = 0); labels (N,) int64, -100 = not an MLM target. Returns (weighted sum: scalar float32
