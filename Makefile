@@ -4,6 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 PRESET ?= default
 OUT ?= runs/$(PRESET)
+# Benchmark data (GLUE, IMDb, SQuAD, WikiText-2) is not in the repository: it is read from a data root.
+# ../shared/data is used when it exists; DATA=DIR points elsewhere, DATA= runs without (stages skipped).
+DATA ?= $(abspath $(wildcard ../shared/data))
+DATA_ARG := $(if $(DATA),--data-dir $(DATA))
 
 .PHONY: install reproduce test smoke clean
 
@@ -17,13 +21,13 @@ $(BIN)/bertdistil: pyproject.toml
 install: $(BIN)/bertdistil
 
 reproduce: install
-	$(BIN)/bertdistil reproduce --preset $(PRESET) --out $(OUT)
+	$(BIN)/bertdistil reproduce --preset $(PRESET) --out $(OUT) $(DATA_ARG)
 
 smoke: install
-	$(BIN)/bertdistil reproduce --preset smoke --out runs/smoke
+	$(BIN)/bertdistil reproduce --preset smoke --out runs/smoke $(DATA_ARG)
 
 test: install
-	$(BIN)/python -m pytest -q tests
+	BERTDISTIL_DATA=$(DATA) $(BIN)/python -m pytest -q tests
 
 clean:
 	rm -rf runs .pytest_cache

@@ -1,9 +1,28 @@
-"""Shared fixtures: a per-session cache, the shipped tokenizer, tiny user-style BERT directories."""
+"""Shared fixtures: a per-session cache, the benchmark data root, the shipped tokenizer, tiny user-style
+BERT directories.
+
+The data root is $BERTDISTIL_DATA when set (the Makefile sets it), else ../shared/data beside the
+repository when it exists; tests that need benchmark files use the ``data_root`` fixture and are skipped,
+with the reason printed, when there is none.
+"""
 import os
+from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("BERTDISTIL_CACHE", "")  # replaced per session below
+_SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+if "BERTDISTIL_DATA" not in os.environ and _SHARED.is_dir():     # make test DATA= runs without
+    os.environ["BERTDISTIL_DATA"] = str(_SHARED)
+
+
+@pytest.fixture(scope="session")
+def data_root():
+    """The benchmark data root (GLUE, IMDb, SQuAD, WikiText-2); the test is skipped without one."""
+    root = os.environ.get("BERTDISTIL_DATA")
+    if not root or not Path(root).is_dir():
+        pytest.skip("no benchmark data root: set BERTDISTIL_DATA or place ../shared/data beside the repository")
+    return Path(root)
 
 
 @pytest.fixture(scope="session", autouse=True)

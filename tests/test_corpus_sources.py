@@ -11,7 +11,7 @@ import pytest
 
 from bertdistil.data import prepare_corpus
 from bertdistil.errors import BertdistilError
-from bertdistil.resources import data_dir
+from bertdistil.resources import shipped_data_dir
 
 CHILD = """
 import resource, sys, pathlib
@@ -26,7 +26,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, ds.meta["tokens
 
 
 def _text(path, mb):
-    paragraphs = gzip.open(data_dir() / "corpus" / "sotu.txt.gz", "rt").read().split("\n\n")[:2000]
+    paragraphs = gzip.open(shipped_data_dir() / "corpus" / "sotu.txt.gz", "rt").read().split("\n\n")[:2000]
     block = "\n\n".join(paragraphs).encode()
     with open(path, "wb") as f:
         for _ in range(int(mb * 1e6 // len(block)) + 1):
@@ -72,7 +72,7 @@ def test_tokenized_chunks_match_one_tokenizer_call_in_order(tokenizer, monkeypat
     import os
 
     from bertdistil.sources import tokenized_chunks, tokenizer_parallelism
-    docs = gzip.open(data_dir() / "corpus" / "sotu.txt.gz", "rt").read().split("\n\n")[:300]
+    docs = gzip.open(shipped_data_dir() / "corpus" / "sotu.txt.gz", "rt").read().split("\n\n")[:300]
     chunks = list(tokenized_chunks(iter(docs), tokenizer, max_docs=7, max_chars=2_000))
     assert max(len(c) for c, _ in chunks) <= 7 and [d for c, _ in chunks for d in c] == docs
     assert [i for _, ids in chunks for i in ids] == tokenizer(docs, add_special_tokens=False)["input_ids"]

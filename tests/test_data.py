@@ -89,3 +89,25 @@ def test_collate_pads(tokenizer):
     assert ids.shape[1] == max(len(ds[i]) for i in idx)
     assert int(att.sum()) == sum(len(ds[i]) for i in idx)
     assert (ids[att == 0] == tokenizer.pad_token_id).all()
+
+
+def test_heldout_split_partitions_documents_and_never_trains_on_them(tokenizer, tmp_path):
+    from bertdistil.sources import documents, heldout_documents, is_heldout
+    f = tmp_path / "c.txt"
+    f.write_text("\n\n".join(f"Document {i} about topic {i % 7}: some words follow here." for i in range(600)))
+    kw = dict(heldout_every=10)
+    train = prepare_corpus([str(f)], tokenizer, 64, tmp_path / "cache", part="train", **kw)
+    held = prepare_corpus([str(f)], tokenizer, 64, tmp_path / "cache", part="heldout", **kw)
+    whole = prepare_corpus([str(f)], tokenizer, 64, tmp_path / "cache")
+    assert train.meta["documents"] + held.meta["documents"] == whole.meta["documents"] == 600
+    assert 30 <= held.meta["documents"] <= 90                       # about 1 in 10
+    held_text = {tokenizer.decode(held[i][1:-1]) for i in range(len(held))}
+    train_text = " ".join(tokenizer.decode(train[i][1:-1]) for i in range(len(train)))
+    docs = list(documents(f))
+    out = [d for d in docs if is_heldout(d, 10)]
+    assert len(out) == held.meta["documents"] and heldout_documents([str(f)], 10, 5) == out[:5]
+    norm = lambda d: tokenizer.decode(tokenizer(d, add_special_tokens=False)["input_ids"])   # noqa: E731
+    assert all(norm(d) not in train_text for d in out)              # no held-out document was trained on
+    assert all(norm(d) in train_text for d in docs[:50] if d not in out)   # ... while the others were
+    assert held_text and all(is_heldout(d, 10) == is_heldout(d, 10) for d in docs)
+    assert not any(is_heldout(d, 0) for d in docs)

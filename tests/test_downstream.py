@@ -10,7 +10,8 @@ from bertdistil.config import load_config
 from bertdistil.errors import BertdistilError
 from bertdistil.finetune import finetune
 from bertdistil.metrics import normalize_answer, squad_scores, task_metrics
-from bertdistil.tasks import builtin_tasks, load_split, user_task
+from bertdistil.tasks import builtin_tasks, load_examples, load_split
+from bertdistil.usertask import user_task
 
 
 def test_classification_and_regression_metrics_known_values():
@@ -38,11 +39,12 @@ def test_squad_normalisation_official_rules():
 
 
 @pytest.mark.parametrize("name", ["CoLA", "SST-2", "MRPC", "STS-B", "RTE", "WNLI", "QNLI", "IMDb"])
-def test_real_files_load_with_their_headers(name):
-    spec = builtin_tasks()[name]
+def test_real_files_load_with_their_headers(name, data_root):
+    spec = builtin_tasks(data_root)[name]
+    assert spec.files, f"{name}: no files found under {data_root}"
     for split, path in spec.files.items():
         labelled = split != "test"
-        ex = load_split(spec, path, labelled=labelled, limit=200)
+        ex = load_examples(spec, split, 200)
         assert len(ex) == 200 or name == "WNLI" and split == "dev"
         assert all(a.strip() for a, _, _ in ex)
         assert all((b is not None) == (spec.text_b is not None) for _, b, _ in ex)
@@ -52,8 +54,8 @@ def test_real_files_load_with_their_headers(name):
             assert {y for _, _, y in ex} <= set(range(spec.num_labels))
 
 
-def test_full_split_sizes_match_sources():
-    t = builtin_tasks()
+def test_full_split_sizes_match_sources(data_root):
+    t = builtin_tasks(data_root)
     assert len(load_split(t["MRPC"], t["MRPC"].files["dev"])) == 408
     assert len(load_split(t["STS-B"], t["STS-B"].files["test"], labelled=False)) == 1379
     assert len(load_split(t["CoLA"], t["CoLA"].files["dev"])) == 1043
@@ -61,7 +63,7 @@ def test_full_split_sizes_match_sources():
 
 
 def test_malformed_rows_name_file_and_line(tmp_path):
-    spec = builtin_tasks()["RTE"]
+    spec = builtin_tasks(None)["RTE"]
     f = tmp_path / "rte.tsv"
     f.write_text("index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n1\tonly two\n")
     with pytest.raises(BertdistilError, match=r"rte.tsv:3: expected 4 tab-separated columns"):
@@ -72,7 +74,7 @@ def test_malformed_rows_name_file_and_line(tmp_path):
     g = tmp_path / "stsb.tsv"
     g.write_text("sentence1\tsentence2\tscore\nx\ty\thigh\n")
     with pytest.raises(BertdistilError, match="stsb.tsv:2: score 'high' is not a number"):
-        load_split(builtin_tasks()["STS-B"], g)
+        load_split(builtin_tasks(None)["STS-B"], g)
 
 
 def test_user_task_formats(tmp_path):
@@ -91,11 +93,11 @@ def test_user_task_formats(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["SST-2", "MRPC", "STS-B"])
-def test_smoke_finetune_each_task_type(name, tiny_bert_dir):
+def test_smoke_finetune_each_task_type(name, tiny_bert_dir, data_root):
     cfg = load_config("smoke").finetune
-    spec = builtin_tasks()[name]
-    train = load_split(spec, spec.files["train"], limit=48)
-    dev = load_split(spec, spec.files["dev"], limit=40)
+    spec = builtin_tasks(data_root)[name]
+    train = load_examples(spec, "train", 48)
+    dev = load_examples(spec, "dev", 40)
     res, model, tok = finetune(tiny_bert_dir, spec, train, dev, cfg, seed=1, progress=False)
     for m in spec.metrics:
         assert -100.0 <= res[m] <= 100.0
@@ -106,9 +108,10 @@ def test_smoke_finetune_each_task_type(name, tiny_bert_dir):
     assert res_d["task_distillation"] is True
 
 
-def test_squad_split_and_span_finetune(tiny_bert_dir):
+def test_squad_split_and_span_finetune(tiny_bert_dir, data_root):
+    from bertdistil.dataroot import squad_files
     from bertdistil.squad import article_split, finetune_squad, flatten, load_squad
-    arts = load_squad()
+    arts = load_squad(squad_files(data_root))
     assert sum(len(p["qas"]) for a in arts for p in a["paragraphs"]) == 10570
     tr, ev = article_split(arts, 0.8, seed=0)
     assert len(tr) + len(ev) == 48 and not {a["title"] for a in tr} & {a["title"] for a in ev}
@@ -121,13 +124,13 @@ def test_squad_split_and_span_finetune(tiny_bert_dir):
 
 
 @pytest.mark.parametrize("task,test_rows", [("MRPC", 1725), ("STS-B", 1379)])
-def test_predict_writes_one_row_per_test_example(task, test_rows, tiny_bert_dir, tmp_path):
+def test_predict_writes_one_row_per_test_example(task, test_rows, tiny_bert_dir, tmp_path, data_root):
     out = tmp_path / "ft"
     assert main(["finetune", "--preset", "smoke", "--quiet", "--model", str(tiny_bert_dir), "--task", task,
                  "--out", str(out)]) == 0
-    spec = builtin_tasks()[task]
+    spec = builtin_tasks(data_root)[task]
     pred = tmp_path / "pred.tsv"
-    assert main(["predict", "--model", str(out), "--task", task, "--input", str(spec.files["test"]),
+    assert main(["predict", "--model", str(out), "--task", task, "--input", str(spec.files["test"][0]),
                  "--output", str(pred)]) == 0
     lines = pred.read_text().splitlines()
     assert lines[0] == "index\tprediction" and len(lines) == test_rows + 1

@@ -2,7 +2,6 @@
 import json
 
 import pytest
-import torch
 from transformers import AutoModelForMaskedLM, pipeline
 
 from bertdistil.cli import main
@@ -40,6 +39,12 @@ def _check_results(out, res):
 def test_smoke_on_shipped_teacher(tmp_path):
     out, res = _reproduce(tmp_path)
     _check_results(out, res)
+    # the data root and every benchmark file read, with its sha256; WikiText-2 valid for masked-LM evaluation
+    data = res["data"]
+    assert data["root"] and data["eval"] == "wikitext2_valid" and data["skipped"] == []
+    assert {"glue/SST-2/dev.tsv", "glue/STS-B/dev.tsv", "squad/dev-v1.1.json.gz"} <= set(data["files"])
+    assert any(f.startswith("wikitext/") for f in data["files"])
+    assert all(len(v["sha256"]) == 64 and v["bytes"] > 0 for v in data["files"].values())
     # downstream at toy size: GLUE tasks with train data, unavailable ones marked, macro, retention, Table 2
     glue = res["glue"]
     for task in ("SST-2", "MRPC", "STS-B"):
@@ -57,12 +62,13 @@ def test_smoke_on_shipped_teacher(tmp_path):
     # efficiency at toy size: Table 3, the compression table with real dev scores, training throughput
     for name in ("teacher@1t", "student@1t"):
         b = res["bench"][name]
-        assert b["stsb_pass_s"] > 0 and b["stsb_pairs"] == 40 and set(b["latency_ms"]) == {"16", "64", "128", "256"}
+        assert b["pass_s"] > 0 and b["pass_texts"] == 40 and set(b["latency_ms"]) == {"16", "64", "128", "256"}
+        assert b["pass_text"] == "STS-B dev"
     assert res["bench"]["student@1t"]["params"] < res["bench"]["teacher@1t"]["params"]
     variants = res["compress"]["variants"]
     assert set(variants) == {"fp32", "torch_int8", "magnitude", "ffn", "onnx", "onnx_int8", "ffn_onnx_int8"}
     for v in variants.values():
-        assert v["stsb_pass_s"] > 0 and 0 <= v["SST-2"]["accuracy"] <= 100 and "pearson" in v["STS-B"]
+        assert v["pass_s"] > 0 and 0 <= v["SST-2"]["accuracy"] <= 100 and "pearson" in v["STS-B"]
     assert variants["onnx_int8"]["size_mb"] < 0.4 * variants["fp32"]["size_mb"]
     assert variants["ffn"]["params"] < variants["fp32"]["params"]
     assert variants["onnx"]["SST-2"]["accuracy"] == pytest.approx(variants["fp32"]["SST-2"]["accuracy"], abs=2.1)
@@ -102,3 +108,21 @@ def test_changed_settings_refuse_to_mix_runs(tmp_path, capsys, tiny_bert_dir):
     code = main(["reproduce", "--preset", "smoke", "--out", str(out), "--quiet", "--teacher", str(tiny_bert_dir),
                  "--set", "finetune=null", "--set", "loss.alpha_ce=1"])
     assert code == 2 and "other settings" in capsys.readouterr().err
+
+
+def test_smoke_without_benchmark_data(tmp_path, tiny_bert_dir, monkeypatch, capsys):
+    """No --data-dir, no $BERTDISTIL_DATA: pre-training, held-out masked-LM evaluation, the speed benchmark on
+    held-out text and the report still run; one line names the skipped stages and how to point at data."""
+    monkeypatch.delenv("BERTDISTIL_DATA", raising=False)
+    capsys.readouterr()
+    out, res = _reproduce(tmp_path, "--teacher", str(tiny_bert_dir))
+    notice = [line for line in capsys.readouterr().err.splitlines() if "no benchmark data root" in line]
+    assert len(notice) == 1 and "downstream (GLUE, IMDb, SQuAD), compress" in notice[0] and "--data-dir" in notice[0]
+    _check_results(out, res)
+    assert res["data"] == {"root": None, "files": {}, "eval": "corpus_heldout",
+                           "skipped": ["downstream (GLUE, IMDb, SQuAD)", "compress"]}
+    assert res["eval_corpus"]["part"] == "heldout" and res["corpus"]["part"] == "train"
+    assert "glue" not in res and "compress" not in res and res["train_throughput"]["tokens_per_s"] > 0
+    assert res["bench"]["student@1t"]["pass_text"] == "held-out corpus text"
+    report = (out / "report.md").read_text()
+    assert "held-out split of the training corpus" in report and "held-out corpus text pass" in report

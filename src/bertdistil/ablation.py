@@ -68,7 +68,11 @@ def ablate(ctx, out: Path, rows: list[str]) -> dict:
     teacher_dir, _ = prepare_teacher(ctx.teacher_src, cfg, ctx.tokenizer, ctx.dataset, ctx.masker, ctx.cache,
                                      progress=ctx.progress, device=ctx.device)
     teacher = ctx.load(teacher_dir).eval()
-    tasks = builtin_tasks()
+    tasks = builtin_tasks(ctx.root)
+    missing = [t for t in cfg.finetune.tasks if not {"train", "dev"} <= set(tasks[t].files)]
+    if missing:
+        raise BertdistilError(f"ablate fine-tunes on {', '.join(missing)}, whose data is not found: pass --data-dir DIR "
+                              "(or set BERTDISTIL_DATA) to a folder with glue/<TASK>/")
     results = {}
     for row in ["full", *[r for r in rows if r != "full"]]:
         loss, layers, random_init = row_recipe(row, cfg, n_layers(teacher.config))

@@ -3,8 +3,10 @@
 Each model is measured in a fresh Python process (``python -m bertdistil.bench MODEL THREADS``) so
 memory, thread pools and caches never leak from one model to the next. Protocol:
   * params (total, and without the embedding tables), size on disk (MB = 10^6 bytes) of weight files;
-  * Table 3: one pass over STS-B dev (1,500 pairs) at batch size 1, pre-tokenised, inference mode,
-    ``threads`` fixed, any format of ``deploy.load_runner`` (PyTorch fp32/INT8, ONNX Runtime); 20 warm-up pairs excluded; ``repeats`` passes, median and min/max (s);
+  * Table 3: one pass over STS-B dev (1,500 pairs) at batch size 1, pre-tokenised (≤ 128 tokens), inference
+    mode, ``threads`` fixed, any format of ``deploy.load_runner`` (PyTorch fp32/INT8, ONNX Runtime); 20
+    warm-up texts excluded; ``repeats`` passes, median and min/max (s). Without benchmark data the pass
+    runs over held-out documents of the corpus instead (``bench_texts``; ``pass_text`` names which);
   * latency at batch 1 for inputs of 16/64/128/256 tokens: p50/p90/p99 over 50 runs after 5 warm-ups (ms);
   * throughput at batch 32 × 128 tokens (sequences/s); cold start = process start → first prediction (s);
   * peak resident memory of the measuring process (MB) and its value before the model was loaded.
@@ -33,18 +35,37 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # Linux: KiB
 
 
-def _measure(model_dir: str, threads: int, repeats: int, max_pairs: int, latency_runs: int, t_start: float) -> dict:
+def bench_texts(root: Path | None, max_pairs: int, corpus: list[str], heldout_every: int) -> dict:
+    """The text of the Table 3 pass: {"name", "pairs": [[text_a, text_b | None]], "files"}. STS-B dev (a
+    seeded sample of ``max_pairs``, 0 = all) when the data root has it, else the first ``max_pairs`` (0 =
+    1,500) held-out documents of ``corpus`` (1 in ``heldout_every``, sources.is_heldout)."""
+    from .tasks import builtin_tasks, load_examples
+    spec = builtin_tasks(root)["STS-B"]
+    if "dev" in spec.files:
+        pairs = load_examples(spec, "dev", max_pairs)
+        return {"name": "STS-B dev", "pairs": [[a, b] for a, b, _ in pairs], "files": list(map(str, spec.files["dev"]))}
+    from .sources import heldout_documents
+    docs = heldout_documents(corpus, heldout_every or 50, max_pairs or 1500)
+    return {"name": "held-out corpus text", "pairs": [[d, None] for d in docs], "files": list(corpus)}
+
+
+def write_bench_texts(path: Path, root: Path | None, max_pairs: int, corpus: list[str], heldout_every: int) -> Path:
+    """``bench_texts`` written to ``path`` (JSON) for the measuring processes; returns ``path``."""
+    from .checkpoint import write_json
+    write_json(bench_texts(root, max_pairs, corpus, heldout_every), Path(path))
+    return Path(path)
+
+
+def _measure(model_dir: str, threads: int, repeats: int, texts_file: str, latency_runs: int, t_start: float) -> dict:
     import numpy as np
 
     from .deploy import load_runner
     from .models import load_tokenizer
-    from .tasks import builtin_tasks, load_split
     rss_before = _rss_mb()
     tok = load_tokenizer(model_dir)
     run = load_runner(model_dir, threads)
-    spec = builtin_tasks()["STS-B"]
-    pairs = load_split(spec, spec.files["dev"], limit=max_pairs)
-    enc = [dict(tok(a, b, truncation=True, max_length=128, return_tensors="np")) for a, b, _ in pairs]
+    texts = json.loads(Path(texts_file).read_text())
+    enc = [dict(tok(a, b, truncation=True, max_length=128, return_tensors="np")) for a, b in texts["pairs"]]
     run(enc[0])
     cold = time.perf_counter() - t_start
     for e in enc[:20]:
@@ -76,8 +97,9 @@ def _measure(model_dir: str, threads: int, repeats: int, max_pairs: int, latency
         run(x)
     throughput = 3 * 32 / (time.perf_counter() - t0)
     return {**count_params(model_dir), "format": run.format, "size_mb": size_on_disk_mb(Path(model_dir)),
-            "threads": threads, "stsb_pass_s": statistics.median(passes), "stsb_pass_s_min": min(passes),
-            "stsb_pass_s_max": max(passes), "stsb_pairs": len(enc), "repeats": repeats, "latency_ms": latency,
+            "threads": threads, "pass_s": statistics.median(passes), "pass_s_min": min(passes),
+            "pass_s_max": max(passes), "pass_text": texts["name"], "pass_texts": len(enc), "repeats": repeats,
+            "latency_ms": latency,
             "throughput_seq_s": throughput, "cold_start_s": cold, "peak_rss_mb": _rss_mb(),
             "rss_before_model_mb": rss_before}
 
@@ -94,11 +116,12 @@ def count_params(model_dir: str | Path) -> dict:
     return {"params": params, "params_without_embeddings": params - emb}
 
 
-def bench_model(model_dir: str | Path, threads: int = 1, repeats: int = 3, max_pairs: int = 0,
+def bench_model(model_dir: str | Path, threads: int, repeats: int, texts_file: str | Path,
                 latency_runs: int = 50) -> dict:
-    """Measure one model directory (any deploy format) in a fresh process; returns the dict described
-    in the module doc. Raises RuntimeError with the child's stderr if the measurement fails."""
-    cmd = [sys.executable, "-m", "bertdistil.bench", str(model_dir), str(threads), str(repeats), str(max_pairs),
+    """Measure one model directory (any deploy format) in a fresh process over the texts of ``texts_file``
+    (``write_bench_texts``); returns the dict described in the module doc. Raises RuntimeError with the
+    child's stderr if the measurement fails."""
+    cmd = [sys.executable, "-m", "bertdistil.bench", str(model_dir), str(threads), str(repeats), str(texts_file),
            str(latency_runs)]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -109,13 +132,14 @@ def bench_model(model_dir: str | Path, threads: int = 1, repeats: int = 3, max_p
 
 def table3(bench: dict) -> list[str]:
     """Markdown Table 3: paper rows, then measured rows, with speed-up relative to the first measured model."""
-    lines = ["| model | params (M) | size (MB) | STS-B dev pass, batch 1 (s) | threads | p50 latency @128 (ms) | "
+    text = next(iter(bench.values()), {}).get("pass_text", "STS-B dev")
+    lines = [f"| model | params (M) | size (MB) | {text} pass, batch 1 (s) | threads | p50 latency @128 (ms) | "
              "throughput @32×128 (seq/s) | peak RSS (MB) |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, (params, secs) in PAPER_TABLE3.items():
         lines.append(f"| {name} | {params} | | {secs} | 1 CPU (paper hardware) | | | |")
     for name, b in bench.items():
-        lines.append(f"| {name} | {b['params'] / 1e6:.1f} | {b['size_mb']:.1f} | {b['stsb_pass_s']:.1f} "
-                     f"({b['stsb_pass_s_min']:.1f}–{b['stsb_pass_s_max']:.1f}) | {b['threads']} | "
+        lines.append(f"| {name} | {b['params'] / 1e6:.1f} | {b['size_mb']:.1f} | {b['pass_s']:.1f} "
+                     f"({b['pass_s_min']:.1f}–{b['pass_s_max']:.1f}) | {b['threads']} | "
                      f"{b['latency_ms']['128']['p50']:.1f} | {b['throughput_seq_s']:.0f} | {b['peak_rss_mb']:.0f} |")
     return lines
 
@@ -127,4 +151,5 @@ if __name__ == "__main__":
     from transformers.utils import logging as hf_logging
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    print(json.dumps(_measure(sys.argv[1], *map(int, sys.argv[2:6]), t_start=t_start)))
+    model, threads, repeats, texts, runs = sys.argv[1:6]
+    print(json.dumps(_measure(model, int(threads), int(repeats), texts, int(runs), t_start=t_start)))

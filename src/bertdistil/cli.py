@@ -18,12 +18,19 @@ A killed run continues when the same command is run again (stages are skipped, t
 from its last checkpoint). No hub is contacted: every model is a local directory."""
 
 
+def _data_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", help="benchmark data root with glue/<TASK>/ (GLUE TSV, or the hub's parquet / "
+                                      "save_to_disk files), imdb/, squad/, wikitext/ (default: $BERTDISTIL_DATA; none: "
+                                      "stages that need it are skipped)")
+
+
 def _common(p: argparse.ArgumentParser, out_required: bool = False) -> None:
     p.add_argument("--preset", default="default", help=f"preset name ({', '.join(preset_names())}) or a .json config file")
     p.add_argument("--teacher", help="local BERT-family checkpoint directory, with or without MLM head "
                                      "(default: the embedded all-MiniLM-L6-v2)")
     p.add_argument("--corpus", nargs="+", help="text/.gz/.parquet files, globs, or datasets save_to_disk directories "
                                                "(default: shipped Gutenberg + SOTU)")
+    _data_dir(p)
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, dotted, JSON value: distill.max_steps=200, loss.alpha_ce=0")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -37,6 +44,8 @@ def _config(args):
         cfg.teacher = str(Path(args.teacher).expanduser())
     if args.corpus:
         cfg.corpus = list(args.corpus)
+    if args.data_dir:
+        cfg.data_dir = str(Path(args.data_dir).expanduser())
     return cfg
 
 
@@ -59,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("distill", help="distil one student (resumable); the teacher must have an MLM head if alpha_ce > 0")
     _common(p, out_required=True)
     p.add_argument("--student", help="student init directory (default: built from the teacher)")
-    p = sub.add_parser("evaluate-mlm", help="masked-token accuracy and perplexity on WikiText-2 valid (fixed mask)")
+    p = sub.add_parser("evaluate-mlm", help="masked-token accuracy and perplexity on WikiText-2 valid from the data "
+                       "root, else the corpus's held-out split (fixed mask)")
     _common(p)
     p.add_argument("--model", required=True, help="a *ForMaskedLM checkpoint directory")
     p = sub.add_parser("downstream", help="GLUE/IMDb/SQuAD fine-tuning of the models of a reproduce run (Tables 1-2)")
@@ -68,26 +78,31 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("finetune", help="fine-tune one model on one task (built-in GLUE/IMDb, or --train/--dev files)")
     _common(p, out_required=True)
     p.add_argument("--model", required=True, help="model directory (any BERT-family checkpoint)")
-    p.add_argument("--task", required=True, help="CoLA, SST-2, MRPC, STS-B, RTE, WNLI, IMDb, or a name for your own data")
-    p.add_argument("--train", help="your train file (TSV with header, CSV or JSONL)")
-    p.add_argument("--dev", help="your dev file")
+    p.add_argument("--task", required=True, help="CoLA, MNLI, MRPC, QNLI, QQP, RTE, SST-2, STS-B, WNLI, IMDb (files "
+                                                  "from --data-dir), or a name for your own data")
+    p.add_argument("--train", help="your train file: TSV with header, CSV, JSONL, .parquet, or a datasets "
+                                   "save_to_disk folder")
+    p.add_argument("--dev", help="your dev file (same formats)")
     p.add_argument("--regression", action="store_true", help="your task is a regression (scores)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--teacher-model", help="a model already fine-tuned on the task → task distillation (student (D))")
     p = sub.add_parser("evaluate", help="score a fine-tuned model on a task's dev file")
     _common(p)
     p.add_argument("--model", required=True)
-    p.add_argument("--task", required=True)
-    p.add_argument("--dev", help="labelled file (default: the built-in dev split)")
+    p.add_argument("--task", help="a built-in task (default: the task recorded by `bertdistil finetune`)")
+    p.add_argument("--dev", help="labelled file (default: the task's dev split)")
     p = sub.add_parser("predict", help="GLUE-submission-style predictions (index<TAB>prediction) for any file of the task")
     p.add_argument("--model", required=True, help="a model fine-tuned with `bertdistil finetune`")
-    p.add_argument("--task", required=True)
-    p.add_argument("--input", required=True, help="TSV in the task's format; test files without labels work")
+    p.add_argument("--task", help="a built-in task (default: the task recorded by `bertdistil finetune`)")
+    p.add_argument("--input", required=True, help="a file in the task's format (TSV, parquet…); test files "
+                   "without labels work")
     p.add_argument("--output", required=True)
     p = sub.add_parser("bench", help="inference size/speed of model directories on the CPU (paper Table 3) → OUT/bench.json")
     p.add_argument("--models", nargs="+", required=True, metavar="NAME=DIR", help="models to measure, e.g. teacher=DIR")
     p.add_argument("--threads", type=int, nargs="+", default=[1], help="thread counts (paper: 1); e.g. --threads 1 2")
-    p.add_argument("--repeats", type=int, default=3, help="full STS-B passes per model (median reported)")
+    p.add_argument("--repeats", type=int, default=3, help="full passes per model (median reported)")
+    p.add_argument("--max-pairs", type=int, default=0, help="texts per pass (0 = all 1,500 STS-B dev pairs)")
+    _data_dir(p)
     p.add_argument("--out", required=True, type=Path)
     p = sub.add_parser("compress", help="INT8 / pruned / ONNX variants of a fine-tuned model, each scored on the task "
                        "and timed (Table 3 protocol) → OUT/compress.json, OUT/compress.md")
@@ -147,9 +162,14 @@ def run(args) -> int:
         print(rewrite_report(args.run))
         return 0
     if args.command == "bench":
-        from .bench import bench_model, table3
+        from .bench import bench_model, table3, write_bench_texts
         from .checkpoint import write_json
+        from .dataroot import resolve_data_root
         from .models import check_model_dir
+        from .resources import default_corpus
+        args.out.mkdir(parents=True, exist_ok=True)
+        texts = write_bench_texts(args.out / "bench_texts.json", resolve_data_root(args.data_dir), args.max_pairs,
+                                  default_corpus(), 50)
         results = {}
         for item in args.models:
             name, _, path = item.rpartition("=")
@@ -157,8 +177,7 @@ def run(args) -> int:
             for t in args.threads:
                 key = f"{name or Path(path).name}@{t}t"
                 print(f"bench {key} ...", file=sys.stderr)
-                results[key] = bench_model(path, t, args.repeats)
-        args.out.mkdir(parents=True, exist_ok=True)
+                results[key] = bench_model(path, t, args.repeats, texts)
         write_json(results, args.out / "bench.json")
         (args.out / "bench.md").write_text("\n".join(table3(results)) + "\n")
         print("\n".join(table3(results)))

@@ -58,8 +58,10 @@ class LossConfig:
 
 @dataclass
 class EvalConfig:
-    """Held-out masked-LM evaluation (WikiText-2 valid by default, fixed mask)."""
-    corpus: str | None = None      # None = the shipped WikiText-2 valid
+    """Held-out masked-LM evaluation with a fixed mask: WikiText-2 valid from the data root when there is
+    one, else the held-out split of the training corpus (documents never trained on)."""
+    corpus: str | None = None      # None = WikiText-2 valid if the data root has it, else "heldout"; or a file
+    heldout_every: int = 50        # 1 document in this many (by text hash) is held out of training; 0 = none
     max_tokens: int = 0            # 0 = the whole file
     batch_size: int = 64
     mask_seed: int = 0
@@ -139,6 +141,7 @@ class Config:
     threads: int = 0                    # 0 = all cores
     device: str = "auto"                # auto (cuda if available, else cpu) | cpu | cuda | cuda:N
     cache_dir: str | None = None        # None = $BERTDISTIL_CACHE or ~/.cache/bertdistil
+    data_dir: str | None = None         # benchmark data root (GLUE, IMDb, SQuAD, WikiText-2); None = $BERTDISTIL_DATA
     controls: list = field(default_factory=lambda: ["truncated", "mlm_only", "hidden_only"])
     fill_mask_prompts: list = field(default_factory=lambda: [
         "The capital of France is [MASK].",
@@ -234,6 +237,8 @@ def check_config(cfg: Config) -> None:
         raise BertdistilError("masking.mlm_mask_prop must be in (0, 1)")
     if cfg.max_seq_len < 8:
         raise BertdistilError("max_seq_len must be at least 8")
+    if cfg.eval.heldout_every < 0 or cfg.eval.heldout_every == 1:
+        raise BertdistilError("eval.heldout_every must be 0 (nothing held out) or at least 2")
     if cfg.token_dtype not in ("auto", "uint16", "uint32"):
         raise BertdistilError("token_dtype must be auto, uint16 or uint32")
     for name in ("teacher_prep", "distill"):

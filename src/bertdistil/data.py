@@ -8,6 +8,8 @@ Layout of a prepared corpus (a folder, written atomically, reused while its key 
   meta.json    source files, tokenizer, max_seq_len, totals
 A *document* is a blank-line-separated block of a file; consecutive documents of one file are
 packed greedily into sequences of at most ``max_seq_len`` tokens, so sequences never cross files.
+``part`` = "train" / "heldout" keeps the documents on one side of the held-out split (sources.is_heldout):
+training never sees a held-out document.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .errors import BertdistilError
-from .sources import documents, expand_corpus, tokenized_chunks, tokenizer_parallelism
+from .sources import documents, expand_corpus, split_documents, tokenized_chunks, tokenizer_parallelism
 
 
 def _fingerprint(files: list[Path], tokenizer, max_seq_len: int, extra: str) -> str:
@@ -73,16 +75,19 @@ class TokenDataset:
 
 def prepare_corpus(patterns: list[str], tokenizer, max_seq_len: int, cache: Path, *,
                    wikitext: bool = False, requested_dtype: str = "auto", max_sequences: int = 0,
-                   desc: str = "tokenize", progress: bool = True) -> TokenDataset:
+                   part: str = "all", heldout_every: int = 0, desc: str = "tokenize",
+                   progress: bool = True) -> TokenDataset:
     """Tokenize text files once into a memmap folder under ``cache/corpus/<key>`` and open it.
 
     Every sequence is ``[CLS] tokens [SEP]`` with at most ``max_seq_len`` ids. ``max_sequences`` > 0
-    keeps only the first that many sequences (smoke runs). Raises BertdistilError for missing,
+    keeps only the first that many sequences (smoke runs). ``part`` "train" / "heldout" keeps the documents
+    on that side of the held-out split (1 in ``heldout_every``, sources.is_heldout). Raises BertdistilError for missing,
     binary or empty input, or a vocabulary that does not fit the token dtype.
     """
     files = expand_corpus(patterns)
     dtype = token_dtype(len(tokenizer), requested_dtype)
-    key = _fingerprint(files, tokenizer, max_seq_len, f"{wikitext}|{dtype}|{max_sequences}")
+    split = "" if part == "all" else f"|{part}/{heldout_every}"
+    key = _fingerprint(files, tokenizer, max_seq_len, f"{wikitext}|{dtype}|{max_sequences}{split}")
     folder = cache / "corpus" / key
     if (folder / "meta.json").is_file():
         return TokenDataset(folder)
@@ -115,7 +120,7 @@ def prepare_corpus(patterns: list[str], tokenizer, max_seq_len: int, cache: Path
 
         for path in files:
             current: list[int] = []
-            docs = documents(path, wikitext)
+            docs = split_documents(documents(path, wikitext), part, heldout_every)
             bar = tqdm(desc=f"{desc} {path.name}", unit=" docs", leave=False, disable=not progress)
             with tokenizer_parallelism(), contextlib.closing(tokenized_chunks(docs, tokenizer)) as chunks:
                 for chunk, chunk_ids in chunks:
@@ -148,7 +153,8 @@ def prepare_corpus(patterns: list[str], tokenizer, max_seq_len: int, cache: Path
     np.save(tmp / "offsets.npy", offsets_arr)
     np.save(tmp / "counts.npy", counts)
     meta = {"files": [str(f) for f in files], "tokenizer": str(tokenizer.name_or_path), "max_seq_len": max_seq_len,
-            "dtype": dtype.name, "documents": n_docs, "sequences": len(offsets_arr) - 1,
+            "dtype": dtype.name, "part": part, "heldout_every": heldout_every, "documents": n_docs,
+            "sequences": len(offsets_arr) - 1,
             "tokens": int(offsets_arr[-1]), "vocab_size": len(tokenizer), "text_mb": n_bytes / 1e6,
             "prepare_s": time.perf_counter() - t0, "mb_per_s": n_bytes / 1e6 / max(time.perf_counter() - t0, 1e-9)}
     (tmp / "meta.json").write_text(json.dumps(meta, indent=1))

@@ -20,7 +20,7 @@ from .checkpoint import write_json
 from .config import Config
 from .errors import BertdistilError
 from .finetune import encode, finetune, predict_outputs
-from .tasks import GLUE_ORDER, TaskSpec, builtin_tasks, load_split, subsample
+from .tasks import GLUE_ORDER, TaskSpec, builtin_tasks, load_examples
 
 MODELS = ("teacher", "truncated", "mlm_only", "student", "student_d")   # fine-tuning order: teacher first
 
@@ -68,8 +68,8 @@ def run_task(spec: TaskSpec, models: dict[str, Path], cfg: Config, out: Path, se
     fc = cfg.finetune
     if "train" not in spec.files or "dev" not in spec.files:
         return {"available": False, "reason": f"{spec.name}: no {'train' if 'train' not in spec.files else 'dev'} split here"}
-    train_ex = subsample(load_split(spec, spec.files["train"]), fc.max_train_examples)
-    dev_ex = subsample(load_split(spec, spec.files["dev"]), fc.max_eval_examples)
+    train_ex = load_examples(spec, "train", fc.max_train_examples)
+    dev_ex = load_examples(spec, "dev", fc.max_eval_examples)
     results: dict[str, dict] = {}
     order = _to_run(fc.models, models)
     for name, src in order.items():
@@ -98,8 +98,9 @@ def run_task(spec: TaskSpec, models: dict[str, Path], cfg: Config, out: Path, se
     return results
 
 
-def run_downstream(run: Path, cfg: Config, progress: bool = True, device="cpu") -> dict:
-    """GLUE (cfg.finetune.tasks) + IMDb etc. (extra_tasks) on the models of a reproduce run.
+def run_downstream(run: Path, cfg: Config, root: Path, progress: bool = True, device="cpu") -> dict:
+    """GLUE (cfg.finetune.tasks) + IMDb etc. (extra_tasks) on the models of a reproduce run, task files
+    from the data root ``root``.
 
     Returns {glue: {task: {model: {...}}}, glue_macro: {model: score}, retention: {...}, imdb: {...},
     protocol: {...}}; unavailable GLUE tasks (MNLI, QQP, QNLI without train) are listed, never scored.
@@ -108,7 +109,7 @@ def run_downstream(run: Path, cfg: Config, progress: bool = True, device="cpu") 
         raise BertdistilError("this preset has no 'finetune' section: use --preset default or add one")
     fc = cfg.finetune
     models = model_dirs(run)
-    tasks = builtin_tasks()
+    tasks = builtin_tasks(root)
     out = protocol_dir(run, cfg)
     glue: dict[str, dict] = {}
     for name in GLUE_ORDER:
@@ -134,7 +135,7 @@ def run_downstream(run: Path, cfg: Config, progress: bool = True, device="cpu") 
                                  for m in MODELS[1:]}
     extra = {}
     for name in fc.extra_tasks:
-        if name in tasks:
+        if name in tasks and {"train", "dev"} <= set(tasks[name].files):
             extra[name] = run_task(tasks[name], models, cfg, out, fc.seeds[:1], progress, device)
     return {"glue": glue, "glue_macro": macro, "retention": retention, "extra": extra,
             "protocol": {"macro_metric": MACRO_METRIC_NOTE, "seeds": fc.seeds, "statistic": "median over seeds",
@@ -144,13 +145,14 @@ def run_downstream(run: Path, cfg: Config, progress: bool = True, device="cpu") 
                          "extra_tasks_seeds": fc.seeds[:1]}}
 
 
-def run_squad(run: Path, cfg: Config, progress: bool = True, device="cpu") -> dict:
+def run_squad(run: Path, cfg: Config, root: Path, progress: bool = True, device="cpu") -> dict:
     """SQuAD v1.1 on the article-disjoint dev split for every model; median EM/F1 over seeds."""
+    from .dataroot import squad_files
     from .squad import article_split, finetune_squad, flatten, load_squad, span_logits
     fc = cfg.finetune
     models = model_dirs(run)
     out = protocol_dir(run, cfg) / "SQuAD"
-    train_articles, eval_articles = article_split(load_squad(), fc.squad_train_fraction, seed=0)
+    train_articles, eval_articles = article_split(load_squad(squad_files(root)), fc.squad_train_fraction, seed=0)
     train_ex = flatten(train_articles, fc.squad_max_train_questions or fc.max_train_examples)
     eval_ex = flatten(eval_articles, fc.max_eval_examples)
     results: dict[str, dict] = {}

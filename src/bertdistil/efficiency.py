@@ -18,21 +18,26 @@ from .compress import compress
 from .config import BenchConfig, Config
 from .downstream import model_dirs
 from .finetune import encode, finetune, predict_outputs
-from .tasks import builtin_tasks, load_split, subsample
+from .dataroot import resolve_data_root
+from .efficiency_report import compress_table, train_throughput_table
+from .tasks import builtin_tasks, load_examples
 
 
-def bench_results(run: Path, cfg: Config, models: dict[str, Path] | None = None) -> dict:
-    """{"<name>@<threads>t": bench dict} for the run's teacher and student (cached in OUT/bench.json)."""
+def bench_results(run: Path, cfg: Config, texts_file: Path, models: dict[str, Path] | None = None) -> dict:
+    """{"<name>@<threads>t": bench dict} for the run's teacher and student over the texts of ``texts_file``
+    (cached in OUT/bench.json; entries timed on other text are measured again)."""
     bc = cfg.bench
     cache = Path(run) / "bench.json"
+    text = json.loads(Path(texts_file).read_text())["name"]
     results = json.loads(cache.read_text()) if cache.is_file() else {}
+    results = {k: v for k, v in results.items() if v.get("pass_text") == text}
     found = model_dirs(run)
     dirs = models or {k: found[k] for k in ("teacher", "student") if k in found}
     for name, d in dirs.items():
         for t in bc.threads:
             key = f"{name}@{t}t"
             if key not in results:
-                results[key] = bench_model(d, t, bc.repeats, bc.max_pairs, bc.latency_runs)
+                results[key] = bench_model(d, t, bc.repeats, texts_file, bc.latency_runs)
                 write_json(results, cache)
     return results
 
@@ -48,18 +53,19 @@ def _finetuned(src: Path, dst: Path, spec, train_ex, dev_ex, cfg: Config, teache
     return res
 
 
-def compress_results(run: Path, cfg: Config, bench: dict, progress: bool = True, device="cpu") -> dict:
-    """{"variants": {variant: {size_mb, stsb_pass_s, speedup_vs_teacher, <task>: {metric: %}}}, "teacher": ...,
+def compress_results(run: Path, cfg: Config, bench: dict, texts_file: Path, progress: bool = True,
+                     device="cpu") -> dict:
+    """{"variants": {variant: {size_mb, pass_s, speedup_vs_teacher, <task>: {metric: %}}}, "teacher": ...,
     "protocol": ...}; every directory and score is cached under OUT/compress/<task>/."""
     cc, fc = cfg.compress, cfg.finetune
     run = Path(run)
     dirs = model_dirs(run)
-    tasks = builtin_tasks()
+    tasks = builtin_tasks(resolve_data_root(cfg.data_dir))
     per_task, first = {}, None
     for name in cc.tasks:
         spec = tasks[name]
-        train_ex = subsample(load_split(spec, spec.files["train"]), fc.max_train_examples)
-        dev_ex = subsample(load_split(spec, spec.files["dev"]), fc.max_eval_examples)
+        train_ex = load_examples(spec, "train", fc.max_train_examples)
+        dev_ex = load_examples(spec, "dev", fc.max_eval_examples)
         base = run / "compress" / name
         t_res = _finetuned(dirs["teacher"], base / "teacher_fp32", spec, train_ex, dev_ex, cfg, None, progress, device)
         t_out = None
@@ -79,10 +85,10 @@ def compress_results(run: Path, cfg: Config, bench: dict, progress: bool = True,
     threads = bc.threads[0]
     first_variants = per_task[cc.tasks[0]]["variants"]
     timings = {"fp32": bench[f"student@{threads}t"]} if f"student@{threads}t" in bench else {}
-    timings = time_variants(first_variants, bc, threads, first / "variants" / "bench.json", timings)
+    timings = time_variants(first_variants, bc, threads, first / "variants" / "bench.json", texts_file, timings)
     teacher_b = bench.get(f"teacher@{threads}t", {})
-    return {"variants": variant_rows(per_task, timings, teacher_b.get("stsb_pass_s")),
-            "teacher": {"size_mb": teacher_b.get("size_mb"), "stsb_pass_s": teacher_b.get("stsb_pass_s"),
+    return {"variants": variant_rows(per_task, timings, teacher_b.get("pass_s")),
+            "teacher": {"size_mb": teacher_b.get("size_mb"), "pass_s": teacher_b.get("pass_s"),
                         **{task: r["teacher"] for task, r in per_task.items()}},
             "protocol": {
         "model": "student fine-tuned with task distillation from the fine-tuned teacher (DistilBERT (D))",
@@ -92,75 +98,29 @@ def compress_results(run: Path, cfg: Config, bench: dict, progress: bool = True,
                   f"{cc.tasks[0]} directories; fp32 and teacher rows from the bench stage"}}
 
 
-def time_variants(variants: dict, bc, threads: int, cache: Path, timings: dict | None = None) -> dict:
+def time_variants(variants: dict, bc, threads: int, cache: Path, texts_file: Path, timings: dict | None = None) -> dict:
     """bench_model of every variant directory not yet in ``timings``/``cache`` (JSON, rewritten after each)."""
     timings = {**(json.loads(cache.read_text()) if cache.is_file() else {}), **(timings or {})}
     for v, res in variants.items():
         if v not in timings:
-            timings[v] = bench_model(res["dir"], threads, bc.repeats, bc.max_pairs, bc.latency_runs)
+            timings[v] = bench_model(res["dir"], threads, bc.repeats, texts_file, bc.latency_runs)
             write_json(timings, cache)
     return timings
 
 
 def variant_rows(per_task: dict, timings: dict, teacher_s: float | None) -> dict:
-    """{variant: {format, method, size_mb, params, stsb_pass_s, threads, latency_ms_128_p50,
+    """{variant: {format, method, size_mb, params, pass_s, threads, latency_ms_128_p50,
     speedup_vs_teacher, <task>: {metric: %}}} from per-task compress() results and bench timings."""
     first = next(iter(per_task.values()))["variants"]
     rows = {}
     for v, info in first.items():
         t = timings[v]
         rows[v] = {"format": info["format"], "method": info["method"], "size_mb": t["size_mb"], "params": t["params"],
-                   "stsb_pass_s": t["stsb_pass_s"], "threads": t["threads"],
+                   "pass_s": t["pass_s"], "threads": t["threads"],
                    "latency_ms_128_p50": t["latency_ms"]["128"]["p50"],
-                   "speedup_vs_teacher": teacher_s / t["stsb_pass_s"] if teacher_s else None,
+                   "speedup_vs_teacher": teacher_s / t["pass_s"] if teacher_s else None,
                    **{task: {m: r["variants"][v][m] for m in r["metrics"]} for task, r in per_task.items()}}
     return rows
-
-
-def compress_table(comp: dict) -> list[str]:
-    """Markdown: variant | format | size | STS-B pass | speed-up | p50@128 | per-task score and Δ vs fp32."""
-    tasks, metric = comp["protocol"]["tasks"], comp["protocol"]["metric"]
-    head = "| variant | how | size (MB) | STS-B pass (s) | × teacher speed | p50 @128 (ms) | " + \
-        " | ".join(f"{t} {metric[t]} (Δ vs fp32)" for t in tasks) + " |"
-    lines = [head, "|---|---|---:|---:|---:|---:|" + "---:|" * len(tasks)]
-    t = comp.get("teacher")
-    if t and t.get("stsb_pass_s"):
-            lines.append(f"| teacher (fp32 PyTorch) | fine-tuned | {t['size_mb']:.1f} | {t['stsb_pass_s']:.1f} | 1.00 | | "
-                     + " | ".join(f"{t[task][metric[task]]:.1f}" for task in tasks) + " |")
-    base = comp["variants"]["fp32"]
-    for name, r in comp["variants"].items():
-        cells = []
-        for task in tasks:
-            v, b = r[task][metric[task]], base[task][metric[task]]
-            cells.append(f"{v:.1f}" + ("" if name == "fp32" else f" ({v - b:+.1f})"))
-        sp = f"{r['speedup_vs_teacher']:.2f}" if r["speedup_vs_teacher"] else ""
-        lines.append(f"| student {name} | {r['method']} | {r['size_mb']:.1f} | {r['stsb_pass_s']:.1f} | {sp} | "
-                     f"{r['latency_ms_128_p50']:.1f} | " + " | ".join(cells) + " |")
-    return lines
-
-
-def best_variant(comp: dict, max_loss: dict[str, float] | None = None) -> dict | None:
-    """The fastest variant within the accuracy budget vs the fp32 student (default: issue targets,
-    ≤ 1 point SST-2 accuracy, ≤ 1 point (= 0.01) STS-B Pearson); None if no variant qualifies."""
-    max_loss = max_loss or {"SST-2": 1.0, "STS-B": 1.0}
-    base = comp["variants"]["fp32"]
-    metric = comp["protocol"]["metric"]
-    ok = []
-    for name, r in comp["variants"].items():
-        if all(base[t][m] - r[t][m] <= max_loss.get(t, 1.0) for t, m in metric.items()):
-            ok.append((r["stsb_pass_s"], name))
-    if not ok:
-        return None
-    name = min(ok)[1]
-    return {"variant": name, **comp["variants"][name]}
-
-
-def loop_name(row: dict) -> str:
-    """How a ``bench_train`` row ran: plain fp32 eager, or bf16 autocast with the speed-ups it had on."""
-    if not row["bf16"]:
-        return "plain fp32 eager"
-    on = [name for key, name in (("cpu_kernels", "cpu_kernels"), ("bf16_teacher", "bf16 teacher")) if row.get(key)]
-    return " + ".join(["bf16 autocast", *on]) if on else "bf16 autocast, stock PyTorch ops"
 
 
 def train_throughput_results(student, teacher, dataset, masker, cfg: Config) -> dict:
@@ -190,87 +150,30 @@ def train_throughput_results(student, teacher, dataset, masker, cfg: Config) -> 
             "matmul_size": tb.matmul_size}
 
 
-def train_throughput_table(tt: dict) -> list[str]:
-    """Markdown: one row per (loop, seq len) with tokens/s, GFLOP/s, peak, MFU and its GEMM ceiling; then where
-    the profiled step's time goes (``trainbench.time_shares``)."""
-    lines = ["| loop | seq len | batch | tokens/s | step (s) | achieved GFLOP/s | peak GFLOP/s (mm, same window) | "
-             "MFU (per-step range) | "
-             "MFU ceiling (model GEMMs alone) | vocab projection share of FLOPs |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    shares = []
-    for rows in tt["steps"].values():
-        for r in rows:
-            name = loop_name(r)
-            ceiling = f"{100 * r['mfu_ceiling']:.0f}%" if "mfu_ceiling" in r else "–"
-            lo, hi = r.get("mfu_range") or (None, None)
-            spread = "" if lo is None else f" ({100 * lo:.0f}–{100 * hi:.0f}%)"
-            lines.append(f"| {name} | {r['seq_len']} | {r['batch_size']} | {r['tokens_per_s']:.0f} | "
-                         f"{r['step_s']:.2f} | {r['achieved_gflops']:.0f} | {r['peak_gflops']:.0f} | "
-                         f"{100 * r['mfu']:.0f}%{spread} | {ceiling} | {100 * r['vocab_projection_share']:.0f}% |")
-            if r.get("time_shares"):
-                shares.append((f"{name} {r['seq_len']}", r["time_shares"]))
-    if shares:
-        cats = list(shares[0][1])
-        lines += ["", "Where a profiled step's time goes (share of self CPU time):", "",
-                  "| loop | " + " | ".join(cats) + " |", "|---|" + "---:|" * len(cats)]
-        lines += [f"| {name} | " + " | ".join(f"{100 * sh.get(c, 0):.0f}%" for c in cats) + " |" for name, sh in shares]
-    return lines
-
-
-def efficiency_section(r: dict) -> list[str]:
-    """Report markdown for whatever of bench / compress / train_throughput the results hold."""
-    lines = []
-    if r.get("bench"):
-        from .bench import table3
-        b = r["bench"]
-        lines += ["## Table 3 — size and CPU inference speed", "",
-                  "Each model in a fresh process; STS-B dev at batch size 1, median of the passes (min–max); "
-                  "paper rows as published (their hardware, not comparable in absolute terms).", "",
-                  *table3(b), ""]
-        for t in {v["threads"] for v in b.values()}:
-            if f"teacher@{t}t" in b and f"student@{t}t" in b:
-                lines.append(f"- {t} thread(s): student {b[f'teacher@{t}t']['stsb_pass_s'] / b[f'student@{t}t']['stsb_pass_s']:.2f}× "
-                             "faster than the teacher on the STS-B pass.")
-        lines.append("")
-    if r.get("compress"):
-        c = r["compress"]
-        best = best_variant(c)
-        lines += ["## Compressed students (size, speed and accuracy side by side)", "",
-                  f"{c['protocol']['model']}; {c['protocol']['train_examples']} train / {c['protocol']['dev_examples']} "
-                  f"dev examples, seed {c['protocol']['seed']}. Timing: {c['protocol']['timing']}.", "",
-                  *compress_table(c), ""]
-        lines.append("- fastest variant within 1 point of the fp32 student on every task: " +
-                     (f"**{best['variant']}**, {best['speedup_vs_teacher']:.2f}× the teacher's speed"
-                      if best and best.get("speedup_vs_teacher") else "none") + ".")
-        lines.append("")
-    if r.get("train_throughput"):
-        tt = r["train_throughput"]
-        lines += ["## Training throughput (distillation step)", "",
-                  f"Teacher forward + student forward/backward + AdamW, {tt['threads']} threads; FLOPs counted "
-                  "analytically (trainbench.py), MFU against the measured "
-                  f"{tt['matmul_size']}³ matmul peak of the same precision.", "", *train_throughput_table(tt), ""]
-    return lines
-
-
 def compress_command(args, cfg: Config) -> int:
     """``bertdistil compress``: variants of one fine-tuned model on one task, scored and timed."""
     from .models import check_model_dir
-    from .predict import resolve_task
+    from .bench import write_bench_texts
+    from .resources import default_corpus
+    from .usertask import resolve_task
     fc, cc, bc = cfg.finetune, cfg.compress, cfg.bench or BenchConfig()
     if fc is None or cc is None:
         from .config import CompressConfig, FinetuneConfig
         fc, cc = fc or FinetuneConfig(), cc or CompressConfig()
-    spec = resolve_task(args.task, args.train, args.dev, args.regression)
+    root = resolve_data_root(cfg.data_dir)
+    spec = resolve_task(args.task, args.train, args.dev, args.regression, root, args.model)
     src = check_model_dir(args.model)
-    train_ex = subsample(load_split(spec, spec.files["train"]), fc.max_train_examples)
-    dev_ex = subsample(load_split(spec, spec.files["dev"]), fc.max_eval_examples)
+    train_ex = load_examples(spec, "train", fc.max_train_examples)
+    dev_ex = load_examples(spec, "dev", fc.max_eval_examples)
     out = Path(args.out)
+    texts = write_bench_texts(out / "bench_texts.json", root, bc.max_pairs, cfg.corpus or default_corpus(),
+                              cfg.eval.heldout_every)
     variants = compress(src, spec, train_ex, dev_ex, out / "variants", cc, fc, cfg.bf16, not args.quiet)
-    timings = time_variants(variants, bc, args.threads, out / "variants" / "bench.json")
-    base = bench_model(check_model_dir(args.baseline), args.threads, bc.repeats, bc.max_pairs, bc.latency_runs) \
+    timings = time_variants(variants, bc, args.threads, out / "variants" / "bench.json", texts)
+    base = bench_model(check_model_dir(args.baseline), args.threads, bc.repeats, texts, bc.latency_runs) \
         if args.baseline else None
     per_task = {spec.name: {"variants": variants, "metrics": list(spec.metrics)}}
-    comp = {"variants": variant_rows(per_task, timings, base and base["stsb_pass_s"]),
+    comp = {"variants": variant_rows(per_task, timings, base and base["pass_s"]),
             "teacher": None, "baseline": base, "protocol": {
                 "model": str(src), "tasks": [spec.name], "metric": {spec.name: spec.metrics[0]}, "train_examples": len(train_ex), "dev_examples": len(dev_ex),
                 "seed": 1, "timing": f"Table 3 protocol, batch 1, {args.threads} thread(s), fresh process per variant"}}

@@ -2,11 +2,13 @@
 
 Every stage writes its output under OUT and is skipped when that output exists, and training
 stages resume from their checkpoints, so re-running the same command after a kill continues.
+Without a benchmark data root (dataroot.py) the downstream and compress stages are skipped with a
+one-line notice, and masked-LM evaluation reads the held-out split of the training corpus.
 """
 from __future__ import annotations
 
 import json
-import os
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -14,14 +16,13 @@ from pathlib import Path
 import torch
 
 from .checkpoint import save_model_dir, write_json
-from .config import Config, LossConfig
-from .data import prepare_corpus
+from .config import BenchConfig, Config, LossConfig
+from .context import Context, eval_corpus, training_corpus  # noqa: F401  (the stages' shared state, re-exported)
+from .dataroot import manifest, resolve_data_root, skipped_notice, squad_files
 from .distributed import barrier, is_main, rank_world
 from .errors import BertdistilError
-from .evaluate import EvalSet, evaluate_mlm
-from .masking import Masker
-from .models import check_model_dir, describe, load_masked_lm, load_tokenizer, n_layers, resolve_device
-from .resources import cache_dir, default_corpus, default_eval_corpus, default_teacher
+from .models import check_model_dir, describe, load_masked_lm, load_tokenizer, n_layers
+from .resources import default_corpus
 from .student import build_student, prepare_tokenizer_for, resolve_layer_map
 from .teacher import prepare_teacher
 from .train import train
@@ -39,51 +40,6 @@ def control_loss(name: str, cfg: Config) -> LossConfig | None:
     if name == "triple":
         return LossConfig()
     raise BertdistilError(f"unknown control '{name}': choose truncated, mlm_only, hidden_only or triple")
-
-
-def training_corpus(cfg: Config, tokenizer, progress: bool = True):
-    """The run's pre-training corpus (``--corpus`` or the shipped one), prepared once into the cache."""
-    return prepare_corpus(cfg.corpus or default_corpus(), tokenizer, cfg.max_seq_len, cache_dir(cfg.cache_dir),
-                          requested_dtype=cfg.token_dtype, max_sequences=cfg.corpus_max_sequences, progress=progress)
-
-
-class Context:
-    """Everything the stages share: tokenizer, datasets, masker, evaluation set."""
-
-    def __init__(self, cfg: Config, progress: bool):
-        self.cfg, self.progress = cfg, progress
-        torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
-        self.cache = cache_dir(cfg.cache_dir)
-        self.teacher_src = check_model_dir(cfg.teacher or default_teacher(), "teacher")
-        self.tokenizer = load_tokenizer(self.teacher_src)
-        if self.tokenizer.mask_token_id is None or self.tokenizer.pad_token_id is None:
-            raise BertdistilError(f"{self.teacher_src}: tokenizer has no [MASK] or [PAD] token: use a BERT-family tokenizer")
-        self.special_ids = sorted(set(self.tokenizer.all_special_ids))
-        rank, _ = rank_world()
-        if rank:
-            barrier()                     # other ranks read the corpora once rank 0 has prepared them
-        self.dataset = training_corpus(cfg, self.tokenizer, progress)
-        eval_ds = prepare_corpus([cfg.eval.corpus or default_eval_corpus()], self.tokenizer, cfg.max_seq_len,
-                                 self.cache, wikitext=cfg.eval.corpus is None, requested_dtype=cfg.token_dtype,
-                                 desc="tokenize eval", progress=progress)
-        self.eval_set = EvalSet(eval_ds, self.special_ids, self.tokenizer.mask_token_id,
-                                seed=cfg.eval.mask_seed, max_tokens=cfg.eval.max_tokens)
-        self.quick_eval_set = EvalSet(eval_ds, self.special_ids, self.tokenizer.mask_token_id,
-                                      seed=cfg.eval.mask_seed, max_tokens=cfg.eval.periodic_max_tokens)
-        if not rank:
-            barrier()
-        self.masker = Masker(cfg.masking, self.dataset.counts, self.special_ids, self.tokenizer.mask_token_id)
-        self.device = resolve_device(cfg.device)
-        if torch.cuda.is_available() and rank_world()[1] > 1 and self.device.type == "cuda":
-            self.device = torch.device("cuda", torch.cuda.current_device())   # this rank's GPU
-
-    def load(self, model_dir: Path):
-        """Load a *ForMaskedLM directory onto the run's device."""
-        return load_masked_lm(model_dir)[0].to(self.device)
-
-    def evaluate(self, model, quick: bool = False) -> dict:
-        return evaluate_mlm(model, self.quick_eval_set if quick else self.eval_set, self.tokenizer.pad_token_id,
-                            self.cfg.eval.batch_size, self.cfg.bf16, progress=self.progress and not quick)
 
 
 def _evaluated(ctx: Context, model_dir: Path, cache_file: Path) -> dict:
@@ -114,7 +70,7 @@ def fill_mask_examples(model_dir: Path, prompts: list[str], top_k: int = 5) -> d
 
 
 POST_TRAINING = ("finetune", "bench", "compress", "train_bench")      # config sections that do not change the pre-trained models
-EXECUTION = ("world_size", "cpu_kernels", "bf16_teacher", "threads", "device")   # how a run executes, not what it trains
+EXECUTION = ("world_size", "cpu_kernels", "bf16_teacher", "threads", "device", "data_dir")   # how, not what it trains
 
 
 def _comparable(config: dict, world: int) -> dict:
@@ -144,11 +100,16 @@ def check_out_dir(out: Path, cfg: Config) -> None:
 
 
 def reproduce(cfg: Config, out: Path, progress: bool = True) -> dict:
-    """Run the whole DistilBERT recipe into ``out``; returns the results dict written to results.json."""
+    """Run the whole DistilBERT recipe into ``out``; returns the results dict written to results.json.
+
+    Without a data root the stages that need benchmark data are skipped and one line says so (stderr)."""
     out = Path(out)
     check_out_dir(out, cfg)
     t_start = time.perf_counter()
     ctx = Context(cfg, progress)
+    skipped = skipped_stages(cfg, ctx.root)
+    if ctx.root is None:
+        print(skipped_notice(skipped), file=sys.stderr)
     teacher_dir, prep = prepare_teacher(ctx.teacher_src, cfg, ctx.tokenizer, ctx.dataset, ctx.masker, ctx.cache,
                                         progress=progress, device=ctx.device)
     teacher = ctx.load(teacher_dir).eval()
@@ -156,10 +117,49 @@ def reproduce(cfg: Config, out: Path, progress: bool = True) -> dict:
     if not (init_dir / "config.json").is_file():
         student, _ = build_student(teacher, cfg.student_layers, cfg.fold_token_type)
         save_model_dir(student, prepare_tokenizer_for(student, ctx.tokenizer), init_dir)
-    tok_student = load_tokenizer(init_dir)
-    ctx.tokenizer = tok_student          # saved with every trained student: no token_type_ids
-    evals = out / "eval"
-    evals.mkdir(exist_ok=True)
+    ctx.tokenizer = load_tokenizer(init_dir)          # saved with every trained student: no token_type_ids
+    trained, mlm = pretraining_stages(ctx, out, teacher, teacher_dir, init_dir)
+    student_model, _ = load_masked_lm(out / "student")
+    results = {
+        "preset": cfg.preset,
+        "teacher": {**describe(teacher, teacher_dir), "source": str(ctx.teacher_src), "preparation": prep},
+        "student": {**describe(student_model, out / "student"), "layer_map":
+                    resolve_layer_map(n_layers(teacher.config), cfg.student_layers)},
+        "corpus": ctx.dataset.meta,
+        "eval_corpus": {**ctx.eval_set.dataset.meta, "name": ctx.eval_source["name"],
+                        "description": ctx.eval_source["description"], "targets": ctx.eval_set.n_targets,
+                        "evaluated_sequences": ctx.eval_set.n,
+                        "evaluated_tokens": int(ctx.eval_set.dataset.offsets[ctx.eval_set.n])},
+        "mlm": mlm,
+        "distill": {k: v for k, v in trained["student"].items() if k != "log"},
+        "controls": {k: {kk: vv for kk, vv in v.items() if kk != "log"} for k, v in trained.items() if k != "student"},
+        "fill_mask": {"teacher": fill_mask_examples(teacher_dir, cfg.fill_mask_prompts),
+                      "student": fill_mask_examples(out / "student", cfg.fill_mask_prompts)},
+        "machine": {"threads": torch.get_num_threads(), "torch": torch.__version__},
+        "data": data_record(ctx, skipped),
+        "wall_s_this_invocation": time.perf_counter() - t_start,
+        "config": cfg.to_dict(),
+    }
+    write_json(results, out / "results.json")
+    if cfg.finetune is not None and ctx.root is not None:
+        t_ds = time.perf_counter()
+        results.update(downstream_results(out, cfg, progress, ctx.device))
+        results["wall_s_downstream_this_invocation"] = time.perf_counter() - t_ds
+        write_json(results, out / "results.json")
+    results.update(efficiency_stages(ctx, out, teacher, init_dir))
+    results["wall_s_this_invocation"] = time.perf_counter() - t_start
+    write_json(results, out / "results.json")
+    from .report import write_report
+    write_report(out, results, {k: v.get("log", []) for k, v in trained.items()})
+    return results
+
+
+def pretraining_stages(ctx: Context, out: Path, teacher, teacher_dir: Path, init_dir: Path) -> tuple[dict, dict]:
+    """Distil the student and train the controls (each resumable), evaluating every model once.
+    Returns ({run name: training summary}, {model: masked-LM result}); results cached in OUT/eval/<text>/."""
+    cfg = ctx.cfg
+    evals = out / "eval" / ctx.eval_source["name"]
+    evals.mkdir(parents=True, exist_ok=True)
     mlm = {"teacher": _evaluated(ctx, teacher_dir, evals / "teacher.json")}
     if "truncated" in cfg.controls:
         mlm["truncated"] = _evaluated(ctx, init_dir, evals / "truncated.json")
@@ -176,47 +176,52 @@ def reproduce(cfg: Config, out: Path, progress: bool = True) -> dict:
         trained[name] = _train_stage(ctx, name, init_dir, teacher if uses_teacher else None, loss,
                                      out / "runs" / name, out / "controls" / name)
         mlm[name] = _evaluated(ctx, out / "controls" / name, evals / f"{name}.json")
-    student_model, _ = load_masked_lm(out / "student")
-    results = {
-        "preset": cfg.preset,
-        "teacher": {**describe(teacher, teacher_dir), "source": str(ctx.teacher_src), "preparation": prep},
-        "student": {**describe(student_model, out / "student"), "layer_map":
-                    resolve_layer_map(n_layers(teacher.config), cfg.student_layers)},
-        "corpus": ctx.dataset.meta,
-        "eval_corpus": {**ctx.eval_set.dataset.meta, "targets": ctx.eval_set.n_targets,
-                        "evaluated_sequences": ctx.eval_set.n,
-                        "evaluated_tokens": int(ctx.eval_set.dataset.offsets[ctx.eval_set.n])},
-        "mlm": mlm,
-        "distill": {k: v for k, v in trained["student"].items() if k != "log"},
-        "controls": {k: {kk: vv for kk, vv in v.items() if kk != "log"} for k, v in trained.items() if k != "student"},
-        "fill_mask": {"teacher": fill_mask_examples(teacher_dir, cfg.fill_mask_prompts),
-                      "student": fill_mask_examples(out / "student", cfg.fill_mask_prompts)},
-        "machine": {"threads": torch.get_num_threads(), "torch": torch.__version__},
-        "wall_s_this_invocation": time.perf_counter() - t_start,
-        "config": cfg.to_dict(),
-    }
-    write_json(results, out / "results.json")
-    if cfg.finetune is not None:
-        t_ds = time.perf_counter()
-        results.update(downstream_results(out, cfg, progress, ctx.device))
-        results["wall_s_downstream_this_invocation"] = time.perf_counter() - t_ds
-        write_json(results, out / "results.json")
-    results.update(efficiency_stages(ctx, out, teacher, init_dir))
-    results["wall_s_this_invocation"] = time.perf_counter() - t_start
-    write_json(results, out / "results.json")
-    from .report import write_report
-    write_report(out, results, {k: v.get("log", []) for k, v in trained.items()})
-    return results
+    return trained, mlm
+
+
+def skipped_stages(cfg: Config, root: Path | None) -> list[str]:
+    """The configured stages that cannot run without a benchmark data root ([] when there is one)."""
+    if root is not None:
+        return []
+    wanted = [("downstream (GLUE, IMDb, SQuAD)", cfg.finetune is not None),
+              ("compress", cfg.compress is not None and cfg.finetune is not None)]
+    return [name for name, on in wanted if on]
+
+
+def data_record(ctx: Context, skipped: list[str]) -> dict:
+    """results.json "data": the data root, every benchmark file the configured stages read (sha256), the
+    masked-LM evaluation text, and the stages skipped for lack of data."""
+    from .tasks import builtin_tasks
+    cfg, root = ctx.cfg, ctx.root
+    paths = [Path(f) for f in ctx.eval_source["files"]] if ctx.eval_source["name"] == "wikitext2_valid" else []
+    if root is not None:
+        tasks = builtin_tasks(root)
+        names = set()
+        if cfg.finetune is not None:
+            names |= set(cfg.finetune.tasks) | set(cfg.finetune.extra_tasks)
+            names |= set(cfg.compress.tasks) if cfg.compress is not None else set()
+            paths += squad_files(root) if cfg.finetune.squad else []
+        for name in sorted(n for n in names if n in tasks):
+            paths += [f for split in ("train", "dev") for f in tasks[name].files.get(split, [])]
+        if cfg.bench is not None:
+            paths += tasks["STS-B"].files.get("dev", [])
+    return {**manifest(root, paths), "eval": ctx.eval_source["name"], "skipped": skipped}
 
 
 def efficiency_stages(ctx: Context, out: Path, teacher, init_dir: Path) -> dict:
-    """bench (Table 3), compress (needs finetune) and train_throughput, as the config asks; each cached in OUT."""
+    """bench (Table 3), compress (needs finetune and a data root) and train_throughput, as the config asks;
+    each cached in OUT. Table 3 times STS-B dev when the data root has it, else held-out corpus text."""
+    from .bench import write_bench_texts
     from .efficiency import bench_results, compress_results, train_throughput_results
     cfg, res = ctx.cfg, {}
+    texts = out / "bench_texts.json"
+    if cfg.bench is not None or cfg.compress is not None:
+        write_bench_texts(texts, ctx.root, (cfg.bench or BenchConfig()).max_pairs, cfg.corpus or default_corpus(),
+                          cfg.eval.heldout_every)
     if cfg.bench is not None:
-        res["bench"] = bench_results(out, cfg)
-    if cfg.compress is not None and cfg.finetune is not None:
-        res["compress"] = compress_results(out, cfg, res.get("bench", {}), ctx.progress, ctx.device)
+        res["bench"] = bench_results(out, cfg, texts)
+    if cfg.compress is not None and cfg.finetune is not None and ctx.root is not None:
+        res["compress"] = compress_results(out, cfg, res.get("bench", {}), texts, ctx.progress, ctx.device)
     if cfg.train_bench is not None:
         cache = out / "train_throughput.json"
         if not cache.is_file():
@@ -226,13 +231,18 @@ def efficiency_stages(ctx: Context, out: Path, teacher, init_dir: Path) -> dict:
 
 
 def downstream_results(out: Path, cfg: Config, progress: bool, device) -> dict:
-    """Tables 1–2 inputs for a finished pre-training run: glue, glue_macro, retention, imdb, squad."""
+    """Tables 1–2 inputs for a finished pre-training run: glue, glue_macro, retention, imdb, squad.
+    BertdistilError without a data root."""
     from .downstream import run_downstream, run_squad
-    ds = run_downstream(out, cfg, progress, device)
+    root = resolve_data_root(cfg.data_dir)
+    if root is None:
+        raise BertdistilError("downstream evaluation needs the benchmark data: pass --data-dir DIR or set "
+                              "BERTDISTIL_DATA (a folder with glue/, imdb/, squad/)")
+    ds = run_downstream(out, cfg, root, progress, device)
     res = {"downstream": ds, "glue": ds["glue"], "glue_macro": ds["glue_macro"], "retention": ds["retention"],
            "imdb": ds["extra"].get("IMDb")}
-    if cfg.finetune.squad:
-        res["squad"] = run_squad(out, cfg, progress, device)
+    if cfg.finetune.squad and squad_files(root):
+        res["squad"] = run_squad(out, cfg, root, progress, device)
     return res
 
 
@@ -257,7 +267,7 @@ def distill_command(ctx: Context, student_dir: str | None, out: Path) -> int:
                            out / "run", out / "student")
     if not is_main():
         return 0
-    result = _evaluated(ctx, out / "student", out / "eval_student.json")
+    result = _evaluated(ctx, out / "student", out / f"eval_student.{ctx.eval_source['name']}.json")
     print(json.dumps({"student": str(out / "student"), "mlm": result,
                       **{k: v for k, v in summary.items() if k != "log"}}, indent=1))
     return 0

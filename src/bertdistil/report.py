@@ -44,6 +44,17 @@ def plot_losses(logs: dict[str, list[dict]], path: Path) -> bool:
     return True
 
 
+def data_lines(data: dict | None) -> list[str]:
+    """Where the benchmark data came from (root, number of files; sha256s in results.json) or what was skipped."""
+    if not data:
+        return []
+    if data["root"] is None:
+        return ["Benchmark data: none (no --data-dir / $BERTDISTIL_DATA); skipped: "
+                f"{', '.join(data['skipped']) or 'nothing'}.", ""]
+    return [f"Benchmark data: {len(data['files'])} files under the data root `{data['root']}` (sha256 of each in "
+            "`results.json`, key `data`).", ""]
+
+
 def write_report(out: Path, results: dict, logs: dict[str, list[dict]]) -> Path:
     """Write OUT/report.md (and loss_curves.png) from the results dict; returns the report path."""
     r = results
@@ -59,10 +70,11 @@ def write_report(out: Path, results: dict, logs: dict[str, list[dict]]) -> Path:
     if prep.get("prepared"):
         lines += [f"The teacher had no MLM head ({len(prep['missing_head'])} head tensors missing); it was adapted "
                   f"with MLM for {prep['steps']} steps ({prep['tokens_seen']:,} tokens, {prep['wall_s'] / 60:.1f} min).", ""]
+    lines += data_lines(r.get("data"))
     ev = r["eval_corpus"]
-    lines += ["## Masked-LM on held-out WikiText-2 valid", "",
+    lines += [f"## Masked-LM on {ev.get('description', 'held-out WikiText-2 valid')}", "",
               f"Fixed mask: {ev['targets']:,} target tokens out of {ev.get('evaluated_tokens', ev['tokens']):,} tokens "
-              f"({ev.get('evaluated_sequences', ev['sequences']):,} sequences of ≤ {ev['max_seq_len']} tokens; the file has "
+              f"({ev.get('evaluated_sequences', ev['sequences']):,} sequences of ≤ {ev['max_seq_len']} tokens; the text has "
               f"{ev['tokens']:,}), every target replaced by [MASK].", "",
               "| model | masked-token accuracy (%) | perplexity | trained tokens |", "|---|---:|---:|---:|"]
     trained_tokens = {"student": d["tokens_seen"], **{k: v["tokens_seen"] for k, v in r.get("controls", {}).items()}}
@@ -87,7 +99,7 @@ def write_report(out: Path, results: dict, logs: dict[str, list[dict]]) -> Path:
         lines += ["![loss curves](loss_curves.png)", ""]
     from .tables import downstream_section
     lines += downstream_section(r, out)
-    from .efficiency import efficiency_section
+    from .efficiency_report import efficiency_section
     lines += efficiency_section(r)
     lines += ["## fill-mask (transformers pipeline on the saved directories)", ""]
     for who, examples in r.get("fill_mask", {}).items():

@@ -1,4 +1,6 @@
-"""Where the shipped inputs live: the embedded teacher, the corpus, WikiText-2 valid, the cache."""
+"""Where the shipped inputs live: the embedded teacher, the pre-training corpus, the cache.
+
+Benchmark data (GLUE, IMDb, SQuAD, WikiText-2) is not shipped: it is read from a data root (dataroot.py)."""
 from __future__ import annotations
 
 import os
@@ -7,25 +9,19 @@ from pathlib import Path
 from .errors import BertdistilError
 
 
-def data_dir() -> Path:
-    """The repository's ``data/`` folder (override with $BERTDISTIL_DATA)."""
-    env = os.environ.get("BERTDISTIL_DATA")
-    path = Path(env) if env else Path(__file__).resolve().parents[2] / "data"
-    if not path.is_dir():
-        raise BertdistilError(f"shipped data folder {path} not found: install from a clone of the "
-                              "repository (make install) or set BERTDISTIL_DATA to its data/ folder")
+def shipped_data_dir() -> Path:
+    """The repository's ``data/`` folder: the pre-training corpus (``corpus/``) and its SOURCES.md."""
+    path = Path(__file__).resolve().parents[2] / "data"
+    if not (path / "corpus").is_dir():
+        raise BertdistilError(f"shipped corpus folder {path / 'corpus'} not found: install from a clone of the "
+                              "repository (make install), or pass --corpus FILES")
     return path
 
 
 def default_corpus() -> list[str]:
     """Shipped pre-training text: Gutenberg (NLTK selection, CC0) + State of the Union addresses."""
-    d = data_dir() / "corpus"
+    d = shipped_data_dir() / "corpus"
     return [str(d / "gutenberg.txt.gz"), str(d / "sotu.txt.gz")]
-
-
-def default_eval_corpus() -> str:
-    """WikiText-2 valid (raw), the held-out masked-LM evaluation set."""
-    return str(data_dir() / "wikitext" / "wiki.valid.raw.gz")
 
 
 def default_teacher() -> Path:

@@ -5,14 +5,18 @@ with pyarrow record batch by record batch (memory independent of the corpus size
   * ``*.parquet``: the ``text`` column (or the only string column);
   * a directory written by ``datasets.Dataset.save_to_disk`` (``state.json`` + ``data-*.arrow`` Arrow
     stream files; a ``DatasetDict`` directory uses its ``train`` split), same column rule.
-Each row is one document. pyarrow is an optional dependency: ``pip install 'bertdistil[arrow]'``.
+Each row is one document.
 ``tokenized_chunks`` turns a document stream into bounded, tokenised chunks for data.prepare_corpus.
+``is_heldout`` picks the documents of the held-out split: a fixed 1 in ``every`` by a hash of the text, so
+the split is the same on every machine, independent of file order, and repeated documents fall on one side.
 """
 from __future__ import annotations
 
 import contextlib
 import glob
 import gzip
+import hashlib
+import itertools
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -107,7 +111,7 @@ def _pyarrow():
         return pyarrow
     except ImportError:
         raise BertdistilError("reading parquet or datasets directories needs pyarrow: "
-                              "pip install 'bertdistil[arrow]' (or pip install pyarrow)") from None
+                              "reinstall bertdistil (make install) or pip install pyarrow") from None
 
 
 def _text_column(schema, where: Path) -> str:
@@ -161,6 +165,31 @@ def documents(path: Path, wikitext: bool = False) -> Iterator[str]:
     """The documents of one corpus source: ``iter_arrow_documents`` for parquet / datasets directories,
     else ``iter_documents`` (text or .gz)."""
     return iter_arrow_documents(path) if is_arrow_source(path) else iter_documents(path, wikitext=wikitext)
+
+
+def is_heldout(document: str, every: int) -> bool:
+    """True for the documents of the held-out split: blake2b-64 of the UTF-8 text ≡ 0 mod ``every``
+    (about 1 in ``every``); ``every`` ≤ 0 holds nothing out."""
+    if every <= 0:
+        return False
+    digest = hashlib.blake2b(document.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") % every == 0
+
+
+def split_documents(docs: Iterator[str], part: str, every: int) -> Iterator[str]:
+    """The documents of ``part``: "all", "train" (never held out) or "heldout" (``is_heldout``)."""
+    if part == "all":
+        return docs
+    if part not in ("train", "heldout"):
+        raise ValueError(f"part must be all, train or heldout, not {part!r}")
+    want = part == "heldout"
+    return (d for d in docs if is_heldout(d, every) == want)
+
+
+def heldout_documents(patterns: list[str], every: int, limit: int) -> list[str]:
+    """The first ``limit`` held-out documents of a corpus (files in order), e.g. text for the speed benchmark."""
+    docs = (d for path in expand_corpus(patterns) for d in split_documents(documents(path), "heldout", every))
+    return list(itertools.islice(docs, limit))
 
 
 def _take(docs: Iterator[str], max_docs: int, max_chars: int) -> list[str]:

@@ -1,6 +1,8 @@
 """SQuAD v1.1 span extraction on an article-disjoint split of the official dev set.
 
-Only dev-v1.1.json exists here, so the protocol (not comparable to the official dev number) is:
+The dev set is read from the official JSON (plain or .gz) or from the hub's rajpurkar/squad parquet /
+save_to_disk files (id, title, context, question, answers{text, answer_start}), which hold the same
+questions. Only dev-v1.1.json exists here, so the protocol (not comparable to the official dev number) is:
 articles sorted by title, shuffled with a fixed seed (0), the first ``train_fraction`` of them
 fine-tune the model and the rest are evaluated with the official v1.1 EM/F1 (max over gold answers).
 Features: question + context window of ``max_seq_len`` tokens with ``doc_stride`` overlap, padded to
@@ -26,14 +28,21 @@ from .errors import BertdistilError
 from .losses import soft_target_loss
 from .metrics import squad_scores
 from .models import load_tokenizer
-from .resources import data_dir
+from .rows import dataset_rows, is_dataset_source
 from .tasks import subsample
 from .train import make_optimizer, optimizer_step
 
 
-def load_squad(path: Path | None = None) -> list[dict]:
-    """The articles of a SQuAD v1.1 JSON file (plain or .gz): [{title, paragraphs: [{context, qas}]}]."""
-    path = Path(path or data_dir() / "squad" / "dev-v1.1.json.gz")
+def load_squad(paths: list[Path]) -> list[dict]:
+    """The articles of SQuAD v1.1: [{title, paragraphs: [{context, qas: [{id, question, answers}]}]}] from
+    one official JSON file (plain or .gz), or from hub rows (parquet shards / a save_to_disk folder)
+    grouped by title and context in row order. BertdistilError if missing or malformed."""
+    if not paths:
+        raise BertdistilError("SQuAD data not found: pass --data-dir DIR with squad/dev-v1.1.json[.gz] or the hub's "
+                              "squad parquet files")
+    if is_dataset_source(paths[0]):
+        return _articles_from_rows(paths)
+    path = Path(paths[0])
     if not path.is_file():
         raise BertdistilError(f"SQuAD file {path} not found")
     raw = path.read_bytes()
@@ -41,6 +50,21 @@ def load_squad(path: Path | None = None) -> list[dict]:
         return json.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)["data"]
     except (json.JSONDecodeError, KeyError) as e:
         raise BertdistilError(f"{path}: not a SQuAD v1.1 JSON file ({e})") from None
+
+
+def _articles_from_rows(paths: list[Path]) -> list[dict]:
+    articles: dict[str, dict[str, list]] = {}
+    for path in paths:
+        for where, r in dataset_rows(path):
+            try:
+                ans = r["answers"]
+                qa = {"id": r["id"], "question": r["question"],
+                      "answers": [{"text": t, "answer_start": s} for t, s in zip(ans["text"], ans["answer_start"])]}
+                articles.setdefault(r["title"], {}).setdefault(r["context"], []).append(qa)
+            except (KeyError, TypeError) as e:
+                raise BertdistilError(f"{where}: not a SQuAD row (id, title, context, question, answers): {e}") from None
+    return [{"title": t, "paragraphs": [{"context": c, "qas": qas} for c, qas in paras.items()]}
+            for t, paras in articles.items()]
 
 
 def article_split(articles: list[dict], train_fraction: float = 0.8, seed: int = 0) -> tuple[list, list]:

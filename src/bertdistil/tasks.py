@@ -1,21 +1,22 @@
 """Downstream task data: the GLUE tasks, IMDb and user tasks, read into lists of examples.
 
-An example is (text_a, text_b | None, label) with label an int class index or a float score.
-Loaders raise BertdistilError naming ``file:line`` for malformed rows or unknown labels.
+An example is (text_a, text_b | None, label) with label an int class index or a float score. Class
+indices follow the Hugging Face hub's label order (``label_names``, e.g. MNLI/QNLI/RTE entailment = 0),
+whatever the file format; GLUE TSV values (``labels``) map onto the same indices.
+Loaders raise BertdistilError naming the file and line (or row) of a malformed example.
 """
 from __future__ import annotations
 
-import csv
-import gzip
-import io
-import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .dataroot import task_files
 from .errors import BertdistilError
-from .resources import data_dir
+from .rows import is_dataset_source, rows
+
+TASK_FILE = "bertdistil_task.json"        # written into every model directory fine-tuned by bertdistil
 
 
 @dataclass
@@ -25,12 +26,14 @@ class TaskSpec:
     text_a: str | int
     label: str | int | None
     text_b: str | int | None = None
-    labels: list[str] | None = None           # None = regression
+    labels: list[str] | None = None           # values in the TSV/CSV/JSONL files, by class index; None = regression
+    label_names: list[str] | None = None      # the hub's names, by class index (saved as the model's id2label)
     metrics: tuple[str, ...] = ("accuracy",)  # the first is the task's score in the macro average
     header: bool = True
     test_text_a: str | int | None = None      # column names differ in unlabelled GLUE test files
     test_text_b: str | int | None = None
-    files: dict = field(default_factory=dict)  # split -> path relative to data/
+    hub_columns: tuple | None = None          # (text_a, text_b, label) in parquet / datasets sources
+    files: dict = field(default_factory=dict)  # split -> [paths]
 
     @property
     def is_regression(self) -> bool:
@@ -40,113 +43,105 @@ class TaskSpec:
     def num_labels(self) -> int:
         return 1 if self.labels is None else len(self.labels)
 
+    @property
+    def names(self) -> list[str] | None:
+        """Class names for a model's id2label (hub names when known, else the file values)."""
+        return self.label_names or self.labels
 
-def _glue(task: str, *splits: str) -> dict:
-    d = data_dir() / "glue" / task
-    out = {}
-    for s in splits:
-        for cand in (d / f"{s}.tsv", d / f"{s}.tsv.gz"):
-            if cand.is_file():
-                out[s] = cand
-    return out
+    def to_json(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k != "files"}
 
 
 GLUE_ORDER = ["CoLA", "MNLI", "MRPC", "QNLI", "QQP", "RTE", "SST-2", "STS-B", "WNLI"]
+SPLITS = {"train": ("train",), "dev": ("dev", "validation"), "test": ("test",)}
+_YES_NO = ["0", "1"]
 
 
-def builtin_tasks() -> dict[str, TaskSpec]:
-    """The tasks whose data ships in data/ (MNLI and QQP are absent; QNLI has no train split here)."""
+def _glue(root, task: str, config: str, splits: dict = SPLITS) -> dict:
+    return task_files(root, [f"glue/{task}", f"glue/{config}"], splits)
+
+
+def builtin_tasks(root: Path | None = None) -> dict[str, TaskSpec]:
+    """The built-in tasks with the files found under the data root ``root`` (none without a root).
+
+    GLUE TSV columns as in download_glue_data.py; hub columns and label order as in nyu-mll/glue and
+    stanfordnlp/imdb. IMDb's "dev" is its test set (the paper's protocol)."""
+    pair = ("sentence1", "sentence2", "label")
+    mnli = {"train": ("train",), "dev": ("dev_matched", "validation_matched"), "test": ("test_matched",)}
     return {
-        "CoLA": TaskSpec("CoLA", 3, 1, labels=["0", "1"], metrics=("mcc", "accuracy"), header=False,
-                         test_text_a="sentence", files=_glue("CoLA", "train", "dev")),
-        "SST-2": TaskSpec("SST-2", "sentence", "label", labels=["0", "1"], files=_glue("SST-2", "train", "dev", "test")),
-        "MRPC": TaskSpec("MRPC", "#1 String", "Quality", "#2 String", labels=["0", "1"], metrics=("f1", "accuracy"),
-                         files=_glue("MRPC", "train", "dev", "test")),
-        "STS-B": TaskSpec("STS-B", "sentence1", "score", "sentence2", labels=None, metrics=("pearson", "spearman"),
-                          files=_glue("STS-B", "train", "dev", "test")),
-        "RTE": TaskSpec("RTE", "sentence1", "label", "sentence2", labels=["entailment", "not_entailment"],
-                        files=_glue("RTE", "train", "dev")),
-        "WNLI": TaskSpec("WNLI", "sentence1", "label", "sentence2", labels=["0", "1"], files=_glue("WNLI", "train", "dev")),
+        "CoLA": TaskSpec("CoLA", 3, 1, labels=_YES_NO, label_names=["unacceptable", "acceptable"],
+                         metrics=("mcc", "accuracy"), header=False, test_text_a="sentence",
+                         hub_columns=("sentence", None, "label"), files=_glue(root, "CoLA", "cola")),
+        "MNLI": TaskSpec("MNLI", "sentence1", "gold_label", "sentence2",
+                         labels=["entailment", "neutral", "contradiction"],
+                         label_names=["entailment", "neutral", "contradiction"],
+                         hub_columns=("premise", "hypothesis", "label"), files=_glue(root, "MNLI", "mnli", mnli)),
+        "MRPC": TaskSpec("MRPC", "#1 String", "Quality", "#2 String", labels=_YES_NO,
+                         label_names=["not_equivalent", "equivalent"], metrics=("f1", "accuracy"),
+                         hub_columns=pair, files=_glue(root, "MRPC", "mrpc")),
         "QNLI": TaskSpec("QNLI", "question", "label", "sentence", labels=["entailment", "not_entailment"],
-                         files=_glue("QNLI", "dev")),
-        "IMDb": TaskSpec("IMDb", "text", "label", labels=["0", "1"], files={
-            "train": sorted((data_dir() / "imdb").glob("train-*.jsonl.gz")),
-            "dev": sorted((data_dir() / "imdb").glob("test-*.jsonl.gz"))}),
+                         label_names=["entailment", "not_entailment"], hub_columns=("question", "sentence", "label"),
+                         files=_glue(root, "QNLI", "qnli")),
+        "QQP": TaskSpec("QQP", "question1", "is_duplicate", "question2", labels=_YES_NO,
+                        label_names=["not_duplicate", "duplicate"], metrics=("accuracy", "f1"),
+                        hub_columns=("question1", "question2", "label"), files=_glue(root, "QQP", "qqp")),
+        "RTE": TaskSpec("RTE", "sentence1", "label", "sentence2", labels=["entailment", "not_entailment"],
+                        label_names=["entailment", "not_entailment"], hub_columns=pair, files=_glue(root, "RTE", "rte")),
+        "SST-2": TaskSpec("SST-2", "sentence", "label", labels=_YES_NO, label_names=["negative", "positive"],
+                          hub_columns=("sentence", None, "label"), files=_glue(root, "SST-2", "sst2")),
+        "STS-B": TaskSpec("STS-B", "sentence1", "score", "sentence2", labels=None, metrics=("pearson", "spearman"),
+                          hub_columns=pair, files=_glue(root, "STS-B", "stsb")),
+        "WNLI": TaskSpec("WNLI", "sentence1", "label", "sentence2", labels=_YES_NO,
+                         label_names=["not_entailment", "entailment"], hub_columns=pair,
+                         files=_glue(root, "WNLI", "wnli")),
+        "IMDb": TaskSpec("IMDb", "text", "label", labels=_YES_NO, label_names=["neg", "pos"],
+                         files=task_files(root, ["imdb", "imdb/plain_text"], {"train": ("train",), "dev": ("test",)})),
     }
 
 
-def _open(path: Path):
-    raw = Path(path).read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
-    return io.StringIO(raw.decode("utf-8-sig"))
-
-
-def _rows(path: Path, header: bool):
-    """Yield (line number, {column: value}) from TSV / CSV / JSONL (by extension)."""
-    name = str(path).removesuffix(".gz")
-    f = _open(path)
-    if name.endswith(".jsonl") or name.endswith(".json"):
-        for i, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    yield i, json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise BertdistilError(f"{path}:{i}: invalid JSON ({e.msg}): fix or remove the line") from None
-        return
-    delim = "," if name.endswith(".csv") else "\t"
-    reader = csv.reader(f, delimiter=delim, quoting=csv.QUOTE_MINIMAL if delim == "," else csv.QUOTE_NONE)
-    cols = None
-    for i, row in enumerate(reader, 1):
-        if not row or (len(row) == 1 and not row[0].strip()):
-            continue
-        if header and cols is None:
-            cols = [c.strip() for c in row]
-            continue
-        if cols is not None and len(row) != len(cols):
-            raise BertdistilError(f"{path}:{i}: expected {len(cols)} {'tab' if delim == chr(9) else 'comma'}-separated "
-                                  f"columns ({', '.join(cols)}), found {len(row)}: fix or remove the row")
-        yield i, dict(zip(cols, row)) if cols else dict(enumerate(row))
-
-
-def _get(row: dict, col, path: Path, line: int) -> str:
+def _get(row: dict, col, where: str):
     if col not in row:
-        raise BertdistilError(f"{path}:{line}: column '{col}' missing (row has {', '.join(map(str, row))}): "
+        raise BertdistilError(f"{where}: column '{col}' missing (row has {', '.join(map(str, row))}): "
                               "check the task's file format")
     return row[col]
 
 
-def load_split(spec: TaskSpec, path: Path | list[Path], labelled: bool = True, limit: int = 0) -> list[tuple]:
-    """Read one split. Returns [(text_a, text_b | None, label | None)]; labels mapped to ints, or floats
-    for regression. ``labelled=False`` reads GLUE test files (no label column). ``limit`` > 0 keeps
-    the first ``limit`` examples."""
-    paths = path if isinstance(path, list) else [path]
+def _label(spec: TaskSpec, raw, where: str) -> int | float:
+    if raw is None:
+        raise BertdistilError(f"{where}: no label (a test split?): pass a labelled file")
+    if spec.is_regression:
+        try:
+            return float(raw)
+        except (TypeError, ValueError):
+            raise BertdistilError(f"{where}: score '{raw}' is not a number") from None
+    value = str(raw).strip()
+    for values in (spec.labels, spec.label_names or []):
+        if value in values:
+            return values.index(value)
+    raise BertdistilError(f"{where}: label '{value}' is not one of {spec.labels}"
+                          + (f" (or {spec.label_names})" if spec.label_names else ""))
+
+
+def load_split(spec: TaskSpec, paths: Path | list[Path], labelled: bool = True) -> list[tuple]:
+    """Read one split from TSV/CSV/JSONL files, hub parquet files or save_to_disk folders.
+
+    Returns [(text_a, text_b | None, label | None)]: labels are class indices (hub order) or floats for
+    regression. ``labelled=False`` reads test files (labels not read)."""
     out = []
-    for p in paths:
-        p = Path(p)
-        if not p.is_file():
-            raise BertdistilError(f"{spec.name} data file {p} not found: pass an existing TSV/CSV/JSONL file")
-        a_col = spec.text_a if labelled or spec.test_text_a is None else spec.test_text_a
-        b_col = spec.text_b if labelled or spec.test_text_b is None else spec.test_text_b
-        header = spec.header or not labelled
-        for line, row in _rows(p, header):
-            a = _get(row, a_col, p, line)
-            b = _get(row, b_col, p, line) if b_col is not None else None
-            y = None
-            if labelled:
-                raw = str(_get(row, spec.label, p, line)).strip()
-                if spec.is_regression:
-                    try:
-                        y = float(raw)
-                    except ValueError:
-                        raise BertdistilError(f"{p}:{line}: score '{raw}' is not a number") from None
-                elif raw not in spec.labels:
-                    raise BertdistilError(f"{p}:{line}: label '{raw}' is not one of {spec.labels}")
-                else:
-                    y = spec.labels.index(raw)
-            out.append((a, b, y))
-            if limit and len(out) >= limit:
-                return out
+    for p in map(Path, paths if isinstance(paths, list) else [paths]):
+        if not p.exists():
+            raise BertdistilError(f"{spec.name} data file {p} not found: pass an existing TSV/CSV/JSONL/.parquet "
+                                  "file or a datasets save_to_disk folder")
+        if is_dataset_source(p):
+            a_col, b_col, y_col = spec.hub_columns or (spec.text_a, spec.text_b, spec.label)
+        else:
+            a_col = spec.text_a if labelled or spec.test_text_a is None else spec.test_text_a
+            b_col = spec.text_b if labelled or spec.test_text_b is None else spec.test_text_b
+            y_col = spec.label
+        for where, row in rows(p, spec.header or not labelled):
+            a = _get(row, a_col, where)
+            b = _get(row, b_col, where) if b_col is not None else None
+            out.append((a, b, _label(spec, _get(row, y_col, where), where) if labelled else None))
     if not out:
         raise BertdistilError(f"{spec.name}: {', '.join(map(str, paths))} holds no examples")
     return out
@@ -160,30 +155,12 @@ def subsample(items: list, n: int, seed: int = 0) -> list:
     return [items[i] for i in sorted(keep)]
 
 
-def user_task(name: str, train: str, dev: str, regression: bool | None = None) -> TaskSpec:
-    """A TaskSpec for a user's GLUE-format file (TSV with header, CSV or JSONL), columns found by name:
-    text from sentence / sentence1 / text / question / #1 String, optional pair column from sentence2 /
-    #2 String / sentence, label from label / score / Quality. Classes are the sorted distinct labels
-    of the train file; regression when ``regression`` is set or every label is a non-integer number."""
-    rows = [r for _, r in _rows(Path(train), True)]
-    cols = list(rows[0]) if rows else []
-    pick = lambda cands: next((c for c in cands if c in cols), None)
-    a = pick(["sentence1", "question", "#1 String", "sentence", "text"])
-    b = pick(["sentence2", "#2 String"] + (["sentence"] if a == "question" else []))
-    y = pick(["label", "score", "Quality"])
-    if a is None or y is None:
-        raise BertdistilError(f"{train}: cannot find a text column (sentence, sentence1, text, question) and a label "
-                              f"column (label, score) in its header {cols}")
-    spec = TaskSpec(name, a, y, b, labels=[], files={"train": Path(train), "dev": Path(dev)})
-    values = sorted({str(r[y]).strip() for r in rows})
-    if regression is None:
-        try:
-            regression = not all(float(v).is_integer() for v in values) or len(values) > 20
-        except ValueError:
-            regression = False
-    if regression:
-        spec.labels, spec.metrics = None, ("pearson", "spearman")
-    else:
-        spec.labels = values
-        spec.metrics = ("accuracy", "f1") if len(values) == 2 else ("accuracy",)
-    return spec
+def load_examples(spec: TaskSpec, split: str, cap: int = 0, seed: int = 0) -> list[tuple]:
+    """A split capped at ``cap`` examples by a seeded random sample (``subsample``), never its first rows
+    (IMDb's files are sorted by label). The one way every command caps a split. BertdistilError if the
+    split is not available."""
+    files = spec.files.get(split)
+    if not files:
+        raise BertdistilError(f"{spec.name}: no {split} split found: pass --data-dir DIR (or set BERTDISTIL_DATA) "
+                              "to a folder with the benchmark data, or --train FILE --dev FILE")
+    return subsample(load_split(spec, files, labelled=split != "test"), cap, seed)

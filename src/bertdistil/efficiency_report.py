@@ -1,0 +1,108 @@
+"""The efficiency sections of ``report.md``: Table 3, the compressed-students table and training throughput,
+as markdown generated from ``results.json`` (efficiency.py measures, this module only formats)."""
+from __future__ import annotations
+
+
+def compress_table(comp: dict) -> list[str]:
+    """Markdown: variant | format | size | text pass | speed-up | p50@128 | per-task score and Δ vs fp32."""
+    tasks, metric = comp["protocol"]["tasks"], comp["protocol"]["metric"]
+    head = "| variant | how | size (MB) | pass, batch 1 (s) | × teacher speed | p50 @128 (ms) | " + \
+        " | ".join(f"{t} {metric[t]} (Δ vs fp32)" for t in tasks) + " |"
+    lines = [head, "|---|---|---:|---:|---:|---:|" + "---:|" * len(tasks)]
+    t = comp.get("teacher")
+    if t and t.get("pass_s"):
+            lines.append(f"| teacher (fp32 PyTorch) | fine-tuned | {t['size_mb']:.1f} | {t['pass_s']:.1f} | 1.00 | | "
+                     + " | ".join(f"{t[task][metric[task]]:.1f}" for task in tasks) + " |")
+    base = comp["variants"]["fp32"]
+    for name, r in comp["variants"].items():
+        cells = []
+        for task in tasks:
+            v, b = r[task][metric[task]], base[task][metric[task]]
+            cells.append(f"{v:.1f}" + ("" if name == "fp32" else f" ({v - b:+.1f})"))
+        sp = f"{r['speedup_vs_teacher']:.2f}" if r["speedup_vs_teacher"] else ""
+        lines.append(f"| student {name} | {r['method']} | {r['size_mb']:.1f} | {r['pass_s']:.1f} | {sp} | "
+                     f"{r['latency_ms_128_p50']:.1f} | " + " | ".join(cells) + " |")
+    return lines
+
+def best_variant(comp: dict, max_loss: dict[str, float] | None = None) -> dict | None:
+    """The fastest variant within the accuracy budget vs the fp32 student (default: issue targets,
+    ≤ 1 point SST-2 accuracy, ≤ 1 point (= 0.01) STS-B Pearson); None if no variant qualifies."""
+    max_loss = max_loss or {"SST-2": 1.0, "STS-B": 1.0}
+    base = comp["variants"]["fp32"]
+    metric = comp["protocol"]["metric"]
+    ok = []
+    for name, r in comp["variants"].items():
+        if all(base[t][m] - r[t][m] <= max_loss.get(t, 1.0) for t, m in metric.items()):
+            ok.append((r["pass_s"], name))
+    if not ok:
+        return None
+    name = min(ok)[1]
+    return {"variant": name, **comp["variants"][name]}
+
+def loop_name(row: dict) -> str:
+    """How a ``bench_train`` row ran: plain fp32 eager, or bf16 autocast with the speed-ups it had on."""
+    if not row["bf16"]:
+        return "plain fp32 eager"
+    on = [name for key, name in (("cpu_kernels", "cpu_kernels"), ("bf16_teacher", "bf16 teacher")) if row.get(key)]
+    return " + ".join(["bf16 autocast", *on]) if on else "bf16 autocast, stock PyTorch ops"
+
+def train_throughput_table(tt: dict) -> list[str]:
+    """Markdown: one row per (loop, seq len) with tokens/s, GFLOP/s, peak, MFU and its GEMM ceiling; then where
+    the profiled step's time goes (``trainbench.time_shares``)."""
+    lines = ["| loop | seq len | batch | tokens/s | step (s) | achieved GFLOP/s | peak GFLOP/s (mm, same window) | "
+             "MFU (per-step range) | "
+             "MFU ceiling (model GEMMs alone) | vocab projection share of FLOPs |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    shares = []
+    for rows in tt["steps"].values():
+        for r in rows:
+            name = loop_name(r)
+            ceiling = f"{100 * r['mfu_ceiling']:.0f}%" if "mfu_ceiling" in r else "–"
+            lo, hi = r.get("mfu_range") or (None, None)
+            spread = "" if lo is None else f" ({100 * lo:.0f}–{100 * hi:.0f}%)"
+            lines.append(f"| {name} | {r['seq_len']} | {r['batch_size']} | {r['tokens_per_s']:.0f} | "
+                         f"{r['step_s']:.2f} | {r['achieved_gflops']:.0f} | {r['peak_gflops']:.0f} | "
+                         f"{100 * r['mfu']:.0f}%{spread} | {ceiling} | {100 * r['vocab_projection_share']:.0f}% |")
+            if r.get("time_shares"):
+                shares.append((f"{name} {r['seq_len']}", r["time_shares"]))
+    if shares:
+        cats = list(shares[0][1])
+        lines += ["", "Where a profiled step's time goes (share of self CPU time):", "",
+                  "| loop | " + " | ".join(cats) + " |", "|---|" + "---:|" * len(cats)]
+        lines += [f"| {name} | " + " | ".join(f"{100 * sh.get(c, 0):.0f}%" for c in cats) + " |" for name, sh in shares]
+    return lines
+
+def efficiency_section(r: dict) -> list[str]:
+    """Report markdown for whatever of bench / compress / train_throughput the results hold."""
+    lines = []
+    if r.get("bench"):
+        from .bench import table3
+        b = r["bench"]
+        lines += ["## Table 3 — size and CPU inference speed", "",
+                  "Each model in a fresh process; one pass over the text named in the header at batch size 1, "
+                  "median of the passes (min–max); "
+                  "paper rows as published (their hardware, not comparable in absolute terms).", "",
+                  *table3(b), ""]
+        for t in {v["threads"] for v in b.values()}:
+            if f"teacher@{t}t" in b and f"student@{t}t" in b:
+                lines.append(f"- {t} thread(s): student {b[f'teacher@{t}t']['pass_s'] / b[f'student@{t}t']['pass_s']:.2f}× "
+                             f"faster than the teacher on the {b[f'student@{t}t'].get('pass_text', 'STS-B dev')} pass.")
+        lines.append("")
+    if r.get("compress"):
+        c = r["compress"]
+        best = best_variant(c)
+        lines += ["## Compressed students (size, speed and accuracy side by side)", "",
+                  f"{c['protocol']['model']}; {c['protocol']['train_examples']} train / {c['protocol']['dev_examples']} "
+                  f"dev examples, seed {c['protocol']['seed']}. Timing: {c['protocol']['timing']}.", "",
+                  *compress_table(c), ""]
+        lines.append("- fastest variant within 1 point of the fp32 student on every task: " +
+                     (f"**{best['variant']}**, {best['speedup_vs_teacher']:.2f}× the teacher's speed"
+                      if best and best.get("speedup_vs_teacher") else "none") + ".")
+        lines.append("")
+    if r.get("train_throughput"):
+        tt = r["train_throughput"]
+        lines += ["## Training throughput (distillation step)", "",
+                  f"Teacher forward + student forward/backward + AdamW, {tt['threads']} threads; FLOPs counted "
+                  "analytically (trainbench.py), MFU against the measured "
+                  f"{tt['matmul_size']}³ matmul peak of the same precision.", "", *train_throughput_table(tt), ""]
+    return lines
