@@ -1,4 +1,4 @@
-# bertdistil — `make reproduce` (main job on the embedded default), `make test`, `make install`.
+# bertdistil — `make reproduce` (main job on the embedded default), `make test` (ruff, then pytest), `make install`.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -27,6 +27,7 @@ smoke: install
 	$(BIN)/bertdistil reproduce --preset smoke --out runs/smoke $(DATA_ARG)
 
 test: install
+	$(BIN)/ruff check src tests
 	BERTDISTIL_DATA=$(DATA) $(BIN)/python -m pytest -q tests
 
 clean:

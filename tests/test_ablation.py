@@ -11,7 +11,8 @@ from bertdistil.errors import BertdistilError
 
 def test_row_recipes_change_one_thing_each():
     cfg = load_config("default")
-    assert row_recipe("no_ce", cfg, 6)[0].alpha_ce == 0 and row_recipe("no_ce", cfg, 6)[0].alpha_mlm == cfg.loss.alpha_mlm
+    no_ce = row_recipe("no_ce", cfg, 6)[0]
+    assert no_ce.alpha_ce == 0 and no_ce.alpha_mlm == cfg.loss.alpha_mlm
     assert row_recipe("no_cos", cfg, 6)[0].alpha_cos == 0 and row_recipe("no_mlm", cfg, 6)[0].alpha_mlm == 0
     assert row_recipe("random_init", cfg, 6) == (cfg.loss, None, True)
     assert row_recipe("first_half", cfg, 6)[1] == [0, 1, 2]

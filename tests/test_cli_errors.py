@@ -48,7 +48,8 @@ def test_empty_or_binary_corpus(capsys, tmp_path, tiny_bert_dir, content, needle
 
 
 def test_bad_token_dtype_setting(capsys, tmp_path):
-    code, err = _run(capsys, "reproduce", "--preset", "smoke", "--out", str(tmp_path / "o"), "--set", "token_dtype=uint8")
+    code, err = _run(capsys, "reproduce", "--preset", "smoke", "--out", str(tmp_path / "o"),
+                     "--set", "token_dtype=uint8")
     assert code == 2 and "token_dtype" in err
 
 

@@ -26,7 +26,8 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, ds.meta["tokens
 
 
 def _text(path, mb):
-    paragraphs = gzip.open(shipped_data_dir() / "corpus" / "sotu.txt.gz", "rt").read().split("\n\n")[:2000]
+    with gzip.open(shipped_data_dir() / "corpus" / "sotu.txt.gz", "rt") as f:
+        paragraphs = f.read().split("\n\n")[:2000]
     block = "\n\n".join(paragraphs).encode()
     with open(path, "wb") as f:
         for _ in range(int(mb * 1e6 // len(block)) + 1):
@@ -52,9 +53,8 @@ def test_parquet_and_datasets_directory_corpora(tmp_path, tokenizer):
     pq.write_table(table, tmp_path / "c.parquet")
     d = tmp_path / "hf_dataset"
     d.mkdir()
-    with pa.OSFile(str(d / "data-00000-of-00001.arrow"), "wb") as sink:
-        with pa.ipc.new_stream(sink, table.schema) as w:
-            w.write_table(table)
+    with pa.OSFile(str(d / "data-00000-of-00001.arrow"), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table)
     (d / "state.json").write_text(json.dumps({"_data_files": [{"filename": "data-00000-of-00001.arrow"}]}))
     txt = tmp_path / "c.txt"
     txt.write_text("\n\n".join(docs))
@@ -72,7 +72,8 @@ def test_tokenized_chunks_match_one_tokenizer_call_in_order(tokenizer, monkeypat
     import os
 
     from bertdistil.sources import tokenized_chunks, tokenizer_parallelism
-    docs = gzip.open(shipped_data_dir() / "corpus" / "sotu.txt.gz", "rt").read().split("\n\n")[:300]
+    with gzip.open(shipped_data_dir() / "corpus" / "sotu.txt.gz", "rt") as f:
+        docs = f.read().split("\n\n")[:300]
     chunks = list(tokenized_chunks(iter(docs), tokenizer, max_docs=7, max_chars=2_000))
     assert max(len(c) for c, _ in chunks) <= 7 and [d for c, _ in chunks for d in c] == docs
     assert [i for _, ids in chunks for i in ids] == tokenizer(docs, add_special_tokens=False)["input_ids"]

@@ -95,7 +95,7 @@ def test_heldout_split_partitions_documents_and_never_trains_on_them(tokenizer, 
     from bertdistil.sources import documents, heldout_documents, is_heldout
     f = tmp_path / "c.txt"
     f.write_text("\n\n".join(f"Document {i} about topic {i % 7}: some words follow here." for i in range(600)))
-    kw = dict(heldout_every=10)
+    kw = {"heldout_every": 10}
     train = prepare_corpus([str(f)], tokenizer, 64, tmp_path / "cache", part="train", **kw)
     held = prepare_corpus([str(f)], tokenizer, 64, tmp_path / "cache", part="heldout", **kw)
     whole = prepare_corpus([str(f)], tokenizer, 64, tmp_path / "cache")

@@ -166,7 +166,8 @@ def test_mnli_and_qqp_hub_files_are_built_in_tasks(tmp_path):
 
 def test_imdb_hub_parquet_equals_the_jsonl_files(data_root, tmp_path):
     ref = builtin_tasks(data_root)["IMDb"]
-    rows = [json.loads(line) for line in gzip.open(ref.files["dev"][0], "rt")][:30]
+    with gzip.open(ref.files["dev"][0], "rt") as f:
+        rows = [json.loads(line) for line in f][:30]
     feats = Features({"text": Value("string"), "label": ClassLabel(names=["neg", "pos"])})
     ds = Dataset.from_dict({"text": [r["text"] for r in rows], "label": [r["label"] for r in rows]}, features=feats)
     (tmp_path / "imdb" / "plain_text").mkdir(parents=True)

@@ -45,7 +45,7 @@ def _two(teacher, out):
 
 
 def _log(out):
-    return [json.loads(line) for line in (out / "run" / "log.jsonl").read_text().splitlines()]
+    return [json.loads(line) for line in (out / "runs" / "student" / "log.jsonl").read_text().splitlines()]
 
 
 def _env():
@@ -62,7 +62,7 @@ def test_two_processes_match_one_process_with_twice_the_accumulation(teacher_no_
     assert [r["tokens_seen"] for r in a] == [r["tokens_seen"] for r in b]      # the same batches
     for ra, rb in zip(a, b):
         assert rb["loss"] == pytest.approx(ra["loss"], rel=2e-2)               # bf16 autocast tolerance
-    assert json.loads((two / "run" / "summary.json").read_text())["world_size"] == 2
+    assert json.loads((two / "runs" / "student" / "summary.json").read_text())["world_size"] == 2
 
 
 def test_two_process_checkpoint_resumes_in_one_process(teacher_no_dropout, tmp_path):
@@ -70,7 +70,7 @@ def test_two_process_checkpoint_resumes_in_one_process(teacher_no_dropout, tmp_p
     subprocess.run(_one(teacher_no_dropout, ref), check=True, env=_env(), capture_output=True)
     proc = subprocess.Popen(_two(teacher_no_dropout, out), env=_env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
-    log = out / "run" / "log.jsonl"
+    log = out / "runs" / "student" / "log.jsonl"
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
         if log.is_file() and len(log.read_text().splitlines()) >= 5:          # past the checkpoint at step 4
@@ -79,7 +79,7 @@ def test_two_process_checkpoint_resumes_in_one_process(teacher_no_dropout, tmp_p
         time.sleep(0.01)
     proc.wait()
     assert proc.returncode != 0, "the 2-process run finished before it could be killed"
-    ck = torch.load(out / "run" / "checkpoint.pt", weights_only=False)
+    ck = torch.load(out / "runs" / "student" / "checkpoint.pt", weights_only=False)
     assert ck["world_size"] == 2 and ck["step"] >= 4
     p = subprocess.run(_one(teacher_no_dropout, out), env=_env(), capture_output=True, text=True)
     assert p.returncode == 0, p.stderr[-3000:]

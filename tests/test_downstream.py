@@ -24,7 +24,8 @@ def test_classification_and_regression_metrics_known_values():
     assert m["mcc"] == pytest.approx(100 * mcc)
     r = task_metrics(("pearson", "spearman"), np.array([1.0, 2.0, 3.0, 5.0]), np.array([2.0, 4.0, 6.0, 8.0]))
     x, y = np.array([1.0, 2, 3, 5]), np.array([2.0, 4, 6, 8])
-    pearson = ((x - x.mean()) * (y - y.mean())).sum() / math.sqrt(((x - x.mean()) ** 2).sum() * ((y - y.mean()) ** 2).sum())
+    dx, dy = x - x.mean(), y - y.mean()
+    pearson = (dx * dy).sum() / math.sqrt((dx ** 2).sum() * (dy ** 2).sum())
     assert r["pearson"] == pytest.approx(100 * pearson) and r["spearman"] == pytest.approx(100.0)
 
 
@@ -42,7 +43,7 @@ def test_squad_normalisation_official_rules():
 def test_real_files_load_with_their_headers(name, data_root):
     spec = builtin_tasks(data_root)[name]
     assert spec.files, f"{name}: no files found under {data_root}"
-    for split, path in spec.files.items():
+    for split in spec.files:
         labelled = split != "test"
         ex = load_examples(spec, split, 200)
         assert len(ex) == 200 or name == "WNLI" and split == "dev"
@@ -135,6 +136,6 @@ def test_predict_writes_one_row_per_test_example(task, test_rows, tiny_bert_dir,
     lines = pred.read_text().splitlines()
     assert lines[0] == "index\tprediction" and len(lines) == test_rows + 1
     if task == "MRPC":
-        assert {l.split("\t")[1] for l in lines[1:]} <= {"0", "1"}
+        assert {line.split("\t")[1] for line in lines[1:]} <= {"0", "1"}
     else:
         float(lines[1].split("\t")[1])

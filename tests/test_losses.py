@@ -116,3 +116,25 @@ def test_vocab_losses_value_matches_hand_computation_and_checks_inputs():
         losses.vocab_losses(s, None, labels, T, 5.0, 2.0)
     with pytest.raises(ValueError, match="teacher logits"):
         losses.vocab_losses(s, t[:, :2], labels, T, 5.0, 2.0)
+
+
+def test_task_distillation_losses_against_hand_computed_values():
+    """Classification, regression and span losses of task distillation, with and without a teacher."""
+    import math
+
+    from bertdistil.losses import span_loss, task_classification_loss, task_regression_loss
+    zs, zt, y = torch.tensor([[2.0, 0.0]]), torch.tensor([[0.0, 2.0]]), torch.tensor([0])
+    ce = math.log(1 + math.exp(-2.0))                               # −log softmax(2, 0)[0]
+    ps = [1 / (1 + math.exp(-1.0)), 1 / (1 + math.exp(1.0))]        # softmax(z_s / 2)
+    pt = ps[::-1]                                                   # softmax(z_t / 2)
+    kl = 4 * sum(t * math.log(t / s) for t, s in zip(pt, ps))       # T² · KL(p_t ‖ p_s), T = 2
+    assert task_classification_loss(zs, y).item() == pytest.approx(ce, rel=1e-6)
+    assert task_classification_loss(zs, y, zt, alpha=0.25, temperature=2.0).item() == \
+        pytest.approx(0.75 * ce + 0.25 * kl, rel=1e-6)
+    s, target, t = torch.tensor([1.0, 3.0]), torch.tensor([2.0, 2.0]), torch.tensor([1.0, 1.0])
+    assert task_regression_loss(s, target).item() == pytest.approx(1.0)          # ((−1)² + 1²) / 2
+    assert task_regression_loss(s, target, t, alpha=0.5).item() == pytest.approx(0.5 * 1.0 + 0.5 * 2.0)  # (0 + 4) / 2
+    start, end = torch.tensor([[2.0, 0.0]]), torch.tensor([[0.0, 2.0]])
+    assert span_loss(start, end, torch.tensor([0]), torch.tensor([1])).item() == pytest.approx(ce, rel=1e-6)
+    mixed = span_loss(start, end, torch.tensor([0]), torch.tensor([1]), end, start, alpha=0.5, temperature=2.0)
+    assert mixed.item() == pytest.approx(0.5 * ce + 0.5 * kl, rel=1e-6)

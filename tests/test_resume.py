@@ -16,7 +16,7 @@ def _cmd(teacher, out):
 
 
 def _losses(out):
-    rows = [json.loads(line) for line in (out / "run" / "log.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (out / "runs" / "student" / "log.jsonl").read_text().splitlines()]
     return [(r["step"], r["loss"], r["terms"], r["tokens_seen"]) for r in rows]
 
 
@@ -25,7 +25,7 @@ def test_resume_after_kill_equals_uninterrupted(tiny_bert_dir, tmp_path):
     full, killed = tmp_path / "full", tmp_path / "killed"
     subprocess.run(_cmd(tiny_bert_dir, full), check=True, env=env, capture_output=True)
     proc = subprocess.Popen(_cmd(tiny_bert_dir, killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    log = killed / "run" / "log.jsonl"
+    log = killed / "runs" / "student" / "log.jsonl"
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
         if log.is_file() and len(log.read_text().splitlines()) >= 11:   # past the checkpoint at step 9
@@ -35,8 +35,33 @@ def test_resume_after_kill_equals_uninterrupted(tiny_bert_dir, tmp_path):
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
     assert not (killed / "student").exists()
-    assert (killed / "run" / "checkpoint.pt").is_file()
+    assert (killed / "runs" / "student" / "checkpoint.pt").is_file()
     subprocess.run(_cmd(tiny_bert_dir, killed), check=True, env=env, capture_output=True)
     a, b = _losses(full), _losses(killed)
     assert [r[0] for r in b] == list(range(1, 25))
     assert a == b
+
+
+def test_teacher_preparation_is_the_same_whatever_the_global_rng_state(tiny_bert_no_head_dir, tokenizer, tmp_path):
+    """PyTorch seeds its default generator differently in every process: the head fitted to a head-less teacher
+    must still come out the same (it is initialised after seeding from cfg.seed)."""
+    import torch
+    from safetensors.torch import load_file
+
+    from bertdistil.config import load_config
+    from bertdistil.data import prepare_corpus
+    from bertdistil.masking import Masker
+    from bertdistil.teacher import prepare_teacher
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n\n".join(f"Line {i}: the river runs past {i % 5} mills and a bridge." for i in range(120)))
+    cfg = load_config("smoke", ["teacher_prep.max_steps=2"])
+    ds = prepare_corpus([str(corpus)], tokenizer, 32, tmp_path / "tok")
+    masker = Masker(cfg.masking, ds.counts, sorted(set(tokenizer.all_special_ids)), tokenizer.mask_token_id)
+    weights = []
+    for state in (1, 2):
+        torch.manual_seed(state)                 # a different global RNG state before each preparation
+        folder, _ = prepare_teacher(tiny_bert_no_head_dir, cfg, tokenizer, ds, masker, tmp_path / f"cache{state}",
+                                    progress=False)
+        weights.append(load_file(str(folder / "model.safetensors")))
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])

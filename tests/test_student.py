@@ -22,9 +22,11 @@ def _check_copy(teacher, student, layer_map, fold=True):
     for k, m in enumerate(layer_map):
         for src, dst in _BERT_TO_DISTILBERT.items():
             for w in ("weight", "bias"):
-                assert torch.equal(s[f"distilbert.transformer.layer.{k}.{dst}.{w}"], t[f"bert.encoder.layer.{m}.{src}.{w}"])
+                assert torch.equal(s[f"distilbert.transformer.layer.{k}.{dst}.{w}"],
+                                   t[f"bert.encoder.layer.{m}.{src}.{w}"])
     assert torch.equal(s["distilbert.embeddings.word_embeddings.weight"], t["bert.embeddings.word_embeddings.weight"])
-    pos = t["bert.embeddings.position_embeddings.weight"] + (t["bert.embeddings.token_type_embeddings.weight"][0] if fold else 0)
+    token_type = t["bert.embeddings.token_type_embeddings.weight"][0] if fold else 0
+    pos = t["bert.embeddings.position_embeddings.weight"] + token_type
     assert torch.equal(s["distilbert.embeddings.position_embeddings.weight"], pos)
     assert torch.equal(s["vocab_transform.weight"], t["cls.predictions.transform.dense.weight"])
     assert torch.equal(s["vocab_projector.bias"], t["cls.predictions.bias"])

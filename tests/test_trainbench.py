@@ -23,9 +23,9 @@ def test_step_flops_formula_by_hand():
 def test_bench_train_measures_a_real_step(tiny_bert_dir, tokenizer):
     import torch
 
+    from bertdistil.config import MaskingConfig
     from bertdistil.data import prepare_corpus
     from bertdistil.masking import Masker
-    from bertdistil.config import MaskingConfig
     from bertdistil.models import load_masked_lm
     from bertdistil.resources import cache_dir, default_corpus
     from bertdistil.student import build_student

@@ -26,7 +26,8 @@ def test_user_task_from_parquet_and_save_to_disk(tmp_path):
     spec = user_task("mine", train, dev)
     assert spec.labels == ["neg", "pos"] and spec.text_a == "text" and spec.metrics == ("accuracy", "f1")
     disk = user_task("mine", tmp_path / "disk", tmp_path / "disk")
-    assert disk.files["train"] == [tmp_path / "disk" / "train"] and disk.files["dev"] == [tmp_path / "disk" / "validation"]
+    assert disk.files["train"] == [tmp_path / "disk" / "train"]
+    assert disk.files["dev"] == [tmp_path / "disk" / "validation"]
 
 
 def test_finetune_evaluate_predict_a_recorded_user_task(tmp_path, tiny_bert_dir, capsys):
@@ -44,7 +45,8 @@ def test_finetune_evaluate_predict_a_recorded_user_task(tmp_path, tiny_bert_dir,
     pred = tmp_path / "pred.tsv"
     assert main(["predict", "--model", str(out), "--input", str(dev), "--output", str(pred)]) == 0
     lines = pred.read_text().splitlines()
-    assert lines[0] == "index\tprediction" and len(lines) == 17 and {x.split("\t")[1] for x in lines[1:]} <= {"neg", "pos"}
+    assert lines[0] == "index\tprediction" and len(lines) == 17
+    assert {x.split("\t")[1] for x in lines[1:]} <= {"neg", "pos"}
 
 
 def test_tsv_user_task_evaluates_by_name(tmp_path, tiny_bert_dir, capsys):

@@ -18,46 +18,33 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import torch
+
 from .checkpoint import save_model_dir, write_json
 from .config import Config
 from .downstream import protocol_dir, run_task
 from .errors import BertdistilError
+from .layout import RunLayout
 from .models import load_tokenizer, n_layers
+from .recipes import ABLATION_ROWS, RECIPES, resolve
 from .student import build_student, prepare_tokenizer_for
 
-PAPER_TABLE4 = {"no_ce": -2.96, "no_cos": -1.46, "no_mlm": -0.31, "random_init": -3.69}
-ROWS = ("full", "no_ce", "no_cos", "no_mlm", "random_init", "first_half", "ce_mask_swap")
-DESCRIPTION = {"full": "triple loss + teacher-layer init", "no_ce": "∅ − L_ce", "no_cos": "∅ − L_cos",
-               "no_mlm": "∅ − L_mlm", "random_init": "triple loss + random init",
-               "first_half": "init from the first half of the teacher's layers",
-               "ce_mask_swap": "restrict_ce_to_mask flipped"}
+PAPER_TABLE4 = {row: RECIPES[row].paper_delta for row in ABLATION_ROWS if RECIPES[row].paper_delta is not None}
+ROWS = ABLATION_ROWS
+DESCRIPTION = {row: RECIPES[row].description for row in ABLATION_ROWS}
 
 
 def row_recipe(row: str, cfg: Config, n_teacher: int) -> tuple:
-    """(loss config, layer map or None, random_init) of an ablation row; BertdistilError if unknown."""
-    loss, layers, random_init = cfg.loss, cfg.student_layers, False
-    if row == "no_ce":
-        loss = replace(loss, alpha_ce=0.0)
-    elif row == "no_cos":
-        loss = replace(loss, alpha_cos=0.0)
-    elif row == "no_mlm":
-        loss = replace(loss, alpha_mlm=0.0)
-    elif row == "random_init":
-        random_init = True
-    elif row == "first_half":
-        layers = list(range(max(1, n_teacher // 2)))
-    elif row == "ce_mask_swap":
-        loss = replace(loss, restrict_ce_to_mask=not loss.restrict_ce_to_mask)
-    elif row != "full":
-        raise BertdistilError(f"unknown ablation row '{row}': choose from {', '.join(ROWS)}")
-    return loss, layers, random_init
+    """(loss config, layer map or None, random_init) of an ablation row (recipes.RECIPES); BertdistilError if
+    unknown."""
+    return resolve(row, cfg, n_teacher, ABLATION_ROWS, "ablation row")
 
 
 def ablate(ctx, out: Path, rows: list[str]) -> dict:
     """Distil + fine-tune every row; returns {"ablation": {row: {glue_macro (tasks' medians over seeds,
     averaged), seed_macro (macro-score of each seed), delta, tokens, paper_delta, per_task}}, "protocol": ...}
     and writes OUT/results.json and OUT/report.md (Table 4)."""
-    from .pipeline import _train_stage, check_out_dir
+    from .pipeline import check_out_dir, train_stage
     from .tasks import builtin_tasks
     from .teacher import prepare_teacher
     cfg = ctx.cfg
@@ -71,26 +58,25 @@ def ablate(ctx, out: Path, rows: list[str]) -> dict:
     tasks = builtin_tasks(ctx.root)
     missing = [t for t in cfg.finetune.tasks if not {"train", "dev"} <= set(tasks[t].files)]
     if missing:
-        raise BertdistilError(f"ablate fine-tunes on {', '.join(missing)}, whose data is not found: pass --data-dir DIR "
-                              "(or set BERTDISTIL_DATA) to a folder with glue/<TASK>/")
+        raise BertdistilError(f"ablate fine-tunes on {', '.join(missing)}, whose data is not found: pass "
+                              "--data-dir DIR (or set BERTDISTIL_DATA) to a folder with glue/<TASK>/")
     results = {}
     for row in ["full", *[r for r in rows if r != "full"]]:
         loss, layers, random_init = row_recipe(row, cfg, n_layers(teacher.config))
-        base = out / "ablation" / row
-        init_dir = base / "student_init"
+        row_dir = RunLayout(out).ablation_row(row)
+        init_dir = row_dir.student_init
         if not (init_dir / "config.json").is_file():
+            torch.manual_seed(cfg.seed)  # random_init draws its weights here: the same on every run
             student, _ = build_student(teacher, layers, cfg.fold_token_type, random_init=random_init)
             save_model_dir(student, prepare_tokenizer_for(student, load_tokenizer(teacher_dir)), init_dir)
         ctx.tokenizer = load_tokenizer(init_dir)
-        uses_teacher = bool(loss.alpha_ce or loss.alpha_cos or loss.alpha_mse)
-        summary = _train_stage(ctx, row, init_dir, teacher if uses_teacher else None, loss, base / "run",
-                               base / "student")
+        summary = train_stage(ctx, row, init_dir, teacher, loss, row_dir.train_dir("student"), row_dir.student)
         scores, per_seed = {}, []
         for name in cfg.finetune.tasks:
             spec = tasks[name]
             fc = replace(cfg.finetune, models=["student"])
-            r = run_task(spec, {"student": base / "student"}, replace(cfg, finetune=fc),
-                         protocol_dir(base, cfg), cfg.finetune.seeds, ctx.progress, ctx.device)
+            r = run_task(spec, {"student": row_dir.student}, replace(cfg, finetune=fc),
+                         protocol_dir(row_dir.root, cfg), cfg.finetune.seeds, ctx.progress, ctx.device)
             scores[name] = r["student"][spec.metrics[0]]
             per_seed.append(r["student"]["seeds"][spec.metrics[0]])
         macro = sum(scores.values()) / len(scores)
@@ -106,8 +92,8 @@ def ablate(ctx, out: Path, rows: list[str]) -> dict:
         * cfg.distill.gradient_accumulation_steps, "tasks": cfg.finetune.tasks, "seeds": cfg.finetune.seeds,
         "max_train_examples": cfg.finetune.max_train_examples, "lr": cfg.finetune.lr, "epochs": cfg.finetune.epochs},
         "config": cfg.to_dict()}
-    write_json(res, out / "results.json")
-    (out / "report.md").write_text("\n".join(table4(res)) + "\n")
+    write_json(res, RunLayout(out).results)
+    RunLayout(out).report.write_text("\n".join(table4(res)) + "\n")
     return res
 
 
@@ -121,7 +107,7 @@ def table4(res: dict) -> list[str]:
              "Table 4 (full GLUE, paper budget).", "",
              "| ablation | GLUE macro (ours) | per-seed macro (min–max) | Δ ours | Δ paper | distilled tokens |",
              "|---|---:|---:|---:|---:|---:|"]
-    for row, r in res["ablation"].items():
+    for r in res["ablation"].values():
         paper = "" if r["paper_delta"] is None else f"{r['paper_delta']:+.2f}"
         seeds = r.get("seed_macro") or [r["glue_macro"]]
         lines.append(f"| {r['description']} | {r['glue_macro']:.2f} | {min(seeds):.2f}–{max(seeds):.2f} | "
@@ -133,3 +119,12 @@ def table4(res: dict) -> list[str]:
               f"{[k for _, k in paper]} — {'the same' if same else 'different'}."]
     return lines
 
+
+def ablate_command(args, cfg) -> int:
+    """``bertdistil ablate``: Table 4 into --out (locked), printed when done."""
+    from .context import Context
+    from .runlock import run_lock
+    ctx = Context(cfg, progress=not args.quiet)
+    with run_lock(args.out):
+        print("\n".join(table4(ablate(ctx, args.out, args.rows))))
+    return 0

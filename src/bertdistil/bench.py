@@ -153,3 +153,26 @@ if __name__ == "__main__":
     hf_logging.disable_progress_bar()
     model, threads, repeats, texts, runs = sys.argv[1:6]
     print(json.dumps(_measure(model, int(threads), int(repeats), texts, int(runs), t_start=t_start)))
+
+
+def bench_command(args, cfg=None) -> int:
+    """``bertdistil bench``: Table 3 for --models NAME=DIR at each --threads → OUT/bench.json, OUT/bench.md."""
+    from .checkpoint import write_json
+    from .dataroot import resolve_data_root
+    from .models import check_model_dir
+    from .resources import default_corpus
+    args.out.mkdir(parents=True, exist_ok=True)
+    texts = write_bench_texts(args.out / "bench_texts.json", resolve_data_root(args.data_dir), args.max_pairs,
+                              default_corpus(), 50)
+    results = {}
+    for item in args.models:
+        name, _, path = item.rpartition("=")
+        check_model_dir(path)
+        for t in args.threads:
+            key = f"{name or Path(path).name}@{t}t"
+            print(f"bench {key} ...", file=sys.stderr)
+            results[key] = bench_model(path, t, args.repeats, texts)
+    write_json(results, args.out / "bench.json")
+    (args.out / "bench.md").write_text("\n".join(table3(results)) + "\n")
+    print("\n".join(table3(results)))
+    return 0

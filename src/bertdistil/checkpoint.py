@@ -1,26 +1,50 @@
-"""Atomic writes: a reader (or a resumed run) sees the old file or the new one, never half of one."""
+"""Atomic writes: a reader (or a resumed run) sees the old file or the new one, never half of one, and a
+write that fails (disk full, read-only file system) leaves no temporary file or folder behind."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
 import torch
 
 
+@contextlib.contextmanager
+def _cleanup_on_error(tmp: Path):
+    try:
+        yield
+    except BaseException as e:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        if isinstance(e, OSError) and not e.filename:
+            e.filename = str(tmp)                # name the place for the one-line error
+        code = re.search(r"os error (\d+)", str(e)) if not isinstance(e, OSError) else None
+        if code:                                 # safetensors reports I/O errors as SafetensorError("... os error 28")
+            raise OSError(int(code.group(1)), os.strerror(int(code.group(1))), str(tmp)) from e
+        raise
+
+
 def save_torch(obj, path: Path) -> None:
     """torch.save to ``path.tmp`` then os.replace (atomic on POSIX)."""
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with _cleanup_on_error(tmp):
+        with open(tmp, "wb") as f:             # a file object: a full disk raises OSError, not RuntimeError
+            torch.save(obj, f)
+        os.replace(tmp, path)
 
 
 def write_json(obj, path: Path) -> None:
     """Write indented JSON atomically."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str))
-    os.replace(tmp, path)
+    with _cleanup_on_error(tmp):
+        tmp.write_text(json.dumps(obj, indent=2, default=str))
+        os.replace(tmp, path)
 
 
 def save_model_dir(model, tokenizer, path: Path) -> None:
@@ -28,9 +52,10 @@ def save_model_dir(model, tokenizer, path: Path) -> None:
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    if tokenizer is not None:
-        tokenizer.save_pretrained(tmp)
+    with _cleanup_on_error(tmp):
+        model.save_pretrained(tmp)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp)
     old = path.with_name(path.name + ".old")
     if path.exists():
         shutil.rmtree(old, ignore_errors=True)

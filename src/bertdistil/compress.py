@@ -145,7 +145,8 @@ def export_onnx(model, tokenizer, out_dir: Path, optimize: bool = True, int8: bo
         c = model.config
         heads = getattr(c, "num_attention_heads", None) or c.n_heads
         hidden = getattr(c, "hidden_size", None) or c.dim
-        optimizer.optimize_model(str(raw), model_type="bert", num_heads=heads, hidden_size=hidden).save_model_to_file(str(raw))
+        fused = optimizer.optimize_model(str(raw), model_type="bert", num_heads=heads, hidden_size=hidden)
+        fused.save_model_to_file(str(raw))
     if int8:
         logging.getLogger().setLevel(logging.ERROR)   # "consider pre-processing" advice from onnxruntime
         quantize_dynamic(str(raw), str(tmp / ONNX_FILE), weight_type=QuantType.QInt8,
@@ -182,7 +183,8 @@ def make_variant(name: str, src: Path, out: Path, spec, train_ex, cfg, fc, bf16:
     elif name == "ffn":
         model = _load(src)
         teacher_out = predict_outputs(model, tok, encode(tok, train_ex, fc.max_seq_len), bf16=bf16)
-        prune_ffn(model, taylor_importance(model, tok, spec, train_ex, fc.max_seq_len, cfg.importance_batches), cfg.ffn_keep)
+        importance = taylor_importance(model, tok, spec, train_ex, fc.max_seq_len, cfg.importance_batches)
+        prune_ffn(model, importance, cfg.ffn_keep)
         save_model_dir(model, tok, out)
         info = {"format": "hf", "method": f"FFN neurons kept {cfg.ffn_keep} (Taylor importance)", "recovery": None}
         if cfg.recovery_epochs > 0:

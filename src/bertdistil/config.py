@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +46,7 @@ class OptimConfig:
     eval_every: int = 0                     # optimizer steps; 0 = only at the end
     checkpoint_every: int = 50              # optimizer steps
     group_by_size: bool = True              # length-grouped batches
+    max_nonfinite_steps: int = 3            # non-finite loss/gradient steps in a row before the run stops
 
 
 @dataclass
@@ -54,6 +58,11 @@ class LossConfig:
     alpha_cos: float = 1.0
     alpha_mse: float = 0.0
     restrict_ce_to_mask: bool = False
+
+    @property
+    def needs_teacher(self) -> bool:
+        """True when a term compares with the teacher (soft targets, cosine, MSE)."""
+        return bool(self.alpha_ce or self.alpha_cos or self.alpha_mse)
 
 
 @dataclass
@@ -90,6 +99,9 @@ class FinetuneConfig:
     squad_doc_stride: int = 128
     squad_train_fraction: float = 0.8
     squad_max_train_questions: int = 0  # 0 = max_train_examples (SQuAD steps cost ~2x a GLUE step)
+    adam_betas: tuple = (0.9, 0.999)    # AdamW for fine-tuning (BERT's fine-tuning settings)
+    adam_epsilon: float = 1e-8
+    max_grad_norm: float = 1.0
 
 
 @dataclass
@@ -132,7 +144,7 @@ class Config:
     corpus_max_sequences: int = 0       # 0 = all
     max_seq_len: int = 128
     token_dtype: str = "auto"           # auto | uint16 | uint32
-    student_layers: list | None = None  # teacher layer indices; None = default_layer_map
+    layer_map: list | None = None       # teacher layer copied into each student layer; None = default_layer_map
     fold_token_type: bool = True
     seed: int = 56
     bf16: bool = True
@@ -166,11 +178,42 @@ OPTIONAL_SECTIONS = {"finetune": FinetuneConfig, "bench": BenchConfig, "compress
                      "train_bench": TrainBenchConfig}
 
 
-def _apply(obj: Any, data: dict, where: str) -> None:
+ALIASES = {"student_layers": "layer_map"}     # old name: accepted, with a deprecation note
+_KINDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string", list: "a JSON list",
+          tuple: "a JSON list"}
+
+
+def _check_type(value: Any, hint: Any, name: str) -> Any:
+    """``value`` if it fits the field's annotation ``hint`` (lists become tuples for tuple fields), else
+    BertdistilError naming the setting, what it expects and what it got."""
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        hint = next(a for a in args if a is not type(None))
+    base = typing.get_origin(hint) or hint
+    ok = {bool: lambda v: isinstance(v, bool),
+          int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+          float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+          str: lambda v: isinstance(v, str), list: lambda v: isinstance(v, list),
+          tuple: lambda v: isinstance(v, (list, tuple))}.get(base)
+    if ok is not None and not ok(value):
+        raise BertdistilError(f"{name}: expected {_KINDS[base]}, got {json.dumps(value)}")
+    return tuple(value) if base is tuple else value
+
+
+def _apply(obj: Any, data: dict, where: str, prefix: str = "") -> None:
+    """Set the settings of ``data`` on ``obj`` (sections recursively); ``where`` names the source (preset file
+    or --set) in errors, ``prefix`` the section path ("distill.")."""
     names = {f.name: f for f in dataclasses.fields(obj)}
+    hints = typing.get_type_hints(type(obj))
     for key, value in data.items():
+        if key in ALIASES and ALIASES[key] in names:
+            print(f"bertdistil: note: setting '{key}' is now called '{ALIASES[key]}'", file=sys.stderr)
+            key = ALIASES[key]
         if key not in names:
-            raise BertdistilError(f"{where}: unknown setting '{key}' (known: {', '.join(sorted(names))})")
+            section = f" {prefix.rstrip('.')}" if prefix else ""
+            raise BertdistilError(f"{where}{section}: unknown setting '{key}' (known: {', '.join(sorted(names))})")
         current = getattr(obj, key)
         if key in OPTIONAL_SECTIONS and value is None:
             setattr(obj, key, None)           # section switched off
@@ -180,12 +223,10 @@ def _apply(obj: Any, data: dict, where: str) -> None:
             setattr(obj, key, current)
         if dataclasses.is_dataclass(current):
             if not isinstance(value, dict):
-                raise BertdistilError(f"{where}: '{key}' must be an object of settings")
-            _apply(current, value, f"{where}.{key}")
+                raise BertdistilError(f"{where} {prefix}{key}: must be an object of settings")
+            _apply(current, value, where, f"{prefix}{key}.")
         else:
-            if isinstance(current, tuple) and isinstance(value, list):
-                value = tuple(value)
-            setattr(obj, key, value)
+            setattr(obj, key, _check_type(value, hints[key], f"{where} {prefix}{key}"))
 
 
 def preset_names() -> list[str]:

@@ -7,7 +7,9 @@ trained on.
 """
 from __future__ import annotations
 
+import json
 import os
+from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -59,30 +61,57 @@ class Context:
         torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
         self.cache = cache_dir(cfg.cache_dir)
         self.teacher_src = check_model_dir(cfg.teacher or default_teacher(), "teacher")
-        self.tokenizer = load_tokenizer(self.teacher_src)
+        self.teacher_tokenizer = load_tokenizer(self.teacher_src)
+        self.tokenizer = self.teacher_tokenizer      # replaced by the student's once it exists (no token types)
         if self.tokenizer.mask_token_id is None or self.tokenizer.pad_token_id is None:
-            raise BertdistilError(f"{self.teacher_src}: tokenizer has no [MASK] or [PAD] token: use a BERT-family tokenizer")
+            raise BertdistilError(f"{self.teacher_src}: tokenizer has no [MASK] or [PAD] token: "
+                                  "use a BERT-family tokenizer")
         self.special_ids = sorted(set(self.tokenizer.all_special_ids))
-        rank, _ = rank_world()
-        if rank:
-            barrier()                     # other ranks read the corpora once rank 0 has prepared them
         self.root = resolve_data_root(cfg.data_dir)
         self.eval_source = eval_corpus(cfg, self.root)
-        self.dataset = training_corpus(cfg, self.tokenizer, progress)
-        src = self.eval_source
-        eval_ds = prepare_corpus(src["files"], self.tokenizer, cfg.max_seq_len, self.cache, wikitext=src["wikitext"],
-                                 requested_dtype=cfg.token_dtype, part=src["part"],
-                                 heldout_every=cfg.eval.heldout_every, desc="tokenize eval", progress=progress)
-        self.eval_set = EvalSet(eval_ds, self.special_ids, self.tokenizer.mask_token_id,
-                                seed=cfg.eval.mask_seed, max_tokens=cfg.eval.max_tokens)
-        self.quick_eval_set = EvalSet(eval_ds, self.special_ids, self.tokenizer.mask_token_id,
-                                      seed=cfg.eval.mask_seed, max_tokens=cfg.eval.periodic_max_tokens)
-        if not rank:
-            barrier()
-        self.masker = Masker(cfg.masking, self.dataset.counts, self.special_ids, self.tokenizer.mask_token_id)
         self.device = resolve_device(cfg.device)
         if torch.cuda.is_available() and rank_world()[1] > 1 and self.device.type == "cuda":
             self.device = torch.device("cuda", torch.cuda.current_device())   # this rank's GPU
+
+    @staticmethod
+    def _prepared(make):
+        """``make()`` once rank 0 has run it (the others then read its cache); every rank must call it."""
+        rank = rank_world()[0]
+        if rank:
+            barrier()
+        value = make()
+        if not rank:
+            barrier()
+        return value
+
+    @cached_property
+    def dataset(self):
+        """The training corpus without its held-out documents (tokenised on first use)."""
+        return self._prepared(lambda: training_corpus(self.cfg, self.teacher_tokenizer, self.progress))
+
+    @cached_property
+    def eval_dataset(self):
+        """The evaluation text, tokenised on first use. Only the processes that evaluate touch it (rank 0
+        under torchrun), so no barrier here; preparation is atomic if two ever race."""
+        src, cfg = self.eval_source, self.cfg
+        return prepare_corpus(src["files"], self.teacher_tokenizer, cfg.max_seq_len, self.cache,
+                              wikitext=src["wikitext"], requested_dtype=cfg.token_dtype, part=src["part"],
+                              heldout_every=cfg.eval.heldout_every, desc="tokenize eval", progress=self.progress)
+
+    @cached_property
+    def eval_set(self) -> EvalSet:
+        return EvalSet(self.eval_dataset, self.special_ids, self.teacher_tokenizer.mask_token_id,
+                       seed=self.cfg.eval.mask_seed, max_tokens=self.cfg.eval.max_tokens)
+
+    @cached_property
+    def quick_eval_set(self) -> EvalSet:
+        """The subset used by periodic evaluation during training."""
+        return EvalSet(self.eval_dataset, self.special_ids, self.teacher_tokenizer.mask_token_id,
+                       seed=self.cfg.eval.mask_seed, max_tokens=self.cfg.eval.periodic_max_tokens)
+
+    @cached_property
+    def masker(self) -> Masker:
+        return Masker(self.cfg.masking, self.dataset.counts, self.special_ids, self.teacher_tokenizer.mask_token_id)
 
     def load(self, model_dir: Path):
         """Load a *ForMaskedLM directory onto the run's device."""
@@ -91,3 +120,10 @@ class Context:
     def evaluate(self, model, quick: bool = False) -> dict:
         return evaluate_mlm(model, self.quick_eval_set if quick else self.eval_set, self.tokenizer.pad_token_id,
                             self.cfg.eval.batch_size, self.cfg.bf16, progress=self.progress and not quick)
+
+
+def prepare_corpus_command(args, cfg: Config) -> int:
+    """``bertdistil prepare-corpus``: tokenise --corpus into the cache once (before torchrun) and describe it."""
+    ds = Context(cfg, progress=not args.quiet).dataset
+    print(json.dumps({"folder": str(ds.folder), **ds.meta}, indent=1))
+    return 0

@@ -73,6 +73,58 @@ class TokenDataset:
         return int(self.offsets[-1])
 
 
+class _SequenceWriter:
+    """Packs documents' token ids greedily into ``[CLS] … [SEP]`` sequences of at most ``max_seq_len`` ids (a
+    longer document is cut; sequences never cross files) and streams them to ids.bin / lengths.bin, counting
+    tokens, so memory holds one chunk only."""
+
+    def __init__(self, folder: Path, dtype: np.dtype, vocab_size: int, cls_id: int, sep_id: int, max_seq_len: int):
+        self.ids, self.lens = open(folder / "ids.bin", "wb"), open(folder / "lengths.bin", "wb")  # noqa: SIM115
+        self.dtype, self.cls_id, self.sep_id, self.body = dtype, cls_id, sep_id, max_seq_len - 2
+        self.counts = np.zeros(vocab_size, dtype=np.int64)
+        self.pending: list[list[int]] = []
+        self.current: list[int] = []
+        self.n_seq = 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.ids.close()
+        self.lens.close()
+
+    def _flush(self, tokens: list[int]) -> None:
+        self.pending.append([self.cls_id, *tokens, self.sep_id])
+        self.n_seq += 1
+
+    def add(self, docs_ids: list[list[int]]) -> None:
+        """Pack one chunk of documents (token ids without special tokens) and write the finished sequences."""
+        for ids in docs_ids:
+            if self.current and len(self.current) + len(ids) > self.body:
+                self._flush(self.current)
+                self.current = []
+            while len(ids) > self.body:
+                self._flush(ids[:self.body])
+                ids = ids[self.body:]
+            self.current.extend(ids)
+        self._drain()
+
+    def end_file(self) -> None:
+        """Close the sequence being packed: the next file starts a new one."""
+        if self.current:
+            self._flush(self.current)
+            self.current = []
+        self._drain()
+
+    def _drain(self) -> None:
+        if self.pending:
+            flat = np.fromiter((t for seq in self.pending for t in seq), dtype=self.dtype)
+            self.ids.write(flat.tobytes())
+            self.lens.write(np.asarray([len(q) for q in self.pending], dtype=np.uint32).tobytes())
+            self.counts += np.bincount(flat, minlength=len(self.counts))[:len(self.counts)]
+            self.pending.clear()
+
+
 def prepare_corpus(patterns: list[str], tokenizer, max_seq_len: int, cache: Path, *,
                    wikitext: bool = False, requested_dtype: str = "auto", max_sequences: int = 0,
                    part: str = "all", heldout_every: int = 0, desc: str = "tokenize",
@@ -95,56 +147,33 @@ def prepare_corpus(patterns: list[str], tokenizer, max_seq_len: int, cache: Path
     if cls_id is None or sep_id is None:
         raise BertdistilError(f"tokenizer {tokenizer.name_or_path} has no [CLS]/[SEP] (cls/sep) tokens: "
                               "use a BERT-family tokenizer")
-    body = max_seq_len - 2
     tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    counts = np.zeros(len(tokenizer), dtype=np.int64)
-    n_docs, n_seq, n_bytes = 0, 0, 0
+    n_docs, n_bytes = 0, 0
     t0 = time.perf_counter()
-    with open(tmp / "ids.bin", "wb") as out, open(tmp / "lengths.bin", "wb") as lens:
-        pending: list[list[int]] = []
-
-        def flush(tokens: list[int]) -> None:
-            nonlocal n_seq
-            pending.append([cls_id, *tokens, sep_id])
-            n_seq += 1
-
-        def drain() -> None:                       # memory of one chunk only: ids and lengths go to disk
-            if pending:
-                flat = np.fromiter((t for seq in pending for t in seq), dtype=dtype)
-                out.write(flat.tobytes())
-                lens.write(np.asarray([len(q) for q in pending], dtype=np.uint32).tobytes())
-                counts[:] += np.bincount(flat, minlength=len(counts))[:len(counts)]
-                pending.clear()
-
-        for path in files:
-            current: list[int] = []
-            docs = split_documents(documents(path, wikitext), part, heldout_every)
-            bar = tqdm(desc=f"{desc} {path.name}", unit=" docs", leave=False, disable=not progress)
-            with tokenizer_parallelism(), contextlib.closing(tokenized_chunks(docs, tokenizer)) as chunks:
-                for chunk, chunk_ids in chunks:
-                    if max_sequences > 0 and n_seq >= max_sequences:
-                        break
-                    n_docs += len(chunk)
-                    n_bytes += sum(len(d.encode()) for d in chunk)
-                    bar.update(len(chunk))
-                    for ids in chunk_ids:
-                        if current and len(current) + len(ids) > body:
-                            flush(current)
-                            current = []
-                        while len(ids) > body:
-                            flush(ids[:body])
-                            ids = ids[body:]
-                        current.extend(ids)
-                    drain()
-            bar.close()
-            if current:
-                flush(current)
-            drain()
-    if n_seq == 0:
-        shutil.rmtree(tmp)
-        raise BertdistilError(f"corpus {', '.join(map(str, files))} contains no text: pass a non-empty UTF-8 text file")
+    try:
+        with _SequenceWriter(tmp, dtype, len(tokenizer), cls_id, sep_id, max_seq_len) as writer:
+            for path in files:
+                docs = split_documents(documents(path, wikitext), part, heldout_every)
+                bar = tqdm(desc=f"{desc} {path.name}", unit=" docs", leave=False, disable=not progress)
+                with tokenizer_parallelism(), contextlib.closing(tokenized_chunks(docs, tokenizer)) as chunks:
+                    for chunk, chunk_ids in chunks:
+                        if max_sequences > 0 and writer.n_seq >= max_sequences:
+                            break
+                        n_docs += len(chunk)
+                        n_bytes += sum(len(d.encode()) for d in chunk)
+                        bar.update(len(chunk))
+                        writer.add(chunk_ids)
+                bar.close()
+                writer.end_file()
+        if writer.n_seq == 0:
+            raise BertdistilError(f"corpus {', '.join(map(str, files))} contains no text: pass a non-empty UTF-8 "
+                                  "text file")
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    n_seq, counts = writer.n_seq, writer.counts
     offsets_arr = np.zeros(n_seq + 1, dtype=np.int64)
     np.cumsum(np.fromfile(tmp / "lengths.bin", dtype=np.uint32), out=offsets_arr[1:])
     (tmp / "lengths.bin").unlink()

@@ -20,6 +20,7 @@ from .checkpoint import write_json
 from .config import Config
 from .errors import BertdistilError
 from .finetune import encode, finetune, predict_outputs
+from .layout import RunLayout
 from .tasks import GLUE_ORDER, TaskSpec, builtin_tasks, load_examples
 
 MODELS = ("teacher", "truncated", "mlm_only", "student", "student_d")   # fine-tuning order: teacher first
@@ -40,13 +41,8 @@ MACRO_METRIC_NOTE = "CoLA: Matthews corr.; MRPC: F1; STS-B: Pearson; others: acc
 
 
 def model_dirs(run: Path) -> dict[str, Path]:
-    """The model directories of a reproduce run folder (teacher dir read from results/config)."""
-    run = Path(run)
-    dirs = {"truncated": run / "student_init", "mlm_only": run / "controls" / "mlm_only", "student": run / "student"}
-    results = run / "results.json"
-    if results.is_file():
-        dirs["teacher"] = Path(json.loads(results.read_text())["teacher"]["name_or_path"])
-    return {k: v for k, v in dirs.items() if (v / "config.json").is_file()}
+    """The model directories of a reproduce run folder (layout.RunLayout.model_dirs)."""
+    return RunLayout(run).model_dirs()
 
 
 def protocol_dir(run: Path, cfg: Config) -> Path:
@@ -55,7 +51,7 @@ def protocol_dir(run: Path, cfg: Config) -> Path:
     which = ("tasks", "extra_tasks", "squad", "models")       # what is run, not how: not part of the key
     key = json.dumps({**{k: v for k, v in asdict(cfg.finetune).items() if k not in which}, "bf16": cfg.bf16},
                      sort_keys=True, default=str)
-    return Path(run) / "downstream" / hashlib.sha256(key.encode()).hexdigest()[:12]
+    return RunLayout(run).downstream / hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
 def _median(values: list[float]) -> float:
@@ -67,7 +63,8 @@ def run_task(spec: TaskSpec, models: dict[str, Path], cfg: Config, out: Path, se
     """Fine-tune every model on one task for every seed; returns {model: {metric: median, seeds: [...], protocol}}."""
     fc = cfg.finetune
     if "train" not in spec.files or "dev" not in spec.files:
-        return {"available": False, "reason": f"{spec.name}: no {'train' if 'train' not in spec.files else 'dev'} split here"}
+        missing = "train" if "train" not in spec.files else "dev"
+        return {"available": False, "reason": f"{spec.name}: no {missing} split here"}
     train_ex = load_examples(spec, "train", fc.max_train_examples)
     dev_ex = load_examples(spec, "dev", fc.max_eval_examples)
     results: dict[str, dict] = {}
@@ -189,3 +186,21 @@ def run_squad(run: Path, cfg: Config, root: Path, progress: bool = True, device=
                  "official dev number", "eval_titles": sorted(a["title"] for a in eval_articles),
         "max_seq_len": fc.squad_max_seq_len, "doc_stride": fc.squad_doc_stride, "epochs": fc.epochs, "lr": fc.lr,
         "seeds": seeds}}
+
+
+def downstream_command(args, cfg: Config) -> int:
+    """``bertdistil downstream``: Tables 1–2 for the models of a reproduce folder → RUN/downstream.json."""
+    from .models import resolve_device
+    from .pipeline import downstream_results
+    from .runlock import run_lock
+    if cfg.finetune is None:
+        raise BertdistilError(f"preset {cfg.preset} has no 'finetune' section: use --preset default or smoke")
+    layout = RunLayout(args.run)
+    if not layout.results.is_file():
+        raise BertdistilError(f"{args.run}/results.json not found: pass the --out folder of a finished reproduce run")
+    with run_lock(args.run):
+        res = downstream_results(args.run, cfg, not args.quiet, resolve_device(cfg.device))
+        write_json(res, layout.downstream_json)
+    print(json.dumps({"glue_macro": res["glue_macro"],
+                      "retention": {k: v for k, v in res["retention"].items() if k != "per_task"}}, indent=1))
+    return 0

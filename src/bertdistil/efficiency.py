@@ -16,10 +16,11 @@ from .bench import bench_model
 from .checkpoint import save_model_dir, write_json
 from .compress import compress
 from .config import BenchConfig, Config
-from .downstream import model_dirs
-from .finetune import encode, finetune, predict_outputs
 from .dataroot import resolve_data_root
+from .downstream import model_dirs
 from .efficiency_report import compress_table, train_throughput_table
+from .finetune import encode, finetune, predict_outputs
+from .layout import RunLayout, cached_json
 from .tasks import builtin_tasks, load_examples
 
 
@@ -27,7 +28,7 @@ def bench_results(run: Path, cfg: Config, texts_file: Path, models: dict[str, Pa
     """{"<name>@<threads>t": bench dict} for the run's teacher and student over the texts of ``texts_file``
     (cached in OUT/bench.json; entries timed on other text are measured again)."""
     bc = cfg.bench
-    cache = Path(run) / "bench.json"
+    cache = RunLayout(run).bench
     text = json.loads(Path(texts_file).read_text())["name"]
     results = json.loads(cache.read_text()) if cache.is_file() else {}
     results = {k: v for k, v in results.items() if v.get("pass_text") == text}
@@ -43,14 +44,12 @@ def bench_results(run: Path, cfg: Config, texts_file: Path, models: dict[str, Pa
 
 
 def _finetuned(src: Path, dst: Path, spec, train_ex, dev_ex, cfg: Config, teacher_out, progress, device) -> dict:
-    f = dst.parent / f"{dst.name}.eval.json"
-    if f.is_file() and (dst / "config.json").is_file():
-        return json.loads(f.read_text())
-    res, model, tok = finetune(src, spec, train_ex, dev_ex, cfg.finetune, cfg.finetune.seeds[0], cfg.bf16,
-                               teacher_out, progress, device)
-    save_model_dir(model.cpu(), tok, dst)
-    write_json(res, f)
-    return res
+    def run() -> dict:
+        res, model, tok = finetune(src, spec, train_ex, dev_ex, cfg.finetune, cfg.finetune.seeds[0], cfg.bf16,
+                                   teacher_out, progress, device)
+        save_model_dir(model.cpu(), tok, dst)
+        return res
+    return cached_json(dst.parent / f"{dst.name}.eval.json", run, also=dst / "config.json")
 
 
 def compress_results(run: Path, cfg: Config, bench: dict, texts_file: Path, progress: bool = True,
@@ -66,7 +65,7 @@ def compress_results(run: Path, cfg: Config, bench: dict, texts_file: Path, prog
         spec = tasks[name]
         train_ex = load_examples(spec, "train", fc.max_train_examples)
         dev_ex = load_examples(spec, "dev", fc.max_eval_examples)
-        base = run / "compress" / name
+        base = RunLayout(run).compress_dir(name)
         t_res = _finetuned(dirs["teacher"], base / "teacher_fp32", spec, train_ex, dev_ex, cfg, None, progress, device)
         t_out = None
         if not (base / "student_fp32" / "config.json").is_file():
@@ -77,7 +76,8 @@ def compress_results(run: Path, cfg: Config, bench: dict, texts_file: Path, prog
             teacher = AutoModelForSequenceClassification.from_pretrained(str(base / "teacher_fp32"))
             t_out = predict_outputs(teacher, t_tok, encode(t_tok, train_ex, fc.max_seq_len), bf16=cfg.bf16)
         _finetuned(dirs["student"], base / "student_fp32", spec, train_ex, dev_ex, cfg, t_out, progress, device)
-        variants = compress(base / "student_fp32", spec, train_ex, dev_ex, base / "variants", cc, fc, cfg.bf16, progress)
+        variants = compress(base / "student_fp32", spec, train_ex, dev_ex, base / "variants", cc, fc, cfg.bf16,
+                            progress)
         per_task[name] = {"teacher": {m: t_res[m] for m in spec.metrics}, "variants": variants,
                           "metrics": list(spec.metrics)}
         first = first or base
@@ -92,7 +92,8 @@ def compress_results(run: Path, cfg: Config, bench: dict, texts_file: Path, prog
                         **{task: r["teacher"] for task, r in per_task.items()}},
             "protocol": {
         "model": "student fine-tuned with task distillation from the fine-tuned teacher (DistilBERT (D))",
-        "tasks": cc.tasks, "metric": {t: r["metrics"][0] for t, r in per_task.items()}, "train_examples": fc.max_train_examples or "all", "dev_examples": fc.max_eval_examples or "all",
+        "tasks": cc.tasks, "metric": {t: r["metrics"][0] for t, r in per_task.items()},
+        "train_examples": fc.max_train_examples or "all", "dev_examples": fc.max_eval_examples or "all",
         "seed": fc.seeds[0], "sparsity": cc.sparsity, "ffn_keep": cc.ffn_keep, "recovery_epochs": cc.recovery_epochs,
         "timing": f"Table 3 protocol, batch 1, {threads} thread(s), fresh process per variant, on the "
                   f"{cc.tasks[0]} directories; fp32 and teacher rows from the bench stage"}}
@@ -152,8 +153,8 @@ def train_throughput_results(student, teacher, dataset, masker, cfg: Config) -> 
 
 def compress_command(args, cfg: Config) -> int:
     """``bertdistil compress``: variants of one fine-tuned model on one task, scored and timed."""
-    from .models import check_model_dir
     from .bench import write_bench_texts
+    from .models import check_model_dir
     from .resources import default_corpus
     from .usertask import resolve_task
     fc, cc, bc = cfg.finetune, cfg.compress, cfg.bench or BenchConfig()
@@ -175,7 +176,8 @@ def compress_command(args, cfg: Config) -> int:
     per_task = {spec.name: {"variants": variants, "metrics": list(spec.metrics)}}
     comp = {"variants": variant_rows(per_task, timings, base and base["pass_s"]),
             "teacher": None, "baseline": base, "protocol": {
-                "model": str(src), "tasks": [spec.name], "metric": {spec.name: spec.metrics[0]}, "train_examples": len(train_ex), "dev_examples": len(dev_ex),
+                "model": str(src), "tasks": [spec.name], "metric": {spec.name: spec.metrics[0]},
+                "train_examples": len(train_ex), "dev_examples": len(dev_ex),
                 "seed": 1, "timing": f"Table 3 protocol, batch 1, {args.threads} thread(s), fresh process per variant"}}
     write_json(comp, out / "compress.json")
     table = compress_table(comp)
@@ -184,17 +186,18 @@ def compress_command(args, cfg: Config) -> int:
     return 0
 
 
-def bench_train_command(ctx, out: Path) -> int:
+def bench_train_command(args, cfg: Config) -> int:
     """``bertdistil bench-train``: train_throughput of the (prepared) teacher and its student init."""
     from .config import TrainBenchConfig
+    from .context import Context
     from .student import build_student
     from .teacher import prepare_teacher
-    cfg = ctx.cfg
+    ctx, out = Context(cfg, progress=not args.quiet), args.out
     cfg.train_bench = cfg.train_bench or TrainBenchConfig()
     teacher_dir, _ = prepare_teacher(ctx.teacher_src, cfg, ctx.tokenizer, ctx.dataset, ctx.masker, ctx.cache,
                                      progress=ctx.progress, device=ctx.device)
     teacher = ctx.load(teacher_dir).eval()
-    student, _ = build_student(teacher, cfg.student_layers, cfg.fold_token_type)
+    student, _ = build_student(teacher, cfg.layer_map, cfg.fold_token_type)
     res = train_throughput_results(student.to(ctx.device), teacher, ctx.dataset, ctx.masker, cfg)
     Path(out).mkdir(parents=True, exist_ok=True)
     write_json(res, Path(out) / "train_throughput.json")

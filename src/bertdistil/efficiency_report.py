@@ -85,14 +85,16 @@ def efficiency_section(r: dict) -> list[str]:
                   *table3(b), ""]
         for t in {v["threads"] for v in b.values()}:
             if f"teacher@{t}t" in b and f"student@{t}t" in b:
-                lines.append(f"- {t} thread(s): student {b[f'teacher@{t}t']['pass_s'] / b[f'student@{t}t']['pass_s']:.2f}× "
+                ratio = b[f"teacher@{t}t"]["pass_s"] / b[f"student@{t}t"]["pass_s"]
+                lines.append(f"- {t} thread(s): student {ratio:.2f}× "
                              f"faster than the teacher on the {b[f'student@{t}t'].get('pass_text', 'STS-B dev')} pass.")
         lines.append("")
     if r.get("compress"):
         c = r["compress"]
         best = best_variant(c)
         lines += ["## Compressed students (size, speed and accuracy side by side)", "",
-                  f"{c['protocol']['model']}; {c['protocol']['train_examples']} train / {c['protocol']['dev_examples']} "
+                  f"{c['protocol']['model']}; {c['protocol']['train_examples']} train / "
+                  f"{c['protocol']['dev_examples']} "
                   f"dev examples, seed {c['protocol']['seed']}. Timing: {c['protocol']['timing']}.", "",
                   *compress_table(c), ""]
         lines.append("- fastest variant within 1 point of the fp32 student on every task: " +

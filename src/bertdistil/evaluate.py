@@ -75,3 +75,15 @@ def evaluate_mlm(model, eval_set: EvalSet, pad_id: int, batch_size: int = 64, bf
     loss = nll / max(count, 1)
     return {"accuracy": correct / max(count, 1), "perplexity": math.exp(loss), "loss": loss,
             "targets": count, "tokens": int(eval_set.dataset.offsets[eval_set.n])}
+
+
+def evaluate_mlm_command(args, cfg) -> int:
+    """``bertdistil evaluate-mlm``: masked-token accuracy and perplexity of --model on the run's evaluation text."""
+    import json
+
+    from .context import Context
+    from .models import check_model_dir
+    ctx = Context(cfg, progress=not args.quiet)
+    result = ctx.evaluate(ctx.load(check_model_dir(args.model)))
+    print(json.dumps({"text": ctx.eval_source["description"], **result}, indent=1))
+    return 0

@@ -15,13 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 from transformers import AutoModelForSequenceClassification, get_linear_schedule_with_warmup
 
 from .config import FinetuneConfig
 from .data import LengthGroupedBatches
-from .losses import soft_target_loss
+from .losses import task_classification_loss, task_regression_loss
 from .metrics import task_metrics
 from .models import load_tokenizer
 from .tasks import TaskSpec
@@ -33,7 +32,7 @@ def encode(tokenizer, examples: list[tuple], max_len: int) -> list[dict]:
     a = [e[0] for e in examples]
     b = [e[1] for e in examples] if examples and examples[0][1] is not None else None
     enc = tokenizer(a, b, truncation=True, max_length=max_len)
-    return [{k: enc[k][i] for k in enc.keys()} for i in range(len(examples))]
+    return [{k: enc[k][i] for k in enc} for i in range(len(examples))]
 
 
 def _batch(tokenizer, feats: list[dict], idx) -> dict[str, torch.Tensor]:
@@ -83,9 +82,10 @@ def finetune(model_dir: str | Path, spec: TaskSpec, train_ex: list[tuple], dev_e
     feats = encode(tokenizer, train_ex, cfg.max_seq_len)
     labels = torch.tensor([e[2] for e in train_ex], dtype=torch.float32 if spec.is_regression else torch.long)
     t_out = torch.from_numpy(teacher_outputs) if teacher_outputs is not None else None
-    sampler = LengthGroupedBatches(np.array([len(f["input_ids"]) for f in feats]), cfg.batch_size, seed, group_batches=16)
+    lengths = np.array([len(f["input_ids"]) for f in feats])
+    sampler = LengthGroupedBatches(lengths, cfg.batch_size, seed, group_batches=16)
     total = max(1, math.ceil(cfg.epochs * len(sampler)))
-    optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay, (0.9, 0.999), 1e-8)
+    optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay, cfg.adam_betas, cfg.adam_epsilon)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_prop * total), total)
     model.train()
     t0 = time.perf_counter()
@@ -95,18 +95,13 @@ def finetune(model_dir: str | Path, spec: TaskSpec, train_ex: list[tuple], dev_e
         y = labels[idx].to(device)
         with _autocast(bf16, device):
             z = model(**batch).logits
-        z = z.float()
+        t = t_out[idx].to(device) if t_out is not None else None
         if spec.is_regression:
-            loss = F.mse_loss(z[:, 0], y)
-            if t_out is not None:
-                loss = (1 - cfg.task_alpha) * loss + cfg.task_alpha * F.mse_loss(z[:, 0], t_out[idx, 0].to(device))
+            loss = task_regression_loss(z[:, 0], y, t[:, 0] if t is not None else None, cfg.task_alpha)
         else:
-            loss = F.cross_entropy(z, y)
-            if t_out is not None:
-                kd = soft_target_loss(z, t_out[idx].to(device), cfg.task_temperature)
-                loss = (1 - cfg.task_alpha) * loss + cfg.task_alpha * kd
+            loss = task_classification_loss(z, y, t, cfg.task_alpha, cfg.task_temperature)
         loss.backward()
-        optimizer_step(model, optimizer, scheduler, max_grad_norm=1.0)
+        optimizer_step(model, optimizer, scheduler, max_grad_norm=cfg.max_grad_norm)
     train_s = time.perf_counter() - t0
     dev_feats = encode(tokenizer, dev_ex, cfg.max_seq_len)
     preds = to_predictions(spec, predict_outputs(model, tokenizer, dev_feats, bf16=bf16))

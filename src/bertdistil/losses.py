@@ -4,6 +4,8 @@ L = alpha_ce · L_ce + alpha_mlm · L_mlm + alpha_cos · L_cos (+ alpha_mse · L
 All functions compute in float32 whatever the input dtype (bf16 autocast outputs are upcast).
 ``soft_target_loss`` and ``mlm_loss`` define the two vocabulary terms; ``vocab_losses`` computes both
 (value and gradient) in one pass over row chunks, which is what pre-training uses.
+Task distillation ("DistilBERT (D)", fine-tuning with a teacher fine-tuned on the task) mixes the task loss
+with the teacher's outputs: ``task_classification_loss``, ``task_regression_loss``, ``span_loss``.
 """
 from __future__ import annotations
 
@@ -134,3 +136,39 @@ def mse_loss(student_hidden: torch.Tensor, teacher_hidden: torch.Tensor) -> torc
 def combine(terms: dict[str, torch.Tensor], weights: dict[str, float]) -> torch.Tensor:
     """Weighted sum Σ weights[k] · terms[k] over the terms present (scalar)."""
     return sum(weights[k] * v for k, v in terms.items())
+
+
+def _mix(task: torch.Tensor, distill: torch.Tensor | None, alpha: float) -> torch.Tensor:
+    return task if distill is None else (1 - alpha) * task + alpha * distill
+
+
+def task_classification_loss(student_logits: torch.Tensor, labels: torch.Tensor,
+                             teacher_logits: torch.Tensor | None = None, alpha: float = 0.5,
+                             temperature: float = 2.0) -> torch.Tensor:
+    """CE(z_s, y), or with a teacher (1 − α)·CE(z_s, y) + α·T²·KL(softmax(z_t/T) ‖ softmax(z_s/T)).
+
+    student_logits, teacher_logits (B, C); labels (B,) int64 class indices. Returns a scalar float32."""
+    z = student_logits.float()
+    kd = soft_target_loss(z, teacher_logits, temperature) if teacher_logits is not None else None
+    return _mix(F.cross_entropy(z, labels), kd, alpha)
+
+
+def task_regression_loss(student_scores: torch.Tensor, targets: torch.Tensor,
+                         teacher_scores: torch.Tensor | None = None, alpha: float = 0.5) -> torch.Tensor:
+    """MSE(s, y), or with a teacher (1 − α)·MSE(s, y) + α·MSE(s, t). All (B,) float; returns a scalar float32."""
+    s = student_scores.float()
+    kd = F.mse_loss(s, teacher_scores.float()) if teacher_scores is not None else None
+    return _mix(F.mse_loss(s, targets.float()), kd, alpha)
+
+
+def span_loss(start_logits: torch.Tensor, end_logits: torch.Tensor, start_positions: torch.Tensor,
+              end_positions: torch.Tensor, teacher_start: torch.Tensor | None = None,
+              teacher_end: torch.Tensor | None = None, alpha: float = 0.5, temperature: float = 2.0) -> torch.Tensor:
+    """Span extraction (SQuAD): the mean of start and end CE, or with a teacher (1 − α)·that + α·the mean of the
+    start and end soft-target losses. Logits (B, L) over token positions; positions (B,) int64."""
+    s, e = start_logits.float(), end_logits.float()
+    task = (F.cross_entropy(s, start_positions) + F.cross_entropy(e, end_positions)) / 2
+    kd = None
+    if teacher_start is not None:
+        kd = (soft_target_loss(s, teacher_start, temperature) + soft_target_loss(e, teacher_end, temperature)) / 2
+    return _mix(task, kd, alpha)

@@ -30,7 +30,8 @@ def check_model_dir(path: str | Path, what: str = "model") -> Path:
         raise BertdistilError(f"{p}/config.json missing: {what} must be a Hugging Face checkpoint directory "
                               "(save it with model.save_pretrained(DIR))")
     if not any((p / n).is_file() for n in ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")):
-        raise BertdistilError(f"{p}: no weights (model.safetensors or pytorch_model.bin): save the {what} with save_pretrained")
+        raise BertdistilError(f"{p}: no weights (model.safetensors or pytorch_model.bin): save the {what} with "
+                              "save_pretrained")
     if not any((p / n).is_file() for n in ("tokenizer.json", "vocab.txt", "tokenizer_config.json")):
         raise BertdistilError(f"{p}: no tokenizer files (tokenizer.json or vocab.txt): save the tokenizer into the "
                               f"{what} directory with tokenizer.save_pretrained(DIR)")
@@ -58,7 +59,7 @@ def load_masked_lm(path: str | Path) -> tuple[PreTrainedModel, list[str]]:
     except Exception as e:
         raise BertdistilError(f"{p}: cannot load as a masked-LM ({type(e).__name__}: {str(e).splitlines()[0]}): "
                               "pass a BERT-family checkpoint directory") from None
-    missing = [k for k in info.get("missing_keys", []) if "position_ids" not in k]
+    missing = sorted(k for k in info.get("missing_keys", []) if "position_ids" not in k)   # a set: sort it
     return model, missing
 
 
@@ -112,5 +113,5 @@ def training_teacher(model: PreTrainedModel, bf16_copy: bool) -> PreTrainedModel
 
 
 def n_layers(config) -> int:
-    return getattr(config, "num_hidden_layers", None) or getattr(config, "n_layers")
+    return getattr(config, "num_hidden_layers", None) or config.n_layers
 

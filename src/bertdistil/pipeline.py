@@ -7,10 +7,11 @@ one-line notice, and masked-LM evaluation reads the held-out split of the traini
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -21,44 +22,31 @@ from .context import Context, eval_corpus, training_corpus  # noqa: F401  (the s
 from .dataroot import manifest, resolve_data_root, skipped_notice, squad_files
 from .distributed import barrier, is_main, rank_world
 from .errors import BertdistilError
+from .layout import RunLayout, cached_json
 from .models import check_model_dir, describe, load_masked_lm, load_tokenizer, n_layers
+from .recipes import CONTROLS, recipe
 from .resources import default_corpus
+from .runlock import LOCK, run_lock
 from .student import build_student, prepare_tokenizer_for, resolve_layer_map
 from .teacher import prepare_teacher
 from .train import train
 
 
-def control_loss(name: str, cfg: Config) -> LossConfig | None:
-    """Loss of a trained control: mlm_only (α_mlm alone, no teacher), hidden_only (α_ce = 0),
-    triple (the paper's α = (5, 2, 1), T = 2); None for the untrained 'truncated' control."""
-    if name == "truncated":
-        return None
-    if name == "mlm_only":
-        return LossConfig(alpha_ce=0.0, alpha_mlm=cfg.loss.alpha_mlm or 1.0, alpha_cos=0.0, alpha_mse=0.0)
-    if name == "hidden_only":
-        return replace(cfg.loss, alpha_ce=0.0, alpha_cos=cfg.loss.alpha_cos or 1.0)
-    if name == "triple":
-        return LossConfig()
-    raise BertdistilError(f"unknown control '{name}': choose truncated, mlm_only, hidden_only or triple")
-
-
 def _evaluated(ctx: Context, model_dir: Path, cache_file: Path) -> dict:
-    if cache_file.is_file():
-        return json.loads(cache_file.read_text())
-    result = ctx.evaluate(ctx.load(model_dir))
-    write_json(result, cache_file)
-    return result
+    return cached_json(cache_file, lambda: ctx.evaluate(ctx.load(model_dir)))
 
 
-def _train_stage(ctx: Context, name: str, init_dir: Path, teacher, loss: LossConfig, run_dir: Path,
-                 final_dir: Path) -> dict:
+def train_stage(ctx: Context, name: str, init_dir: Path, teacher, loss: LossConfig, run_dir: Path,
+                final_dir: Path) -> dict:
+    """Train ``init_dir`` with ``loss`` into ``final_dir`` (resumable, checkpoints in ``run_dir``); the teacher
+    is passed only when the loss needs it. Returns the summary, cached in RUN_DIR/summary.json."""
     summary_path = run_dir / "summary.json"
     if summary_path.is_file() and (final_dir / "config.json").is_file():
         return json.loads(summary_path.read_text())
     student = ctx.load(init_dir)
-    return train(student, teacher, ctx.tokenizer, ctx.dataset, ctx.masker, loss, ctx.cfg.distill, run_dir,
-                 seed=ctx.cfg.seed, bf16=ctx.cfg.bf16, resume=True, desc=name, progress=ctx.progress,
-                 cpu_kernels=ctx.cfg.cpu_kernels, bf16_teacher=ctx.cfg.bf16_teacher,
+    return train(student, teacher if loss.needs_teacher else None, ctx.tokenizer, ctx.dataset, ctx.masker, loss,
+                 ctx.cfg.distill, run_dir, seed=ctx.cfg.seed, bf16=ctx.cfg.bf16, resume=True, desc=name,
+                 progress=ctx.progress, cpu_kernels=ctx.cfg.cpu_kernels, bf16_teacher=ctx.cfg.bf16_teacher,
                  eval_fn=lambda m: ctx.evaluate(m, quick=True), final_dir=final_dir)
 
 
@@ -69,7 +57,8 @@ def fill_mask_examples(model_dir: Path, prompts: list[str], top_k: int = 5) -> d
     return {p: [(r["token_str"], round(float(r["score"]), 4)) for r in fill(p, top_k=top_k)] for p in prompts}
 
 
-POST_TRAINING = ("finetune", "bench", "compress", "train_bench")      # config sections that do not change the pre-trained models
+# sections that leave the pre-trained models as they are
+POST_TRAINING = ("finetune", "bench", "compress", "train_bench")
 EXECUTION = ("world_size", "cpu_kernels", "bf16_teacher", "threads", "device", "data_dir")   # how, not what it trains
 
 
@@ -87,7 +76,7 @@ def check_out_dir(out: Path, cfg: Config) -> None:
     """Refuse to mix two pre-training configs in one output folder (resume needs the same settings).
 
     The downstream section may change: its results are cached per protocol (downstream.protocol_dir)."""
-    saved = out / "config.json"
+    saved = RunLayout(out).config
     world = rank_world()[1]
     new = json.loads(json.dumps(cfg.to_dict(), default=str))
     if saved.is_file():
@@ -113,18 +102,19 @@ def reproduce(cfg: Config, out: Path, progress: bool = True) -> dict:
     teacher_dir, prep = prepare_teacher(ctx.teacher_src, cfg, ctx.tokenizer, ctx.dataset, ctx.masker, ctx.cache,
                                         progress=progress, device=ctx.device)
     teacher = ctx.load(teacher_dir).eval()
-    init_dir = out / "student_init"
+    layout = RunLayout(out)
+    init_dir = layout.student_init
     if not (init_dir / "config.json").is_file():
-        student, _ = build_student(teacher, cfg.student_layers, cfg.fold_token_type)
+        student, _ = build_student(teacher, cfg.layer_map, cfg.fold_token_type)
         save_model_dir(student, prepare_tokenizer_for(student, ctx.tokenizer), init_dir)
     ctx.tokenizer = load_tokenizer(init_dir)          # saved with every trained student: no token_type_ids
-    trained, mlm = pretraining_stages(ctx, out, teacher, teacher_dir, init_dir)
-    student_model, _ = load_masked_lm(out / "student")
+    trained, mlm = pretraining_stages(ctx, layout, teacher, teacher_dir)
+    student_model, _ = load_masked_lm(layout.student)
     results = {
         "preset": cfg.preset,
         "teacher": {**describe(teacher, teacher_dir), "source": str(ctx.teacher_src), "preparation": prep},
-        "student": {**describe(student_model, out / "student"), "layer_map":
-                    resolve_layer_map(n_layers(teacher.config), cfg.student_layers)},
+        "student": {**describe(student_model, layout.student), "layer_map":
+                    resolve_layer_map(n_layers(teacher.config), cfg.layer_map)},
         "corpus": ctx.dataset.meta,
         "eval_corpus": {**ctx.eval_set.dataset.meta, "name": ctx.eval_source["name"],
                         "description": ctx.eval_source["description"], "targets": ctx.eval_set.n_targets,
@@ -134,48 +124,44 @@ def reproduce(cfg: Config, out: Path, progress: bool = True) -> dict:
         "distill": {k: v for k, v in trained["student"].items() if k != "log"},
         "controls": {k: {kk: vv for kk, vv in v.items() if kk != "log"} for k, v in trained.items() if k != "student"},
         "fill_mask": {"teacher": fill_mask_examples(teacher_dir, cfg.fill_mask_prompts),
-                      "student": fill_mask_examples(out / "student", cfg.fill_mask_prompts)},
+                      "student": fill_mask_examples(layout.student, cfg.fill_mask_prompts)},
         "machine": {"threads": torch.get_num_threads(), "torch": torch.__version__},
         "data": data_record(ctx, skipped),
         "wall_s_this_invocation": time.perf_counter() - t_start,
         "config": cfg.to_dict(),
     }
-    write_json(results, out / "results.json")
+    write_json(results, layout.results)
     if cfg.finetune is not None and ctx.root is not None:
         t_ds = time.perf_counter()
         results.update(downstream_results(out, cfg, progress, ctx.device))
         results["wall_s_downstream_this_invocation"] = time.perf_counter() - t_ds
-        write_json(results, out / "results.json")
-    results.update(efficiency_stages(ctx, out, teacher, init_dir))
+        write_json(results, layout.results)
+    results.update(efficiency_stages(ctx, layout, teacher))
     results["wall_s_this_invocation"] = time.perf_counter() - t_start
-    write_json(results, out / "results.json")
+    write_json(results, layout.results)
     from .report import write_report
     write_report(out, results, {k: v.get("log", []) for k, v in trained.items()})
     return results
 
 
-def pretraining_stages(ctx: Context, out: Path, teacher, teacher_dir: Path, init_dir: Path) -> tuple[dict, dict]:
+def pretraining_stages(ctx: Context, layout: RunLayout, teacher, teacher_dir: Path) -> tuple[dict, dict]:
     """Distil the student and train the controls (each resumable), evaluating every model once.
     Returns ({run name: training summary}, {model: masked-LM result}); results cached in OUT/eval/<text>/."""
-    cfg = ctx.cfg
-    evals = out / "eval" / ctx.eval_source["name"]
-    evals.mkdir(parents=True, exist_ok=True)
-    mlm = {"teacher": _evaluated(ctx, teacher_dir, evals / "teacher.json")}
+    cfg, text, init_dir = ctx.cfg, ctx.eval_source["name"], layout.student_init
+    mlm = {"teacher": _evaluated(ctx, teacher_dir, layout.eval_file(text, "teacher"))}
     if "truncated" in cfg.controls:
-        mlm["truncated"] = _evaluated(ctx, init_dir, evals / "truncated.json")
+        mlm["truncated"] = _evaluated(ctx, init_dir, layout.eval_file(text, "truncated"))
     trained: dict[str, dict] = {}
-    needs_teacher = bool(cfg.loss.alpha_ce or cfg.loss.alpha_cos or cfg.loss.alpha_mse)
-    trained["student"] = _train_stage(ctx, "distil", init_dir, teacher if needs_teacher else None, cfg.loss,
-                                      out / "runs" / "student", out / "student")
-    mlm["student"] = _evaluated(ctx, out / "student", evals / "student.json")
+    trained["student"] = train_stage(ctx, "distil", init_dir, teacher, cfg.loss, layout.train_dir("student"),
+                                     layout.student)
+    mlm["student"] = _evaluated(ctx, layout.student, layout.eval_file(text, "student"))
     for name in cfg.controls:
-        loss = control_loss(name, cfg)
-        if loss is None:
+        loss = recipe(name, CONTROLS, "control").loss
+        if loss is None:                 # the truncated teacher: evaluated above, not trained
             continue
-        uses_teacher = bool(loss.alpha_ce or loss.alpha_cos or loss.alpha_mse)
-        trained[name] = _train_stage(ctx, name, init_dir, teacher if uses_teacher else None, loss,
-                                     out / "runs" / name, out / "controls" / name)
-        mlm[name] = _evaluated(ctx, out / "controls" / name, evals / f"{name}.json")
+        trained[name] = train_stage(ctx, name, init_dir, teacher, loss(cfg.loss), layout.train_dir(name),
+                                    layout.control(name))
+        mlm[name] = _evaluated(ctx, layout.control(name), layout.eval_file(text, name))
     return trained, mlm
 
 
@@ -208,13 +194,13 @@ def data_record(ctx: Context, skipped: list[str]) -> dict:
     return {**manifest(root, paths), "eval": ctx.eval_source["name"], "skipped": skipped}
 
 
-def efficiency_stages(ctx: Context, out: Path, teacher, init_dir: Path) -> dict:
+def efficiency_stages(ctx: Context, layout: RunLayout, teacher) -> dict:
     """bench (Table 3), compress (needs finetune and a data root) and train_throughput, as the config asks;
     each cached in OUT. Table 3 times STS-B dev when the data root has it, else held-out corpus text."""
     from .bench import write_bench_texts
     from .efficiency import bench_results, compress_results, train_throughput_results
-    cfg, res = ctx.cfg, {}
-    texts = out / "bench_texts.json"
+    cfg, res, out = ctx.cfg, {}, layout.root
+    texts = layout.bench_texts
     if cfg.bench is not None or cfg.compress is not None:
         write_bench_texts(texts, ctx.root, (cfg.bench or BenchConfig()).max_pairs, cfg.corpus or default_corpus(),
                           cfg.eval.heldout_every)
@@ -223,10 +209,8 @@ def efficiency_stages(ctx: Context, out: Path, teacher, init_dir: Path) -> dict:
     if cfg.compress is not None and cfg.finetune is not None and ctx.root is not None:
         res["compress"] = compress_results(out, cfg, res.get("bench", {}), texts, ctx.progress, ctx.device)
     if cfg.train_bench is not None:
-        cache = out / "train_throughput.json"
-        if not cache.is_file():
-            write_json(train_throughput_results(ctx.load(init_dir), teacher, ctx.dataset, ctx.masker, cfg), cache)
-        res["train_throughput"] = json.loads(cache.read_text())
+        res["train_throughput"] = cached_json(layout.train_throughput, lambda: train_throughput_results(
+            ctx.load(layout.student_init), teacher, ctx.dataset, ctx.masker, cfg))
     return res
 
 
@@ -246,28 +230,67 @@ def downstream_results(out: Path, cfg: Config, progress: bool, device) -> dict:
     return res
 
 
-def distill_command(ctx: Context, student_dir: str | None, out: Path) -> int:
-    """``bertdistil distill``: one resumable distillation run into OUT (student in OUT/student)."""
+def reproduce_command(args, cfg: Config) -> int:
+    """``bertdistil reproduce``: the whole recipe into --out (locked; --restart empties it first)."""
+    with run_lock(args.out):
+        if args.restart:
+            clear_out(args.out)
+        res = reproduce(cfg, args.out, progress=not args.quiet)
+    print(json.dumps({"out": str(args.out), "report": str(RunLayout(args.out).report),
+                      "mlm_accuracy": {k: round(v["accuracy"], 4) for k, v in res["mlm"].items()}}, indent=1))
+    return 0
+
+
+def clear_out(out: Path) -> None:
+    """Delete everything in a run folder but its lock."""
+    for p in Path(out).iterdir():
+        if p.name != LOCK:
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+
+
+def distill_command(args, cfg: Config) -> int:
+    """``bertdistil distill``: one resumable distillation run into --out (student in OUT/student); under
+    torchrun every process trains and rank 0 holds the folder's lock and writes."""
+    from .distributed import init_from_env
+    init_from_env()                   # under torchrun: join the process group (gloo on CPU, NCCL on GPU)
+    ctx = Context(cfg, progress=not args.quiet)
+    with run_lock(args.out) if is_main() else contextlib.nullcontext():
+        return _distill(ctx, args.student, Path(args.out))
+
+
+def fill_mask_command(args, cfg=None) -> int:
+    """``bertdistil fill-mask``: top predictions for prompts that contain the model's mask token."""
+    from .models import load_tokenizer
+    model_dir = check_model_dir(args.model)
+    mask = load_tokenizer(model_dir).mask_token
+    for prompt in args.prompts:
+        if mask not in prompt:
+            raise BertdistilError(f"prompt {prompt!r} has no {mask}: put {mask} where the word to predict is")
+    print(json.dumps(fill_mask_examples(model_dir, args.prompts, args.top_k), indent=1))
+    return 0
+
+
+def _distill(ctx: Context, student_dir: str | None, out: Path) -> int:
     cfg = ctx.cfg
     teacher, missing = load_masked_lm(ctx.teacher_src)
     teacher = teacher.to(ctx.device)
     if missing and cfg.loss.alpha_ce:
         raise BertdistilError(f"{ctx.teacher_src} has no MLM head but alpha_ce > 0: run `bertdistil prepare-teacher` "
                               "and pass its directory as --teacher, or use --set loss.alpha_ce=0")
-    out = Path(out)
-    init_dir = Path(student_dir) if student_dir else out / "student_init"
+    layout = RunLayout(out)
+    init_dir = Path(student_dir) if student_dir else layout.student_init
     if is_main():
         check_out_dir(out, cfg)
         if not student_dir and not (init_dir / "config.json").is_file():
-            student, _ = build_student(teacher, cfg.student_layers, cfg.fold_token_type)
+            student, _ = build_student(teacher, cfg.layer_map, cfg.fold_token_type)
             save_model_dir(student, prepare_tokenizer_for(student, ctx.tokenizer), init_dir)
     barrier()
     ctx.tokenizer = load_tokenizer(init_dir)
-    summary = _train_stage(ctx, "distil", check_model_dir(init_dir, "student"), teacher.eval(), cfg.loss,
-                           out / "run", out / "student")
+    summary = train_stage(ctx, "distil", check_model_dir(init_dir, "student"), teacher.eval(), cfg.loss,
+                          layout.train_dir("student"), layout.student)
     if not is_main():
         return 0
-    result = _evaluated(ctx, out / "student", out / f"eval_student.{ctx.eval_source['name']}.json")
-    print(json.dumps({"student": str(out / "student"), "mlm": result,
+    result = _evaluated(ctx, layout.student, layout.eval_file(ctx.eval_source["name"], "student"))
+    print(json.dumps({"student": str(layout.student), "mlm": result,
                       **{k: v for k, v in summary.items() if k != "log"}}, indent=1))
     return 0

@@ -12,7 +12,7 @@ from .dataroot import resolve_data_root
 from .errors import BertdistilError
 from .finetune import encode, finetune, predict_outputs, to_predictions
 from .metrics import task_metrics
-from .models import check_model_dir, load_tokenizer
+from .models import check_model_dir, load_tokenizer, resolve_device
 from .rows import is_dataset_source, rows
 from .tasks import load_examples, load_split
 from .usertask import resolve_task, save_task
@@ -32,23 +32,24 @@ def finetune_command(args, cfg) -> int:
     if args.teacher_model:
         t_dir = check_model_dir(args.teacher_model, "teacher model")
         t_tok = load_tokenizer(t_dir)
-        teacher = AutoModelForSequenceClassification.from_pretrained(str(t_dir))
+        teacher = AutoModelForSequenceClassification.from_pretrained(str(t_dir)).to(resolve_device(cfg.device))
         t_out = predict_outputs(teacher, t_tok, encode(t_tok, train_ex, fc.max_seq_len), bf16=cfg.bf16)
-    res, model, tok = finetune(model_dir, spec, train_ex, dev_ex, fc, args.seed, cfg.bf16, t_out, not args.quiet)
+    res, model, tok = finetune(model_dir, spec, train_ex, dev_ex, fc, args.seed, cfg.bf16, t_out, not args.quiet,
+                               resolve_device(cfg.device))
     if spec.names is not None:
         model.config.id2label = dict(enumerate(spec.names))
         model.config.label2id = {v: k for k, v in enumerate(spec.names)}
     model.config.finetuning_task = spec.name
-    save_model_dir(model, tok, args.out)
+    save_model_dir(model.cpu(), tok, args.out)
     save_task(spec, args.out)
     write_json({"task": spec.name, **res}, Path(args.out) / "eval_results.json")
     print(json.dumps({"task": spec.name, "out": str(args.out), **res}, indent=1))
     return 0
 
 
-def _load_finetuned(model: str):
+def _load_finetuned(model: str, device="cpu"):
     d = check_model_dir(model)
-    m = AutoModelForSequenceClassification.from_pretrained(str(d))
+    m = AutoModelForSequenceClassification.from_pretrained(str(d)).to(device)
     return m, load_tokenizer(d)
 
 
@@ -59,7 +60,7 @@ def evaluate_command(args, cfg) -> int:
         ex = load_split(spec, [Path(args.dev)])
     else:
         ex = load_examples(spec, "dev")
-    model, tok = _load_finetuned(args.model)
+    model, tok = _load_finetuned(args.model, resolve_device(cfg.device))
     max_len = cfg.finetune.max_seq_len if cfg.finetune else 128
     preds = to_predictions(spec, predict_outputs(model, tok, encode(tok, ex, max_len), bf16=cfg.bf16))
     print(json.dumps({"task": spec.name, "examples": len(ex),
@@ -67,7 +68,16 @@ def evaluate_command(args, cfg) -> int:
     return 0
 
 
-def predict_file(model: str, task: str | None, input_file: str, output_file: str, max_len: int = 128) -> int:
+def predict_command(args, cfg) -> int:
+    """``bertdistil predict``: GLUE-submission rows for --input with a fine-tuned --model → --output."""
+    max_len = cfg.finetune.max_seq_len if cfg.finetune else 128
+    n = predict_file(args.model, args.task, args.input, args.output, max_len, resolve_device(cfg.device), cfg.bf16)
+    print(json.dumps({"output": args.output, "rows": n}))
+    return 0
+
+
+def predict_file(model: str, task: str | None, input_file: str, output_file: str, max_len: int = 128,
+                 device="cpu", bf16: bool = True) -> int:
     """Write ``index<TAB>prediction`` rows (GLUE submission format) for every row of ``input_file``;
     labels are the task's file values (e.g. 0/1, entailment), scores for regression. ``task`` None =
     the task recorded in the model directory. Returns the number of rows."""
@@ -82,11 +92,11 @@ def predict_file(model: str, task: str | None, input_file: str, output_file: str
     ex = load_split(spec, [path], labelled=labelled)
     index = [str(r.get("index", r.get("idx", i))) for i, r in enumerate(table)] if table is not None \
         else [str(i) for i in range(len(ex))]
-    m, tok = _load_finetuned(model)
+    m, tok = _load_finetuned(model, device)
     if m.config.num_labels != spec.num_labels:
         raise BertdistilError(f"{model} has {m.config.num_labels} outputs but {spec.name} needs {spec.num_labels}: "
                               "pass a model fine-tuned on this task")
-    preds = to_predictions(spec, predict_outputs(m, tok, encode(tok, ex, max_len)))
+    preds = to_predictions(spec, predict_outputs(m, tok, encode(tok, ex, max_len), bf16=bf16))
     with open(output_file, "w") as f:
         f.write("index\tprediction\n")
         for i, p in zip(index, preds):

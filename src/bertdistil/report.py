@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 from .errors import BertdistilError
+from .layout import RunLayout
 
 ROW_NAMES = {"teacher": "teacher (prepared)", "truncated": "truncated teacher (student init, untrained)",
              "mlm_only": "MLM-only student (no teacher)", "hidden_only": "hidden-state distillation (α_ce = 0)",
@@ -69,12 +70,14 @@ def write_report(out: Path, results: dict, logs: dict[str, list[dict]]) -> Path:
     prep = t.get("preparation", {})
     if prep.get("prepared"):
         lines += [f"The teacher had no MLM head ({len(prep['missing_head'])} head tensors missing); it was adapted "
-                  f"with MLM for {prep['steps']} steps ({prep['tokens_seen']:,} tokens, {prep['wall_s'] / 60:.1f} min).", ""]
+                  f"with MLM for {prep['steps']} steps ({prep['tokens_seen']:,} tokens, "
+                  f"{prep['wall_s'] / 60:.1f} min).", ""]
     lines += data_lines(r.get("data"))
     ev = r["eval_corpus"]
     lines += [f"## Masked-LM on {ev.get('description', 'held-out WikiText-2 valid')}", "",
               f"Fixed mask: {ev['targets']:,} target tokens out of {ev.get('evaluated_tokens', ev['tokens']):,} tokens "
-              f"({ev.get('evaluated_sequences', ev['sequences']):,} sequences of ≤ {ev['max_seq_len']} tokens; the text has "
+              f"({ev.get('evaluated_sequences', ev['sequences']):,} sequences of ≤ {ev['max_seq_len']} tokens; "
+              "the text has "
               f"{ev['tokens']:,}), every target replaced by [MASK].", "",
               "| model | masked-token accuracy (%) | perplexity | trained tokens |", "|---|---:|---:|---:|"]
     trained_tokens = {"student": d["tokens_seen"], **{k: v["tokens_seen"] for k, v in r.get("controls", {}).items()}}
@@ -95,7 +98,7 @@ def write_report(out: Path, results: dict, logs: dict[str, list[dict]]) -> Path:
               f"in {d['wall_s'] / 60:.1f} min ({d['tokens_per_s']:,.0f} tokens/s, {r['machine']['threads']} threads, "
               f"bf16={r['config']['bf16']})",
               f"- final loss {d['final_loss']:.4f}; terms {({k: round(v, 4) for k, v in d['loss_terms'].items()})}", ""]
-    if plot_losses(logs, out / "loss_curves.png"):
+    if plot_losses(logs, RunLayout(out).loss_curves):
         lines += ["![loss curves](loss_curves.png)", ""]
     from .tables import downstream_section
     lines += downstream_section(r, out)
@@ -107,18 +110,20 @@ def write_report(out: Path, results: dict, logs: dict[str, list[dict]]) -> Path:
         for prompt, preds in examples.items():
             lines.append(f"- `{prompt}` → " + ", ".join(f"{tok} ({p:.2f})" for tok, p in preds))
         lines.append("")
-    path = out / "report.md"
+    path = RunLayout(out).report
     path.write_text("\n".join(lines))
     return path
 
 
 def rewrite_report(out: Path) -> Path:
     """Re-create report.md from an existing run folder (results.json + runs/*/summary.json logs)."""
-    out = Path(out)
-    if not (out / "results.json").is_file():
-        raise BertdistilError(f"{out}/results.json not found: pass the --out folder of a finished reproduce run")
-    results = json.loads((out / "results.json").read_text())
-    logs = {}
-    for summary in sorted((out / "runs").glob("*/summary.json")):
-        logs[summary.parent.name] = json.loads(summary.read_text()).get("log", [])
-    return write_report(out, results, logs)
+    layout = RunLayout(out)
+    if not layout.results.is_file():
+        raise BertdistilError(f"{layout.results} not found: pass the --out folder of a finished reproduce run")
+    return write_report(layout.root, json.loads(layout.results.read_text()), layout.train_logs())
+
+
+def report_command(args, cfg=None) -> int:
+    """``bertdistil report``: regenerate RUN/report.md and its plots from RUN/results.json."""
+    print(rewrite_report(args.run))
+    return 0

@@ -13,8 +13,8 @@ import csv
 import gzip
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from .errors import BertdistilError
 
@@ -95,7 +95,8 @@ def load_dataset_source(path: Path):
     from .resources import cache_dir
     ds_lib, path = _datasets(), Path(path)
     if dataset_splits(path):
-        raise BertdistilError(f"{path} holds the splits {dataset_splits(path)}: pass one of them, e.g. {path / 'train'}")
+        raise BertdistilError(f"{path} holds the splits {dataset_splits(path)}: pass one of them, "
+                              f"e.g. {path / 'train'}")
     try:
         if path.is_dir():
             return ds_lib.load_from_disk(str(path))

@@ -19,9 +19,9 @@ import hashlib
 import itertools
 import json
 import os
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterator
 
 from .errors import BertdistilError
 

@@ -19,13 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 from transformers import AutoModelForQuestionAnswering, get_linear_schedule_with_warmup
 
 from .config import FinetuneConfig
 from .errors import BertdistilError
-from .losses import soft_target_loss
+from .losses import span_loss
 from .metrics import squad_scores
 from .models import load_tokenizer
 from .rows import dataset_rows, is_dataset_source
@@ -62,7 +61,8 @@ def _articles_from_rows(paths: list[Path]) -> list[dict]:
                       "answers": [{"text": t, "answer_start": s} for t, s in zip(ans["text"], ans["answer_start"])]}
                 articles.setdefault(r["title"], {}).setdefault(r["context"], []).append(qa)
             except (KeyError, TypeError) as e:
-                raise BertdistilError(f"{where}: not a SQuAD row (id, title, context, question, answers): {e}") from None
+                raise BertdistilError(f"{where}: not a SQuAD row (id, title, context, question, answers): "
+                                      f"{e}") from None
     return [{"title": t, "paragraphs": [{"context": c, "qas": qas} for c, qas in paras.items()]}
             for t, paras in articles.items()]
 
@@ -83,7 +83,8 @@ def flatten(articles: list[dict], limit: int = 0) -> list[dict]:
         for p in a["paragraphs"]:
             for q in p["qas"]:
                 out.append({"id": q["id"], "question": q["question"], "context": p["context"],
-                            "answers": [x["text"] for x in q["answers"]], "answer_start": q["answers"][0]["answer_start"]})
+                            "answers": [x["text"] for x in q["answers"]],
+                            "answer_start": q["answers"][0]["answer_start"]})
     return subsample(out, limit)
 
 
@@ -170,7 +171,7 @@ def finetune_squad(model_dir: Path, train_ex: list[dict], eval_ex: list[dict], c
     n = len(tr["input_ids"])
     steps_per_epoch = math.ceil(n / cfg.batch_size)
     total = max(1, math.ceil(cfg.epochs * steps_per_epoch))
-    optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay, (0.9, 0.999), 1e-8)
+    optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay, cfg.adam_betas, cfg.adam_epsilon)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_prop * total), total)
     g = torch.Generator().manual_seed(seed)
     order = torch.randperm(n, generator=g)
@@ -183,15 +184,13 @@ def finetune_squad(model_dir: Path, train_ex: list[dict], eval_ex: list[dict], c
         idx = order[j * cfg.batch_size:(j + 1) * cfg.batch_size]
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             out = model(**_inputs(tr, idx, device))
-        s, e = out.start_logits.float(), out.end_logits.float()
-        loss = (F.cross_entropy(s, tr["start_positions"][idx].to(device)) +
-                F.cross_entropy(e, tr["end_positions"][idx].to(device))) / 2
+        ts = te = None
         if teacher_logits is not None:
             ts, te = (torch.from_numpy(x[idx.numpy()]).to(device) for x in teacher_logits)
-            kd = (soft_target_loss(s, ts, cfg.task_temperature) + soft_target_loss(e, te, cfg.task_temperature)) / 2
-            loss = (1 - cfg.task_alpha) * loss + cfg.task_alpha * kd
+        loss = span_loss(out.start_logits, out.end_logits, tr["start_positions"][idx].to(device),
+                         tr["end_positions"][idx].to(device), ts, te, cfg.task_alpha, cfg.task_temperature)
         loss.backward()
-        optimizer_step(model, optimizer, scheduler, max_grad_norm=1.0)
+        optimizer_step(model, optimizer, scheduler, max_grad_norm=cfg.max_grad_norm)
     train_s = time.perf_counter() - t0
     ev = featurize(tok, eval_ex, cfg.squad_max_seq_len, cfg.squad_doc_stride, train=False)
     preds = best_spans(eval_ex, ev, *span_logits(model, ev, bf16=bf16))

@@ -22,7 +22,8 @@ def default_layer_map(n_teacher: int, n_student: int | None = None) -> list[int]
     [0, 2, 4, 7, 9, 11], the map of the released DistilBERT; for 6 → 3 it is [0, 2, 5]."""
     k = n_student or max(1, n_teacher // 2)
     if not 1 <= k <= n_teacher:
-        raise BertdistilError(f"student of {k} layers from a {n_teacher}-layer teacher is impossible: choose 1..{n_teacher}")
+        raise BertdistilError(f"student of {k} layers from a {n_teacher}-layer teacher is impossible: "
+                              f"choose 1..{n_teacher}")
     if k == 1:
         return [n_teacher - 1]
     return [int(x) for x in np.round(np.linspace(0, n_teacher - 1, k))]
@@ -31,7 +32,7 @@ def default_layer_map(n_teacher: int, n_student: int | None = None) -> list[int]
 def check_layer_map(layer_map: list[int], n_teacher: int) -> list[int]:
     lm = [int(x) for x in layer_map]
     if not lm or any(not 0 <= x < n_teacher for x in lm):
-        raise BertdistilError(f"student_layers {layer_map} must be teacher layer indices in 0..{n_teacher - 1}")
+        raise BertdistilError(f"layer_map {layer_map} must be teacher layer indices in 0..{n_teacher - 1}")
     return lm
 
 
@@ -133,3 +134,26 @@ def prepare_tokenizer_for(student: PreTrainedModel, tokenizer):
     if student.config.model_type == "distilbert":
         tokenizer.model_input_names = ["input_ids", "attention_mask"]
     return tokenizer
+
+
+def init_student_command(args, cfg=None) -> int:
+    """``bertdistil init-student``: build the student of --teacher (layers of --layer-map) and save it to --out."""
+    import json
+    import sys
+
+    from .checkpoint import save_model_dir
+    from .models import check_model_dir, load_masked_lm, load_tokenizer
+    teacher_dir = check_model_dir(args.teacher, "teacher")
+    teacher, missing = load_masked_lm(teacher_dir)
+    if missing:
+        print(f"bertdistil: warning: {teacher_dir} has no MLM head ({len(missing)} tensors missing); the student's "
+              "head is random: run `bertdistil prepare-teacher` first", file=sys.stderr)
+    try:
+        layers = [int(x) for x in args.layer_map.split(",")] if args.layer_map else None
+    except ValueError:
+        raise BertdistilError(f"--layer-map {args.layer_map!r}: expected comma-separated layer numbers, "
+                              "e.g. 0,2,4,7,9,11") from None
+    student, lm = build_student(teacher, layers, random_init=args.random_init)
+    save_model_dir(student, prepare_tokenizer_for(student, load_tokenizer(teacher_dir)), args.out)
+    print(json.dumps({"out": str(args.out), "layer_map": lm, "params": sum(p.numel() for p in student.parameters())}))
+    return 0

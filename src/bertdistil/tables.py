@@ -89,9 +89,10 @@ def downstream_section(results: dict, out: Path) -> list[str]:
         return []
     p = ds["protocol"]
     lines = ["## Downstream: GLUE dev (paper Table 1)", "",
-             f"Median over seeds {p['seeds']}; fine-tuning lr {p['lr']}, {p['epochs']} epochs, batch {p['batch_size']}, "
-             f"max_seq_len {p['max_seq_len']}, train sets capped at {p['max_train_examples'] or 'all'} examples, dev at "
-             f"{p['max_eval_examples'] or 'all'}. Score = macro average over the tasks measured here ({p['macro_metric']}); "
+             f"Median over seeds {p['seeds']}; fine-tuning lr {p['lr']}, {p['epochs']} epochs, "
+             f"batch {p['batch_size']}, max_seq_len {p['max_seq_len']}, train sets capped at "
+             f"{p['max_train_examples'] or 'all'} examples, dev at {p['max_eval_examples'] or 'all'}. "
+             f"Score = macro average over the tasks measured here ({p['macro_metric']}); "
              "\"n/a\" = data not available here (MNLI and QQP are absent, QNLI has no train split), \"–\" = not run in "
              "this preset; our Score therefore averages fewer tasks than the paper's. Retention = model Score / "
              "teacher Score.", ""]

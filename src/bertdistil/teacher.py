@@ -37,29 +37,44 @@ def _teacher_key(src: Path, cfg: Config, dataset: TokenDataset) -> str:
 
 
 def prepare_teacher(src: Path, cfg: Config, tokenizer, dataset: TokenDataset, masker: Masker, cache: Path,
-                    force: bool = False, progress: bool = True, device: torch.device | str = "cpu") -> tuple[Path, dict]:
+                    force: bool = False, progress: bool = True,
+                    device: torch.device | str = "cpu") -> tuple[Path, dict]:
     """Return (directory of a teacher with an MLM head, info).
 
     info = {prepared: bool, missing_head: [param names], steps, tokens_seen, wall_s, dir}.
     Training resumes from its checkpoint if a previous preparation was killed.
     """
     src = check_model_dir(src, "teacher")
+    torch.manual_seed(cfg.seed)          # the missing head is initialised here: the same teacher on every run
     model, missing = load_masked_lm(src)
     if not missing and not force:
         return src, {"prepared": False, "missing_head": [], "dir": str(src)}
     if cfg.teacher_prep.max_steps <= 0:
         raise BertdistilError(f"teacher {src} has no MLM head ({len(missing)} head tensors missing) and "
-                              "teacher_prep.max_steps is 0: use --set teacher_prep.max_steps=N or a teacher with an MLM head")
+                              "teacher_prep.max_steps is 0: use --set teacher_prep.max_steps=N or a teacher with "
+                              "an MLM head")
     folder = cache / "teachers" / _teacher_key(src, cfg, dataset)
     final = folder / "final"
     summary_path = folder / "summary.json"
     if summary_path.is_file() and (final / "config.json").is_file():
         summary = json.loads(summary_path.read_text())
     else:
-        summary = train(model.to(device), None, tokenizer, dataset, masker, LossConfig(alpha_ce=0, alpha_mlm=1, alpha_cos=0),
+        mlm = LossConfig(alpha_ce=0, alpha_mlm=1, alpha_cos=0)
+        summary = train(model.to(device), None, tokenizer, dataset, masker, mlm,
                         cfg.teacher_prep, folder, seed=cfg.seed, bf16=cfg.bf16, resume=True,
                         desc="prepare teacher (MLM)", progress=progress, cpu_kernels=cfg.cpu_kernels)
         write_json({"source": str(src), "missing_head": missing}, folder / "source.json")
     info = {"prepared": True, "missing_head": missing, "dir": str(final),
             **{k: summary[k] for k in ("steps", "tokens_seen", "wall_s", "tokens_per_s", "final_loss")}}
     return final, info
+
+
+def prepare_teacher_command(args, cfg: Config) -> int:
+    """``bertdistil prepare-teacher``: fit an MLM head to --teacher (cached) and evaluate it; prints where it is."""
+    from .context import Context
+    ctx = Context(cfg, progress=not args.quiet)
+    folder, info = prepare_teacher(ctx.teacher_src, cfg, ctx.tokenizer, ctx.dataset, ctx.masker, ctx.cache,
+                                   force=args.force, progress=not args.quiet, device=ctx.device)
+    info["mlm"] = ctx.evaluate(ctx.load(folder))
+    print(json.dumps(info, indent=1, default=str))
+    return 0

@@ -20,18 +20,15 @@ profiled step's time goes (``time_shares``).
 """
 from __future__ import annotations
 
-import contextlib
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
 
-from .config import LossConfig, TrainBenchConfig
+from .config import LossConfig, OptimConfig, TrainBenchConfig
 from .cpu_kernels import use_cpu_kernels
-from .models import training_teacher
-from .objective import compute_losses
-from .train import make_optimizer
+from .train import setup, train_step
 
 
 def _dims(config) -> tuple[int, int, int, int]:
@@ -175,35 +172,29 @@ def bench_train(student, teacher, dataset, masker, loss_cfg: LossConfig, cfg: Tr
     tokens_per_s, flops_per_step, achieved_gflops, peak_gflops (median of the interleaved ones), mfu (median
     over steps of each step's FLOP/s over the peak timed right before it; achieved/peak with a fixed peak),
     mfu_range, gemm_ceiling_gflops and mfu_ceiling (``gemm_ceiling``), time_shares (profiled step, see
-    ``time_shares``), vocab_projection_share}. The student's weights are restored afterwards (optimizer steps discarded).
+    ``time_shares``), vocab_projection_share}. The student's weights are restored afterwards (optimizer steps
+    discarded).
     """
     state = {k: v.clone() for k, v in student.state_dict().items()}
-    student.train()
-    teacher = training_teacher(teacher, bf16 and bf16_teacher)
-    opt = make_optimizer(student, 1e-5)
-    device = next(student.parameters()).device
+    optim = OptimConfig(lr=1e-5, batch_size=cfg.batch_size, gradient_accumulation_steps=1, max_steps=10**9,
+                        warmup_prop=0.0)
+    run = setup(student, teacher, 0, dataset, masker, loss_cfg, optim, seed=0, bf16=bf16, bf16_teacher=bf16_teacher)
+    device = run.device
     dtype = torch.bfloat16 if bf16 else torch.float32
-    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
-    gen = torch.Generator().manual_seed(0)
     teacher_head = bool(loss_cfg.alpha_ce)
     a, b = (torch.randn(cfg.matmul_size, cfg.matmul_size, dtype=dtype) for _ in range(2))
     torch.mm(a, b)
 
     def step(ids: torch.Tensor) -> int:
-        att = torch.ones_like(ids)
-        masked, labels = (x.to(device) for x in masker(ids, att, gen))
-        with autocast():
-            loss, _ = compute_losses(student, teacher, masked, att.to(device), labels, loss_cfg)
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+        """train.train_step on one full-length batch; returns the rows of the vocabulary projection."""
+        run.next_batch = lambda: (ids, torch.ones_like(ids), 0)
+        stats = train_step(run)
         if device.type == "cuda":
             torch.cuda.synchronize()
-        n_targets = int((labels != -100).sum())
-        return n_targets if (loss_cfg.restrict_ce_to_mask or not loss_cfg.alpha_ce) else ids.numel()
+        return stats["targets"] if (loss_cfg.restrict_ce_to_mask or not loss_cfg.alpha_ce) else ids.numel()
 
     out = []
-    with use_cpu_kernels(student, teacher, enabled=cpu_kernels):
+    with use_cpu_kernels(run.student, run.teacher, enabled=cpu_kernels):
         for L in cfg.seq_lens:
             n = cfg.warmup_steps + MAX_EXTRA_WARMUP + cfg.steps + 1      # the last one is profiled
             batches = iter(token_batches(dataset, cfg.batch_size, L, n))
@@ -217,7 +208,7 @@ def bench_train(student, teacher, dataset, masker, loss_cfg: LossConfig, cfg: Tr
                 rows.append(step(ids))
                 times.append(time.perf_counter() - t0)
             last = next(batches)
-            shares = time_shares(lambda: step(last)) if profile else {}
+            shares = time_shares(lambda batch=last: step(batch)) if profile else {}
             step_s = float(np.median(times))
             peak = peak_gflops if peak_gflops is not None else float(np.median(peaks))
             fl = step_flops(student.config, teacher.config, cfg.batch_size, L, int(np.mean(rows)), teacher_head)
