@@ -107,4 +107,20 @@ def efficiency_section(r: dict) -> list[str]:
                   f"Teacher forward + student forward/backward + AdamW, {tt['threads']} threads; FLOPs counted "
                   "analytically (trainbench.py), MFU against the measured "
                   f"{tt['matmul_size']}³ matmul peak of the same precision.", "", *train_throughput_table(tt), ""]
+        lines += stage_vs_bench(r)
     return lines
+
+
+def stage_vs_bench(r: dict) -> list[str]:
+    """One line comparing the distillation stage's tokens/s (non-pad tokens, every overhead of the stage
+    included) with bench-train's first bf16 row (the same train_step on full-length batches), same run."""
+    d, tt = r.get("distill"), r.get("train_throughput")
+    if not d or not tt or not d.get("tokens_per_s"):
+        return []
+    row = tt["steps"]["bf16"][0]
+    phases = d.get("seconds_by_phase", {})
+    spent = ", ".join(f"{k} {v:.1f} s" for k, v in phases.items())
+    return [f"- The distillation stage of this run: {d['tokens_per_s']:,.0f} tokens/s = "
+            f"{100 * d['tokens_per_s'] / row['tokens_per_s']:.0f}% of bench-train's {row['tokens_per_s']:,.0f} "
+            f"at {row['seq_len']} tokens × {row['batch_size']}" + (f" (stage time: {spent})" if spent else "") + ".",
+            ""]

@@ -36,6 +36,7 @@ from .objective import StudentForward, compute_losses, weights_of
 from .trainlog import TrainLogger
 
 CHECKPOINT, PREVIOUS = "checkpoint.pt", "checkpoint.prev.pt"
+PHASES = ("data", "compute", "eval", "checkpoint", "log")   # data = batch read + masking; compute = fwd/bwd/step
 CHECKPOINT_KEYS = {"model", "optimizer", "scheduler", "sampler", "step", "tokens_seen", "wall_s"}
 
 
@@ -88,6 +89,7 @@ class Run:
     wall_before: float = 0.0                # seconds spent before this process resumed the run
     nonfinite: int = 0                      # non-finite steps in a row
     gen: torch.Generator = field(default_factory=torch.Generator)
+    seconds: dict = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))   # where this process's time went
     next_batch: Callable | None = None      # () -> (ids, att, mask seed); default: the sampler's next batch
 
     @property
@@ -139,10 +141,13 @@ def train_step(run: Run) -> dict:
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if run.bf16 else contextlib.nullcontext()
     tokens, targets, loss_sum, terms_sum = 0, 0, 0.0, {}
     for i in range(accum):
+        t0 = time.perf_counter()
         ids, att, seed = run.batch()
         run.gen.manual_seed(seed)
         masked, labels = run.masker(ids, att, run.gen)
         masked, att, labels = masked.to(device), att.to(device), labels.to(device)
+        t1 = time.perf_counter()
+        run.seconds["data"] += t1 - t0
         sync = run.fwd.no_sync() if run.world > 1 and i < accum - 1 else contextlib.nullcontext()
         with sync:
             with autocast:
@@ -153,7 +158,10 @@ def train_step(run: Run) -> dict:
         loss_sum += float(loss.detach())
         for k, v in terms.items():
             terms_sum[k] = terms_sum.get(k, 0.0) + v
+        run.seconds["compute"] += time.perf_counter() - t1
+    t1 = time.perf_counter()
     norm = optimizer_step(run.student, run.optimizer, run.scheduler, run.optim_cfg.max_grad_norm)
+    run.seconds["compute"] += time.perf_counter() - t1
     finite = math.isfinite(norm)
     tokens = int(all_reduce_sum([tokens])[0])
     if finite:
@@ -230,10 +238,16 @@ def fit(run: Run, out_dir: Path, logger: TrainLogger, eval_fn: Callable | None =
         logger.bar.update(1)
         evaluate = bool(eval_fn and oc.eval_every and run.step % oc.eval_every == 0 and run.step < run.total)
         if run.step % oc.log_every == 0 or run.step == run.total or evaluate:
+            t1 = time.perf_counter()
             extra = {"eval": eval_fn(run.student)} if evaluate and run.rank == 0 else {}
+            t2 = time.perf_counter()
             logger.write(run, run.wall_before + time.perf_counter() - t0, extra)
+            run.seconds["eval"] += t2 - t1
+            run.seconds["log"] += time.perf_counter() - t2
         if run.step % oc.checkpoint_every == 0 and run.step < run.total:
+            t1 = time.perf_counter()
             save_checkpoint(run, out_dir, run.wall_before + time.perf_counter() - t0)
+            run.seconds["checkpoint"] += time.perf_counter() - t1
     return time.perf_counter() - t0
 
 
@@ -252,7 +266,8 @@ def _nonfinite(run: Run, out_dir: Path, stats: dict) -> None:
 
 def finish(run: Run, out_dir: Path, logger: TrainLogger, tokenizer, seconds: float, final_dir: Path | None) -> dict:
     """Save the model directory (rank 0), write summary.json, delete the checkpoints; returns the summary
-    {steps, tokens_seen, wall_s, tokens_per_s, final_loss, loss_terms, sequences_per_step, world_size, log}."""
+    {steps, tokens_seen, wall_s, tokens_per_s, final_loss, loss_terms, sequences_per_step, world_size,
+    seconds_by_phase (this process: data = batches + masking, compute, eval, checkpoint, log), log}."""
     out_dir = Path(out_dir)
     if run.rank:
         barrier()                           # wait for rank 0 to write the final model
@@ -263,7 +278,7 @@ def finish(run: Run, out_dir: Path, logger: TrainLogger, tokenizer, seconds: flo
                "tokens_per_s": (run.tokens_seen - logger.tokens_at_start) / max(seconds, 1e-9),
                "final_loss": last["loss"], "loss_terms": last["terms"],
                "sequences_per_step": run.optim_cfg.batch_size * run.optim_cfg.gradient_accumulation_steps * run.world,
-               "world_size": run.world}
+               "world_size": run.world, "seconds_by_phase": {k: round(v, 3) for k, v in run.seconds.items()}}
     write_json({**summary, "log": logger.log}, out_dir / "summary.json")
     for name in (CHECKPOINT, PREVIOUS):
         (out_dir / name).unlink(missing_ok=True)
