@@ -167,43 +167,61 @@ def evaluate_dir(model_dir: Path, spec, dev_ex: list[tuple], max_len: int) -> di
     return task_metrics(spec.metrics, to_predictions(spec, logits), np.array([e[2] for e in dev_ex]))
 
 
-def make_variant(name: str, src: Path, out: Path, spec, train_ex, cfg, fc, bf16: bool, progress: bool) -> dict:
-    """Build variant ``name`` of the fine-tuned classifier ``src`` into ``out``; returns its recipe."""
-    tok = load_tokenizer(src)
-    if name == "torch_int8":
-        model = _load(src)
-        out.mkdir(parents=True, exist_ok=True)
-        save_torch(quantize_torch_int8(model).state_dict(), out / INT8_FILE)
-        model.config.save_pretrained(out)
-        tok.save_pretrained(out)
-        info = {"format": "torch_int8", "method": "torch.ao.quantization.quantize_dynamic(nn.Linear, qint8)"}
-    elif name == "magnitude":
-        save_model_dir(magnitude_prune(_load(src), cfg.sparsity), tok, out)
-        info = {"format": "hf", "method": f"global L1 unstructured pruning, sparsity {cfg.sparsity}"}
-    elif name == "ffn":
-        model = _load(src)
-        teacher_out = predict_outputs(model, tok, encode(tok, train_ex, fc.max_seq_len), bf16=bf16)
-        importance = taylor_importance(model, tok, spec, train_ex, fc.max_seq_len, cfg.importance_batches)
-        prune_ffn(model, importance, cfg.ffn_keep)
+def _torch_int8(src: Path, out: Path, tok, spec, train_ex, cfg, fc, bf16: bool, progress: bool) -> dict:
+    model = _load(src)
+    out.mkdir(parents=True, exist_ok=True)
+    save_torch(quantize_torch_int8(model).state_dict(), out / INT8_FILE)
+    model.config.save_pretrained(out)
+    tok.save_pretrained(out)
+    return {"format": "torch_int8", "method": "torch.ao.quantization.quantize_dynamic(nn.Linear, qint8)"}
+
+
+def _magnitude(src: Path, out: Path, tok, spec, train_ex, cfg, fc, bf16: bool, progress: bool) -> dict:
+    save_model_dir(magnitude_prune(_load(src), cfg.sparsity), tok, out)
+    return {"format": "hf", "method": f"global L1 unstructured pruning, sparsity {cfg.sparsity}"}
+
+
+def _ffn(src: Path, out: Path, tok, spec, train_ex, cfg, fc, bf16: bool, progress: bool) -> dict:
+    model = _load(src)
+    teacher_out = predict_outputs(model, tok, encode(tok, train_ex, fc.max_seq_len), bf16=bf16)
+    importance = taylor_importance(model, tok, spec, train_ex, fc.max_seq_len, cfg.importance_batches)
+    prune_ffn(model, importance, cfg.ffn_keep)
+    save_model_dir(model, tok, out)
+    info = {"format": "hf", "method": f"FFN neurons kept {cfg.ffn_keep} (Taylor importance)", "recovery": None}
+    if cfg.recovery_epochs > 0:
+        from dataclasses import replace
+        rc = replace(fc, epochs=cfg.recovery_epochs)
+        res, model, _ = finetune(out, spec, train_ex, train_ex[:64], rc, seed=1, bf16=bf16,
+                                 teacher_outputs=teacher_out, progress=progress)
         save_model_dir(model, tok, out)
-        info = {"format": "hf", "method": f"FFN neurons kept {cfg.ffn_keep} (Taylor importance)", "recovery": None}
-        if cfg.recovery_epochs > 0:
-            from dataclasses import replace
-            rc = replace(fc, epochs=cfg.recovery_epochs)
-            res, model, _ = finetune(out, spec, train_ex, train_ex[:64], rc, seed=1, bf16=bf16,
-                                     teacher_outputs=teacher_out, progress=progress)
-            save_model_dir(model, tok, out)
-            info["recovery"] = {"epochs": cfg.recovery_epochs, "lr": fc.lr, "task_distillation_from": str(src),
-                                "train_s": res["train_s"]}
-    elif name in ("onnx", "onnx_int8", "ffn_onnx_int8"):
-        base = out.parent / "ffn" if name.startswith("ffn") else src
-        if not (base / VARIANT_FILE).is_file() and base != src:
-            raise BertdistilError(f"{name} needs the 'ffn' variant first: list it before {name} in compress.variants")
-        export_onnx(_load(base), load_tokenizer(base), out, optimize=True, int8=name.endswith("int8"))
-        info = {"format": "onnx", "source": str(base), "method": ("FFN-pruned, then " if base != src else "")
-                + "ONNX + onnxruntime BERT fusion" + (" + onnxruntime dynamic INT8" if name.endswith("int8") else "")}
-    else:
+        info["recovery"] = {"epochs": cfg.recovery_epochs, "lr": fc.lr, "task_distillation_from": str(src),
+                            "train_s": res["train_s"]}
+    return info
+
+
+def _onnx(pruned: bool, int8: bool):
+    """Builder of an ONNX variant: of the fine-tuned model, or of the 'ffn' variant (built before it)."""
+    def build(src: Path, out: Path, tok, spec, train_ex, cfg, fc, bf16: bool, progress: bool) -> dict:
+        base = out.parent / "ffn" if pruned else src
+        if pruned and not (base / VARIANT_FILE).is_file():
+            raise BertdistilError(f"{out.name} needs the 'ffn' variant first: list it before {out.name} in "
+                                  "compress.variants")
+        export_onnx(_load(base), load_tokenizer(base), out, optimize=True, int8=int8)
+        return {"format": "onnx", "source": str(base), "method": ("FFN-pruned, then " if pruned else "")
+                + "ONNX + onnxruntime BERT fusion" + (" + onnxruntime dynamic INT8" if int8 else "")}
+    return build
+
+
+VARIANT_BUILDERS = {"torch_int8": _torch_int8, "magnitude": _magnitude, "ffn": _ffn, "onnx": _onnx(False, False),
+                    "onnx_int8": _onnx(False, True), "ffn_onnx_int8": _onnx(True, True)}
+
+
+def make_variant(name: str, src: Path, out: Path, spec, train_ex, cfg, fc, bf16: bool, progress: bool) -> dict:
+    """Build variant ``name`` (a key of ``VARIANT_BUILDERS``) of the fine-tuned classifier ``src`` into ``out``;
+    writes and returns its recipe. BertdistilError for an unknown name."""
+    if name not in VARIANT_BUILDERS:
         raise BertdistilError(f"unknown compression variant '{name}': choose from {', '.join(VARIANTS)}")
+    info = VARIANT_BUILDERS[name](src, out, load_tokenizer(src), spec, train_ex, cfg, fc, bf16, progress)
     write_json(info, out / VARIANT_FILE)
     return info
 

@@ -81,7 +81,7 @@ def run_task(spec: TaskSpec, models: dict[str, Path], cfg: Config, out: Path, se
             if name == "student_d":
                 t_out = np.load(t_file)
             res, model, tok = finetune(src, spec, train_ex, dev_ex, fc, seed, bf16=cfg.bf16, teacher_outputs=t_out,
-                                       progress=progress, device=device)
+                                       progress=progress, device=device, name=name)
             if name == "teacher" and "student_d" in order:
                 t_file.parent.mkdir(parents=True, exist_ok=True)
                 np.save(t_file, predict_outputs(model, tok, encode(tok, train_ex, fc.max_seq_len), bf16=cfg.bf16))
@@ -166,7 +166,8 @@ def run_squad(run: Path, cfg: Config, root: Path, progress: bool = True, device=
             if name == "student_d":
                 z = np.load(t_file)
                 t_logits = (z["start"], z["end"])
-            res, model, feats = finetune_squad(src, train_ex, eval_ex, fc, seed, cfg.bf16, t_logits, progress, device)
+            res, model, feats = finetune_squad(src, train_ex, eval_ex, fc, seed, cfg.bf16, t_logits, progress, device,
+                                               name)
             if name == "teacher":
                 s, e = span_logits(model, feats, bf16=cfg.bf16)
                 t_file.parent.mkdir(parents=True, exist_ok=True)

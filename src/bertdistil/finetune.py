@@ -65,8 +65,9 @@ def to_predictions(spec: TaskSpec, outputs: np.ndarray) -> np.ndarray:
 
 def finetune(model_dir: str | Path, spec: TaskSpec, train_ex: list[tuple], dev_ex: list[tuple], cfg: FinetuneConfig,
              seed: int, bf16: bool = True, teacher_outputs: np.ndarray | None = None, progress: bool = True,
-             device: torch.device | str = "cpu") -> tuple[dict, object, object]:
-    """Fine-tune ``model_dir`` on ``train_ex`` and score it on ``dev_ex``.
+             device: torch.device | str = "cpu", name: str | None = None) -> tuple[dict, object, object]:
+    """Fine-tune ``model_dir`` on ``train_ex`` and score it on ``dev_ex``; ``name`` labels the progress bar
+    (default: the directory's name).
 
     teacher_outputs: (len(train_ex), C) outputs of a teacher fine-tuned on the task → task distillation.
     Returns (result, model, tokenizer); result = {metric: value in %, train_examples, epochs, lr,
@@ -89,7 +90,8 @@ def finetune(model_dir: str | Path, spec: TaskSpec, train_ex: list[tuple], dev_e
     scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_prop * total), total)
     model.train()
     t0 = time.perf_counter()
-    for _ in tqdm(range(total), desc=f"{spec.name} seed {seed}", leave=False, disable=not progress):
+    desc = f"{spec.name} {name or Path(model_dir).name} seed {seed}"
+    for _ in tqdm(range(total), desc=desc, leave=False, disable=not progress):
         idx = sampler.next()
         batch = {k: v.to(device) for k, v in _batch(tokenizer, feats, idx).items()}
         y = labels[idx].to(device)

@@ -161,8 +161,10 @@ def best_spans(examples: list[dict], feats: dict, start: np.ndarray, end: np.nda
 
 def finetune_squad(model_dir: Path, train_ex: list[dict], eval_ex: list[dict], cfg: FinetuneConfig, seed: int,
                    bf16: bool = True, teacher_logits: tuple[np.ndarray, np.ndarray] | None = None,
-                   progress: bool = True, device: torch.device | str = "cpu") -> tuple[dict, object, dict]:
-    """Fine-tune a span-extraction head; returns (result {exact_match, f1, ...}, model, train features)."""
+                   progress: bool = True, device: torch.device | str = "cpu",
+                   name: str | None = None) -> tuple[dict, object, dict]:
+    """Fine-tune a span-extraction head; returns (result {exact_match, f1, ...}, model, train features).
+    ``name`` labels the progress bar (default: the directory's name)."""
     torch.manual_seed(seed)
     device = torch.device(device)
     tok = load_tokenizer(model_dir)
@@ -177,7 +179,8 @@ def finetune_squad(model_dir: Path, train_ex: list[dict], eval_ex: list[dict], c
     order = torch.randperm(n, generator=g)
     model.train()
     t0 = time.perf_counter()
-    for step in tqdm(range(total), desc=f"SQuAD seed {seed}", leave=False, disable=not progress):
+    desc = f"SQuAD {name or Path(model_dir).name} seed {seed}"
+    for step in tqdm(range(total), desc=desc, leave=False, disable=not progress):
         j = step % steps_per_epoch
         if j == 0 and step:
             order = torch.randperm(n, generator=g)
