@@ -39,13 +39,14 @@ def bench_texts(root: Path | None, max_pairs: int, corpus: list[str], heldout_ev
     """The text of the Table 3 pass: {"name", "pairs": [[text_a, text_b | None]], "files"}. STS-B dev (a
     seeded sample of ``max_pairs``, 0 = all) when the data root has it, else the first ``max_pairs`` (0 =
     1,500) held-out documents of ``corpus`` (1 in ``heldout_every``, sources.is_heldout)."""
+    from .config import EvalConfig
     from .tasks import builtin_tasks, load_examples
     spec = builtin_tasks(root)["STS-B"]
     if "dev" in spec.files:
         pairs = load_examples(spec, "dev", max_pairs)
         return {"name": "STS-B dev", "pairs": [[a, b] for a, b, _ in pairs], "files": list(map(str, spec.files["dev"]))}
     from .sources import heldout_documents
-    docs = heldout_documents(corpus, heldout_every or 50, max_pairs or 1500)
+    docs = heldout_documents(corpus, heldout_every or EvalConfig().heldout_every, max_pairs or 1500)
     return {"name": "held-out corpus text", "pairs": [[d, None] for d in docs], "files": list(corpus)}
 
 
@@ -158,12 +159,13 @@ if __name__ == "__main__":
 def bench_command(args, cfg=None) -> int:
     """``bertdistil bench``: Table 3 for --models NAME=DIR at each --threads → OUT/bench.json, OUT/bench.md."""
     from .checkpoint import write_json
+    from .config import EvalConfig
     from .dataroot import resolve_data_root
     from .models import check_model_dir
     from .resources import default_corpus
     args.out.mkdir(parents=True, exist_ok=True)
     texts = write_bench_texts(args.out / "bench_texts.json", resolve_data_root(args.data_dir), args.max_pairs,
-                              default_corpus(), 50)
+                              default_corpus(), EvalConfig().heldout_every)
     results = {}
     for item in args.models:
         name, _, path = item.rpartition("=")

@@ -23,8 +23,8 @@ from .data import LengthGroupedBatches
 from .losses import task_classification_loss, task_regression_loss
 from .metrics import task_metrics
 from .models import load_tokenizer
+from .optim import make_optimizer, optimizer_step
 from .tasks import TaskSpec
-from .train import make_optimizer, optimizer_step
 
 
 def encode(tokenizer, examples: list[tuple], max_len: int) -> list[dict]:

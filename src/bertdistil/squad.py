@@ -27,9 +27,9 @@ from .errors import BertdistilError
 from .losses import span_loss
 from .metrics import squad_scores
 from .models import load_tokenizer
+from .optim import make_optimizer, optimizer_step
 from .rows import dataset_rows, is_dataset_source
 from .tasks import subsample
-from .train import make_optimizer, optimizer_step
 
 
 def load_squad(paths: list[Path]) -> list[dict]:

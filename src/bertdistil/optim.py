@@ -1,0 +1,31 @@
+"""AdamW and one optimizer step, shared by distillation (train.py) and fine-tuning (finetune.py, squad.py)."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float = 0.0, betas=(0.9, 0.98),
+                   eps: float = 1e-6) -> torch.optim.Optimizer:
+    """AdamW with weight decay on every weight but biases and LayerNorm parameters; PyTorch's fused kernel
+    (one pass over each parameter instead of a dozen elementwise ops) when all parameters are fp32 on CPU/CUDA."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (no_decay if ("bias" in name or "LayerNorm" in name or "layer_norm" in name) else decay).append(p)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    params = decay + no_decay
+    fused = bool(params) and all(p.dtype == torch.float32 and p.device.type in ("cpu", "cuda") for p in params)
+    return torch.optim.AdamW(groups, lr=lr, betas=tuple(betas), eps=eps, fused=fused or None)
+
+
+def optimizer_step(model: torch.nn.Module, optimizer, scheduler, max_grad_norm: float) -> float:
+    """Clip the global gradient norm, step optimizer and learning-rate schedule, clear gradients. A non-finite
+    norm (NaN/inf gradients) skips the update and the schedule step. Returns the norm before clipping."""
+    norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm))
+    if math.isfinite(norm):
+        optimizer.step()
+        scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return norm
