@@ -18,7 +18,7 @@ import torch
 
 from .checkpoint import save_model_dir, write_json
 from .config import BenchConfig, Config, LossConfig
-from .context import Context, eval_corpus, training_corpus  # noqa: F401  (the stages' shared state, re-exported)
+from .context import Context
 from .dataroot import manifest, resolve_data_root, skipped_notice, squad_files
 from .distributed import barrier, is_main, rank_world
 from .errors import BertdistilError

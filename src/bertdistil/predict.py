@@ -13,7 +13,8 @@ from .errors import BertdistilError
 from .finetune import encode, finetune, predict_outputs, to_predictions
 from .metrics import task_metrics
 from .models import check_model_dir, load_tokenizer, resolve_device
-from .rows import is_dataset_source, rows
+from .rows import rows
+from .sources import is_arrow_source
 from .tasks import load_examples, load_split
 from .usertask import resolve_task, save_task
 
@@ -47,6 +48,13 @@ def finetune_command(args, cfg) -> int:
     return 0
 
 
+def _max_len(cfg) -> int:
+    """Tokens per example at inference: the fine-tuning protocol's max_seq_len (that of FinetuneConfig's default
+    when the preset has no finetune section)."""
+    from .config import FinetuneConfig
+    return (cfg.finetune or FinetuneConfig()).max_seq_len
+
+
 def _load_finetuned(model: str, device="cpu"):
     d = check_model_dir(model)
     m = AutoModelForSequenceClassification.from_pretrained(str(d)).to(device)
@@ -61,8 +69,7 @@ def evaluate_command(args, cfg) -> int:
     else:
         ex = load_examples(spec, "dev")
     model, tok = _load_finetuned(args.model, resolve_device(cfg.device))
-    max_len = cfg.finetune.max_seq_len if cfg.finetune else 128
-    preds = to_predictions(spec, predict_outputs(model, tok, encode(tok, ex, max_len), bf16=cfg.bf16))
+    preds = to_predictions(spec, predict_outputs(model, tok, encode(tok, ex, _max_len(cfg)), bf16=cfg.bf16))
     print(json.dumps({"task": spec.name, "examples": len(ex),
                       **task_metrics(spec.metrics, preds, np.array([e[2] for e in ex]))}, indent=1))
     return 0
@@ -70,8 +77,8 @@ def evaluate_command(args, cfg) -> int:
 
 def predict_command(args, cfg) -> int:
     """``bertdistil predict``: GLUE-submission rows for --input with a fine-tuned --model → --output."""
-    max_len = cfg.finetune.max_seq_len if cfg.finetune else 128
-    n = predict_file(args.model, args.task, args.input, args.output, max_len, resolve_device(cfg.device), cfg.bf16)
+    n = predict_file(args.model, args.task, args.input, args.output, _max_len(cfg), resolve_device(cfg.device),
+                     cfg.bf16)
     print(json.dumps({"output": args.output, "rows": n}))
     return 0
 
@@ -85,7 +92,7 @@ def predict_file(model: str, task: str | None, input_file: str, output_file: str
     path = Path(input_file)
     if not path.exists():
         raise BertdistilError(f"input file {path} not found")
-    dataset = is_dataset_source(path)
+    dataset = is_arrow_source(path)
     table = [r for _, r in rows(path, True)] if spec.header or dataset else None   # columns and index
     # labels are never used here; for text files the flag picks the labelled or the test-file columns
     labelled = not dataset and (table is None or spec.label in (table[0] if table else {}))

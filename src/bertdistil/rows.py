@@ -17,14 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import BertdistilError
-
-
-def is_dataset_source(path: Path) -> bool:
-    """True for a ``.parquet`` file or a ``save_to_disk`` folder (a Dataset or a DatasetDict)."""
-    path = Path(path)
-    if path.is_dir():
-        return (path / "state.json").is_file() or (path / "dataset_dict.json").is_file()
-    return path.suffix == ".parquet"
+from .sources import dataset_splits, is_arrow_source
 
 
 def open_text(path: Path) -> io.StringIO:
@@ -80,12 +73,6 @@ def _datasets():
     return datasets
 
 
-def dataset_splits(path: Path) -> list[str]:
-    """The split names of a DatasetDict ``save_to_disk`` folder ([] for anything else)."""
-    f = Path(path) / "dataset_dict.json"
-    return json.loads(f.read_text()).get("splits", []) if f.is_file() else []
-
-
 def load_dataset_source(path: Path):
     """A ``datasets.Dataset`` from a parquet file or a Dataset ``save_to_disk`` folder.
 
@@ -111,9 +98,10 @@ def label_names(ds, column: str = "label") -> list[str] | None:
     return list(feature.names) if type(feature).__name__ == "ClassLabel" else None
 
 
-def dataset_rows(path: Path) -> Iterator[tuple[str, dict]]:
-    """Rows of a parquet file / Dataset folder; ClassLabel columns give names (None for index -1)."""
-    ds = load_dataset_source(path)
+def dataset_rows(path: Path, ds=None) -> Iterator[tuple[str, dict]]:
+    """Rows of a parquet file / Dataset folder (``ds``: that source already loaded); ClassLabel columns give
+    names (None for index -1)."""
+    ds = ds if ds is not None else load_dataset_source(path)
     columns = ds.to_dict()
     for col in ds.column_names:
         names = label_names(ds, col)
@@ -125,4 +113,4 @@ def dataset_rows(path: Path) -> Iterator[tuple[str, dict]]:
 
 def rows(path: Path, header: bool = True) -> Iterator[tuple[str, dict]]:
     """Rows of any supported task file: ``dataset_rows`` for datasets sources, else ``text_rows``."""
-    return dataset_rows(path) if is_dataset_source(path) else text_rows(path, header)
+    return dataset_rows(path) if is_arrow_source(path) else text_rows(path, header)

@@ -125,9 +125,15 @@ def _text_column(schema, where: Path) -> str:
     return strings[0]
 
 
+def dataset_splits(path: Path) -> list[str]:
+    """The split names of a DatasetDict ``save_to_disk`` folder ([] for anything else)."""
+    f = Path(path) / "dataset_dict.json"
+    return json.loads(f.read_text()).get("splits", []) if f.is_file() else []
+
+
 def _arrow_files(folder: Path) -> list[Path]:
     if (folder / "dataset_dict.json").is_file():
-        splits = json.loads((folder / "dataset_dict.json").read_text()).get("splits", [])
+        splits = dataset_splits(folder)
         if "train" not in splits:
             raise BertdistilError(f"{folder}: a DatasetDict without a 'train' split ({splits}): pass the split folder")
         folder = folder / "train"

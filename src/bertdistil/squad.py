@@ -28,7 +28,8 @@ from .losses import span_loss
 from .metrics import squad_scores
 from .models import load_tokenizer
 from .optim import make_optimizer, optimizer_step
-from .rows import dataset_rows, is_dataset_source
+from .rows import dataset_rows
+from .sources import is_arrow_source
 from .tasks import subsample
 
 
@@ -39,7 +40,7 @@ def load_squad(paths: list[Path]) -> list[dict]:
     if not paths:
         raise BertdistilError("SQuAD data not found: pass --data-dir DIR with squad/dev-v1.1.json[.gz] or the hub's "
                               "squad parquet files")
-    if is_dataset_source(paths[0]):
+    if is_arrow_source(paths[0]):
         return _articles_from_rows(paths)
     path = Path(paths[0])
     if not path.is_file():

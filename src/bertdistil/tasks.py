@@ -14,7 +14,8 @@ import numpy as np
 
 from .dataroot import task_files
 from .errors import BertdistilError
-from .rows import is_dataset_source, rows
+from .rows import rows
+from .sources import is_arrow_source
 
 TASK_FILE = "bertdistil_task.json"        # written into every model directory fine-tuned by bertdistil
 
@@ -133,7 +134,7 @@ def load_split(spec: TaskSpec, paths: Path | list[Path], labelled: bool = True) 
         if not p.exists():
             raise BertdistilError(f"{spec.name} data file {p} not found: pass an existing TSV/CSV/JSONL/.parquet "
                                   "file or a datasets save_to_disk folder")
-        if is_dataset_source(p):
+        if is_arrow_source(p):
             a_col, b_col, y_col = spec.hub_columns or (spec.text_a, spec.text_b, spec.label)
         else:
             a_col = spec.text_a if labelled or spec.test_text_a is None else spec.test_text_a

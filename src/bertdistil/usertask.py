@@ -12,7 +12,8 @@ from pathlib import Path
 
 from .checkpoint import write_json
 from .errors import BertdistilError
-from .rows import dataset_splits, is_dataset_source, label_names, load_dataset_source, rows
+from .rows import dataset_rows, label_names, load_dataset_source, text_rows
+from .sources import dataset_splits, is_arrow_source
 from .tasks import TASK_FILE, TaskSpec, builtin_tasks
 
 TEXT_COLUMNS = ["sentence1", "question", "#1 String", "premise", "sentence", "text"]
@@ -50,7 +51,8 @@ def user_task(name: str, train: str | Path, dev: str | Path, regression: bool | 
     is set or the labels are non-integer numbers or more than 20 integers. BertdistilError for missing
     files or columns."""
     train_p, dev_p = _source(train, "train"), _source(dev, "dev")
-    table = [r for _, r in rows(train_p, True)]
+    ds = load_dataset_source(train_p) if is_arrow_source(train_p) else None      # read once: rows and labels
+    table = [r for _, r in (dataset_rows(train_p, ds) if ds is not None else text_rows(train_p, True))]
     cols = list(table[0]) if table else []
     pick = lambda cands: next((c for c in cands if c in cols), None)   # noqa: E731
     a = pick(TEXT_COLUMNS)
@@ -60,7 +62,7 @@ def user_task(name: str, train: str | Path, dev: str | Path, regression: bool | 
         raise BertdistilError(f"{train_p}: cannot find a text column ({', '.join(TEXT_COLUMNS)}) and a label column "
                               f"({', '.join(LABEL_COLUMNS)}) among its columns {cols}")
     spec = TaskSpec(name, a, y, b, labels=[], hub_columns=(a, b, y), files={"train": [train_p], "dev": [dev_p]})
-    names = label_names(load_dataset_source(train_p), y) if is_dataset_source(train_p) else None
+    names = label_names(ds, y) if ds is not None else None
     values = _sorted_values({str(r[y]).strip() for r in table if r[y] is not None})
     if names:
         regression = False
