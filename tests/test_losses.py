@@ -41,7 +41,14 @@ def test_cosine_and_mse_hand_values():
     hs = torch.tensor([[1.0, 0.0], [1.0, 1.0]])
     ht = torch.tensor([[0.0, 1.0], [2.0, 2.0]])
     assert losses.cosine_loss(hs, ht).item() == pytest.approx(((1 - 0) + (1 - 1)) / 2, abs=1e-6)
-    assert losses.mse_loss(hs, ht).item() == pytest.approx((1 + 1 + 1 + 1) / 4)
+    assert losses.hidden_mse_loss(hs, ht).item() == pytest.approx((1 + 1 + 1 + 1) / 4)
+
+
+def test_logit_mse_is_the_original_sum_over_rows():
+    """alpha_mse of distiller.py: MSELoss(reduction="sum") / number of rows, on logits."""
+    zs = torch.tensor([[1.0, 2.0], [0.0, 0.0]])
+    zt = torch.tensor([[0.0, 0.0], [0.0, 3.0]])
+    assert losses.logit_mse_loss(zs, zt).item() == pytest.approx((1 + 4 + 9) / 2)
 
 
 def test_combine_weights_terms():

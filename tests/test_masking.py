@@ -1,4 +1,6 @@
 """Masking statistics on real text: 15% targets, 80/10/10, specials and padding never masked."""
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -29,7 +31,8 @@ def test_mask_statistics(tokenizer, batch):
         assert not (tgt & ~maskable).any(), "a special or padding token became a target"
         assert torch.equal(masked[~tgt], ids[~tgt]), "non-targets must be unchanged"
         assert torch.equal(labels[tgt], ids[tgt])
-        assert tgt.sum() == round(0.15 * int(maskable.sum()))
+        # the original distiller.py: ceil(mlm_mask_prop × non-pad tokens), [CLS]/[SEP] included
+        assert tgt.sum() == math.ceil(0.15 * int(att.sum()))
         n_tgt += int(tgt.sum())
         n_mask += int((masked[tgt] == tokenizer.mask_token_id).sum())
         n_keep += int((masked[tgt] == ids[tgt]).sum())

@@ -56,13 +56,14 @@ class LossConfig:
     alpha_ce: float = 5.0
     alpha_mlm: float = 2.0
     alpha_cos: float = 1.0
-    alpha_mse: float = 0.0
+    alpha_mse: float = 0.0          # MSE between student and teacher logits, as alpha_mse in the original code
+    alpha_hidden_mse: float = 0.0   # MSE between last hidden states (non-pad tokens), ours
     restrict_ce_to_mask: bool = False
 
     @property
     def needs_teacher(self) -> bool:
-        """True when a term compares with the teacher (soft targets, cosine, MSE)."""
-        return bool(self.alpha_ce or self.alpha_cos or self.alpha_mse)
+        """True when a term compares with the teacher (soft targets, cosine, MSEs)."""
+        return bool(self.alpha_ce or self.alpha_cos or self.alpha_mse or self.alpha_hidden_mse)
 
 
 @dataclass

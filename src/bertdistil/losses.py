@@ -1,6 +1,7 @@
 """The distillation losses as pure functions of tensors (Sanh et al. 2019, §3; Hinton et al. 2015).
 
-L = alpha_ce · L_ce + alpha_mlm · L_mlm + alpha_cos · L_cos (+ alpha_mse · L_mse)
+L = alpha_ce · L_ce + alpha_mlm · L_mlm + alpha_cos · L_cos (+ alpha_mse · L_mse on logits, as the original code,
++ alpha_hidden_mse · L_hidden_mse on last hidden states)
 All functions compute in float32 whatever the input dtype (bf16 autocast outputs are upcast).
 ``soft_target_loss`` and ``mlm_loss`` define the two vocabulary terms; ``vocab_losses`` computes both
 (value and gradient) in one pass over row chunks, which is what pre-training uses.
@@ -128,9 +129,16 @@ def cosine_loss(student_hidden: torch.Tensor, teacher_hidden: torch.Tensor) -> t
     return (1.0 - F.cosine_similarity(student_hidden.float(), teacher_hidden.float(), dim=-1)).mean()
 
 
-def mse_loss(student_hidden: torch.Tensor, teacher_hidden: torch.Tensor) -> torch.Tensor:
-    """L_mse = mean squared error between hidden states (N, H), averaged over all elements."""
+def hidden_mse_loss(student_hidden: torch.Tensor, teacher_hidden: torch.Tensor) -> torch.Tensor:
+    """L_hidden_mse = mean squared error between hidden states (N, H), averaged over all elements (ours)."""
     return F.mse_loss(student_hidden.float(), teacher_hidden.float())
+
+
+def logit_mse_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
+    """L_mse = Σ (z_s − z_t)² / N over the (N, V) logits of the soft-target rows: ``alpha_mse`` of the original
+    distiller.py (``MSELoss(reduction="sum")(s_logits_slct, t_logits_slct) / s_logits_slct.size(0)``)."""
+    return F.mse_loss(student_logits.float(), teacher_logits.detach().float(), reduction="sum") / max(
+        1, student_logits.shape[0])
 
 
 def combine(terms: dict[str, torch.Tensor], weights: dict[str, float]) -> torch.Tensor:

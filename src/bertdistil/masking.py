@@ -41,7 +41,9 @@ class Masker:
 
         Args: input_ids (B, L) int64; attention_mask (B, L) {0, 1}; generator for reproducibility.
         Returns: (masked_ids (B, L) int64, labels (B, L) int64 with the original id at targets and
-        -100 elsewhere). The number of targets is round(mlm_mask_prop · maskable tokens), at least 1.
+        -100 elsewhere). The number of targets is ceil(mlm_mask_prop · non-pad tokens), [CLS]/[SEP] counted as
+        in the original ``distiller.py`` (``math.ceil(mlm_mask_prop * lengths.sum())``), at least 1 and at most
+        the number of maskable tokens; targets are drawn among maskable tokens only.
         """
         w = self.weights[input_ids] * attention_mask.to(torch.float32)   # (B, L)
         flat = w.flatten()
@@ -49,7 +51,8 @@ class Masker:
         labels = torch.full_like(input_ids, -100)
         if n_maskable == 0:
             return input_ids.clone(), labels
-        n_tgt = min(n_maskable, max(1, math.floor(self.cfg.mlm_mask_prop * n_maskable + 0.5)))
+        n_nonpad = int(attention_mask.sum())
+        n_tgt = min(n_maskable, max(1, math.ceil(self.cfg.mlm_mask_prop * n_nonpad)))
         targets = torch.multinomial(flat, n_tgt, replacement=False, generator=generator)  # (n_tgt,)
         pred_mask = torch.zeros(flat.shape, dtype=torch.bool)
         pred_mask[targets] = True

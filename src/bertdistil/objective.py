@@ -31,9 +31,13 @@ class StudentForward(torch.nn.Module):
 
 
 def weights_of(cfg: LossConfig) -> dict[str, float]:
-    """The non-zero loss weights, keyed by term name (ce, mlm, cos, mse)."""
-    w = {"ce": cfg.alpha_ce, "mlm": cfg.alpha_mlm, "cos": cfg.alpha_cos, "mse": cfg.alpha_mse}
+    """The non-zero loss weights, keyed by term name (ce, mlm, cos, mse = logits, hidden_mse)."""
+    w = {"ce": cfg.alpha_ce, "mlm": cfg.alpha_mlm, "cos": cfg.alpha_cos, "mse": cfg.alpha_mse,
+         "hidden_mse": cfg.alpha_hidden_mse}
     return {k: v for k, v in w.items() if v}
+
+
+TEACHER_TERMS = {"ce", "cos", "mse", "hidden_mse"}
 
 
 def compute_losses(student, teacher, input_ids: torch.Tensor, attention_mask: torch.Tensor,
@@ -43,38 +47,41 @@ def compute_losses(student, teacher, input_ids: torch.Tensor, attention_mask: to
     ``student``: a *ForMaskedLM model, or a StudentForward (wrapped in DDP when distributed).
     Args: input_ids (B, L) int64 after masking; attention_mask (B, L); labels (B, L) int64, -100 off-target.
     Returns (weighted loss, scalar, with grad; {term: float value}). The teacher runs under
-    ``torch.no_grad`` and must be in eval mode.
+    ``torch.no_grad`` and must be in eval mode. Raises ValueError when a teacher term is on without a teacher.
     """
     w = weights_of(cfg)
-    need_teacher = bool({"ce", "cos", "mse"} & w.keys())
-    if need_teacher and teacher is None:
-        raise ValueError("alpha_ce/alpha_cos/alpha_mse > 0 need a teacher")
+    if TEACHER_TERMS & w.keys() and teacher is None:
+        raise ValueError("alpha_ce/alpha_cos/alpha_mse/alpha_hidden_mse > 0 need a teacher")
     nonpad = attention_mask.bool()                                   # (B, L)
     targets = labels != -100                                         # (B, L)
-    sel = nonpad if ("ce" in w and not cfg.restrict_ce_to_mask) else targets
-    need_logits = "ce" in w or "mlm" in w
+    soft = "ce" in w or "mse" in w                                   # terms on the teacher's logits
+    sel = nonpad if (soft and not cfg.restrict_ce_to_mask) else targets
+    need_logits = soft or "mlm" in w
     wrapped = isinstance(student, (StudentForward, torch.nn.parallel.DistributedDataParallel))
     fwd = student if wrapped else StudentForward(student)
     h_s, s_logits = fwd(input_ids, attention_mask, sel if need_logits else None)  # (B, L, H), (N, V)
     t_logits = None
-    if need_teacher:
+    if TEACHER_TERMS & w.keys():
         with torch.no_grad():    # not inference_mode: its tensors could not enter the losses without a copy
             h_t = encode(teacher, input_ids, attention_mask)         # (B, L, H)
-            t_logits = head_logits(teacher, h_t[sel]) if "ce" in w else None  # (N, V)
+            t_logits = head_logits(teacher, h_t[sel]) if soft else None  # (N, V)
             h_t_rows = h_t[nonpad]                                    # (M, H)
     parts, terms = [], {}
-    if need_logits:                  # both vocabulary terms in one chunked pass over the (N, V) logits
-        vocab, ce, mlm = losses.vocab_losses(s_logits, t_logits, labels[sel], cfg.temperature,
-                                             w.get("ce", 0.0), w.get("mlm", 0.0))
+    if "ce" in w or "mlm" in w:      # both vocabulary terms in one chunked pass over the (N, V) logits
+        vocab, ce, mlm = losses.vocab_losses(s_logits, t_logits if "ce" in w else None, labels[sel],
+                                             cfg.temperature, w.get("ce", 0.0), w.get("mlm", 0.0))
         parts.append(vocab)
         terms |= {k: v for k, v in (("ce", ce), ("mlm", mlm)) if k in w}
-    if "cos" in w or "mse" in w:
+    other = {}
+    if "mse" in w:
+        other["mse"] = losses.logit_mse_loss(s_logits, t_logits)
+    if "cos" in w or "hidden_mse" in w:
         h_s_rows = h_s[nonpad]                                        # (M, H)
-        hidden = {}
         if "cos" in w:
-            hidden["cos"] = losses.cosine_loss(h_s_rows, h_t_rows)
-        if "mse" in w:
-            hidden["mse"] = losses.mse_loss(h_s_rows, h_t_rows)
-        parts.append(losses.combine(hidden, w))
-        terms |= hidden
+            other["cos"] = losses.cosine_loss(h_s_rows, h_t_rows)
+        if "hidden_mse" in w:
+            other["hidden_mse"] = losses.hidden_mse_loss(h_s_rows, h_t_rows)
+    if other:
+        parts.append(losses.combine(other, w))
+        terms |= other
     return sum(parts), {k: float(v.detach()) for k, v in terms.items()}

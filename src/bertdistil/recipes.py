@@ -40,7 +40,7 @@ RECIPES: dict[str, Recipe] = {
     "full": Recipe("triple loss + teacher-layer init"),
     "truncated": Recipe("truncated teacher (student init, untrained)", loss=None),
     "mlm_only": Recipe("MLM-only student (no teacher)", lambda lc: LossConfig(
-        alpha_ce=0.0, alpha_mlm=lc.alpha_mlm or 1.0, alpha_cos=0.0, alpha_mse=0.0)),
+        alpha_ce=0.0, alpha_mlm=lc.alpha_mlm or 1.0, alpha_cos=0.0)),
     "hidden_only": Recipe("hidden-state distillation (α_ce = 0)", _no_ce),
     "triple": Recipe("triple loss (paper α)", lambda lc: LossConfig()),
     "no_ce": Recipe("∅ − L_ce", _no_ce, paper_delta=-2.96),

@@ -102,7 +102,7 @@ def setup(student, teacher, pad_id: int, dataset: TokenDataset, masker: Masker, 
         device = next(student.parameters()).device
         fwd = torch.nn.parallel.DistributedDataParallel(
             fwd, device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=not ({"ce", "mlm"} & weights_of(loss_cfg).keys()))
+            find_unused_parameters=not ({"ce", "mlm", "mse"} & weights_of(loss_cfg).keys()))
     return Run(student, teacher, fwd, optimizer, scheduler, sampler, dataset, masker, loss_cfg, optim_cfg, seed,
                bf16, pad_id, total, rank, world)
 
