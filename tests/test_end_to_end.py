@@ -52,9 +52,16 @@ def test_smoke_on_shipped_teacher(tmp_path):
         assert len(glue[task]["student"]["seeds"][next(iter(glue[task]["student"]["seeds"]))]) == 1
     assert glue["MNLI"] == {"available": False, "reason": "data not available here"}
     assert glue["QQP"]["available"] is False and glue["QNLI"]["available"] is False
-    assert set(res["glue_macro"]) == {"teacher", "truncated", "mlm_only", "student", "student_d"}
+    assert set(res["glue_macro"]) == {"majority", "teacher", "teacher_original", "truncated", "mlm_only", "student",
+                                      "student_d"}
     macro = res["glue_macro"]
-    assert res["retention"]["student"] == pytest.approx(100 * macro["student"] / macro["teacher"])
+    ref = res["retention"]["reference"]                              # the better of the two teachers
+    assert ref in ("teacher", "teacher_original") and macro[ref] == max(macro["teacher"], macro["teacher_original"])
+    assert res["retention"]["student"] == pytest.approx(100 * macro["student"] / macro[ref])
+    assert set(res["downstream"]["comparisons"]) >= {"student vs truncated", "student vs mlm_only"}
+    zs = res["downstream"]["zero_shot_stsb"]
+    assert set(zs) == {"teacher", "teacher_original", "truncated", "mlm_only", "student"}
+    assert zs["teacher_original"]["spearman"] > 50 and zs["teacher_original"]["pairs"] == 48
     assert "student" in res["imdb"] and "f1" in res["squad"]["results"]["student_d"]
     report = (out / "report.md").read_text()
     assert "DistilBERT (paper) | 77.0" in report and "student (D)" in report and "n/a" in report

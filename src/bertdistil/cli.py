@@ -65,6 +65,13 @@ def _run(p):
     p.add_argument("--run", required=True, type=Path, help="a reproduce output folder")
 
 
+def _curve(p):
+    p.add_argument("runs", nargs="+", type=Path, help="reproduce output folders that differ in distill.max_steps")
+    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--data-dir", help="benchmark data root, to recompute the majority-class row (default: "
+                                      "$BERTDISTIL_DATA)")
+
+
 def _task(p, required: bool = False):
     p.add_argument("--task", required=required,
                    help="CoLA, MNLI, MRPC, QNLI, QQP, RTE, SST-2, STS-B, WNLI, IMDb (files from the data root), a "
@@ -173,6 +180,10 @@ COMMANDS: dict[str, Command] = {
     "prepare-corpus": Command("context:prepare_corpus_command", "tokenise --corpus once into the cache (streaming); "
                               "run before torchrun", "bertdistil prepare-corpus --corpus 'wiki/*.parquet'", None,
                               inputs=True),
+    "curve": Command("curve:curve_command", "retention vs distillation compute: GLUE macro and zero-shot STS-B of the "
+                     "student and the MLM-only control of runs at several budgets → OUT/curve.json, OUT/curve.png",
+                     "bertdistil curve runs/b340 runs/b1400 runs/b3500 --out results/learning_curve", _curve,
+                     config=False),
     "report": Command("report:report_command", "regenerate RUN/report.md (+ plots) from RUN/results.json",
                       "bertdistil report --run runs/default", _run, config=False),
     "fill-mask": Command("pipeline:fill_mask_command", "top predictions of a model directory for prompts with its "

@@ -84,7 +84,8 @@ class FinetuneConfig:
     tasks: list = field(default_factory=lambda: ["CoLA", "SST-2", "MRPC", "STS-B", "RTE", "WNLI"])
     extra_tasks: list = field(default_factory=lambda: ["IMDb"])  # Table 2 (classification)
     squad: bool = True
-    models: list = field(default_factory=lambda: ["teacher", "truncated", "mlm_only", "student", "student_d"])
+    models: list = field(default_factory=lambda: ["teacher", "teacher_original", "truncated", "mlm_only", "student",
+                                                  "student_d"])
     seeds: list = field(default_factory=lambda: [1, 2, 3])   # the paper reports the median of 5 seeds
     lr: float = 5e-5
     epochs: float = 3.0
@@ -93,6 +94,8 @@ class FinetuneConfig:
     warmup_prop: float = 0.1
     weight_decay: float = 0.01
     max_train_examples: int = 0     # 0 = the whole train split
+    task_max_train_examples: dict = field(default_factory=dict)  # per-task caps, e.g. {"SST-2": 10000}
+    heldout_prop: float = 0.1       # slice of train held out to choose the epoch (best kept); 0 = last epoch
     max_eval_examples: int = 0      # 0 = the whole dev split
     task_alpha: float = 0.5         # student (D): weight of the soft-target term
     task_temperature: float = 2.0
@@ -181,7 +184,7 @@ OPTIONAL_SECTIONS = {"finetune": FinetuneConfig, "bench": BenchConfig, "compress
 
 ALIASES = {"student_layers": "layer_map"}     # old name: accepted, with a deprecation note
 _KINDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string", list: "a JSON list",
-          tuple: "a JSON list"}
+          tuple: "a JSON list", dict: "a JSON object"}
 
 
 def _check_type(value: Any, hint: Any, name: str) -> Any:
@@ -197,7 +200,7 @@ def _check_type(value: Any, hint: Any, name: str) -> Any:
           int: lambda v: isinstance(v, int) and not isinstance(v, bool),
           float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
           str: lambda v: isinstance(v, str), list: lambda v: isinstance(v, list),
-          tuple: lambda v: isinstance(v, (list, tuple))}.get(base)
+          tuple: lambda v: isinstance(v, (list, tuple)), dict: lambda v: isinstance(v, dict)}.get(base)
     if ok is not None and not ok(value):
         raise BertdistilError(f"{name}: expected {_KINDS[base]}, got {json.dumps(value)}")
     return tuple(value) if base is tuple else value
@@ -283,6 +286,8 @@ def check_config(cfg: Config) -> None:
         raise BertdistilError("eval.heldout_every must be 0 (nothing held out) or at least 2")
     if cfg.token_dtype not in ("auto", "uint16", "uint32"):
         raise BertdistilError("token_dtype must be auto, uint16 or uint32")
+    if cfg.finetune is not None and not 0 <= cfg.finetune.heldout_prop < 1:
+        raise BertdistilError("finetune.heldout_prop must be in [0, 1) (0 = no epoch selection)")
     for name in ("teacher_prep", "distill"):
         o = getattr(cfg, name)
         if o.batch_size < 1 or o.gradient_accumulation_steps < 1 or o.max_steps < 0:

@@ -1,8 +1,11 @@
 """Downstream evaluation protocol: fine-tune every model on every task with identical settings,
 median over seeds, GLUE macro-score and retention (paper Tables 1–2).
 
-Models (directories of a reproduce run): teacher, truncated (student init), mlm_only, student, and
-student_d = the student fine-tuned with task distillation from the teacher fine-tuned on the task.
+Models (directories of a reproduce run): teacher (MLM-prepared), teacher_original (the checkpoint it was
+prepared from), truncated (student init), mlm_only, student, and student_d = the student fine-tuned with task
+distillation from the teacher fine-tuned on the task; plus the majority-class baseline row.
+Epochs are chosen per run on a held-out slice of each train split (``heldout_prop``), never on dev; dev scores
+are summarised over seeds as median and min–max (seedstats.py), retention is relative to the better teacher.
 Each (task, model, seed) result is written to OUT/downstream/<protocol hash>/<task>/<model>/seed<k>.json
 and reused, so a killed run resumes and a changed protocol never reuses old numbers.
 """
@@ -10,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import statistics
 from dataclasses import asdict
 from pathlib import Path
 
@@ -20,10 +22,16 @@ from .checkpoint import write_json
 from .config import Config
 from .errors import BertdistilError
 from .finetune import encode, finetune, predict_outputs
-from .layout import RunLayout
-from .tasks import GLUE_ORDER, TaskSpec, builtin_tasks, load_examples
+from .layout import RunLayout, cached_json
+from .metrics import task_metrics
+from .seedstats import compare, macro_per_seed, retention, summary
+from .tasks import GLUE_ORDER, TaskSpec, builtin_tasks, heldout_split, load_examples
+from .zeroshot import sts_zero_shot
 
-MODELS = ("teacher", "truncated", "mlm_only", "student", "student_d")   # fine-tuning order: teacher first
+MODELS = ("teacher", "teacher_original", "truncated", "mlm_only", "student", "student_d")   # teacher first
+MAJORITY = "majority"          # the majority-class baseline row (train's most frequent class; regression: its mean)
+COMPARISONS = (("student", "truncated"), ("student", "mlm_only"), ("student_d", "truncated"),
+               ("student_d", "mlm_only"), ("student_d", "student"))
 
 
 def _to_run(wanted: list[str], models: dict[str, Path]) -> dict[str, Path]:
@@ -54,53 +62,108 @@ def protocol_dir(run: Path, cfg: Config) -> Path:
     return RunLayout(run).downstream / hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
-def _median(values: list[float]) -> float:
-    return float(statistics.median(values))
+def task_data(spec: TaskSpec, fc) -> tuple[list, list, list]:
+    """(train, held-out, dev) examples: the train split capped (``task_max_train_examples`` for this task, else
+    ``max_train_examples``) and split by ``heldout_prop`` (tasks.heldout_split, fixed seed), dev capped."""
+    cap = fc.task_max_train_examples.get(spec.name, fc.max_train_examples)
+    train, held = heldout_split(load_examples(spec, "train", cap), fc.heldout_prop)
+    return train, held, load_examples(spec, "dev", fc.max_eval_examples)
+
+
+def majority_baseline(spec: TaskSpec, train_ex: list[tuple], dev_ex: list[tuple]) -> dict:
+    """Dev metrics (in %) of always predicting train's most frequent class (regression: train's mean score,
+    whose correlations are 0)."""
+    y = np.array([e[2] for e in train_ex])
+    if spec.is_regression:
+        preds = np.full(len(dev_ex), float(y.mean()))
+    else:
+        preds = np.full(len(dev_ex), int(np.bincount(y.astype(int)).argmax()))
+    return task_metrics(spec.metrics, preds, np.array([e[2] for e in dev_ex]))
+
+
+def _seed_result(spec, name, src, data, fc, cfg, seed, out, order, progress, device) -> dict:
+    """One (task, model, seed) fine-tuning, cached in OUT/<task>/<model>/seed<k>.json; the teacher also saves its
+    outputs on the train examples when student (D) needs them."""
+    train_ex, held_ex, dev_ex = data
+    f = out / spec.name / name / f"seed{seed}.json"
+    t_file = out / spec.name / "teacher" / f"seed{seed}.train_outputs.npy"
+    if f.is_file() and (name != "teacher" or t_file.is_file() or "student_d" not in order):
+        return json.loads(f.read_text())
+    t_out = np.load(t_file) if name == "student_d" else None
+    res, model, tok = finetune(src, spec, train_ex, dev_ex, fc, seed, bf16=cfg.bf16, teacher_outputs=t_out,
+                               progress=progress, device=device, name=name, heldout_ex=held_ex)
+    if name == "teacher" and "student_d" in order:
+        t_file.parent.mkdir(parents=True, exist_ok=True)
+        np.save(t_file, predict_outputs(model, tok, encode(tok, train_ex, fc.max_seq_len), bf16=cfg.bf16))
+    f.parent.mkdir(parents=True, exist_ok=True)
+    write_json(res, f)
+    return res
 
 
 def run_task(spec: TaskSpec, models: dict[str, Path], cfg: Config, out: Path, seeds: list[int],
              progress: bool = True, device="cpu") -> dict:
-    """Fine-tune every model on one task for every seed; returns {model: {metric: median, seeds: [...], protocol}}."""
+    """Fine-tune every model on one task for every seed, plus the majority baseline; returns
+    {model: {metric: median, summary: {metric: {median, min, max, spread, n}}, seeds: {metric: [...]}, ...}}."""
     fc = cfg.finetune
     if "train" not in spec.files or "dev" not in spec.files:
         missing = "train" if "train" not in spec.files else "dev"
         return {"available": False, "reason": f"{spec.name}: no {missing} split here"}
-    train_ex = load_examples(spec, "train", fc.max_train_examples)
-    dev_ex = load_examples(spec, "dev", fc.max_eval_examples)
-    results: dict[str, dict] = {}
+    data = task_data(spec, fc)
+    sizes = {"train_examples": len(data[0]), "heldout_examples": len(data[1]), "dev_examples": len(data[2])}
+    base = majority_baseline(spec, data[0] + data[1], data[2])
+    results: dict[str, dict] = {MAJORITY: {**base, "seeds": {m: [v] for m, v in base.items()}, **sizes}}
     order = _to_run(fc.models, models)
     for name, src in order.items():
-        per_seed = []
-        for seed in seeds:
-            f = out / spec.name / name / f"seed{seed}.json"
-            t_file = out / spec.name / "teacher" / f"seed{seed}.train_outputs.npy"
-            if f.is_file() and (name != "teacher" or t_file.is_file() or "student_d" not in order):
-                per_seed.append(json.loads(f.read_text()))
-                continue
-            t_out = None
-            if name == "student_d":
-                t_out = np.load(t_file)
-            res, model, tok = finetune(src, spec, train_ex, dev_ex, fc, seed, bf16=cfg.bf16, teacher_outputs=t_out,
-                                       progress=progress, device=device, name=name)
-            if name == "teacher" and "student_d" in order:
-                t_file.parent.mkdir(parents=True, exist_ok=True)
-                np.save(t_file, predict_outputs(model, tok, encode(tok, train_ex, fc.max_seq_len), bf16=cfg.bf16))
-            f.parent.mkdir(parents=True, exist_ok=True)
-            write_json(res, f)
-            per_seed.append(res)
-        metrics = {m: _median([r[m] for r in per_seed]) for m in spec.metrics}
-        results[name] = {**metrics, "seeds": {m: [r[m] for r in per_seed] for m in spec.metrics},
-                         "seed_ids": seeds, "train_examples": len(train_ex), "dev_examples": len(dev_ex),
+        per_seed = [_seed_result(spec, name, src, data, fc, cfg, seed, out, order, progress, device) for seed in seeds]
+        vals = {m: [r[m] for r in per_seed] for m in spec.metrics}
+        results[name] = {**{m: summary(v)["median"] for m, v in vals.items()}, "seeds": vals, "seed_ids": seeds,
+                         "summary": {m: summary(v) for m, v in vals.items()}, **sizes,
+                         "best_epochs": [r.get("best_epoch") for r in per_seed],
                          "epochs": fc.epochs, "lr": fc.lr, "batch_size": fc.batch_size, "max_seq_len": fc.max_seq_len}
     return results
 
 
+def glue_scores(glue: dict, tasks: dict[str, TaskSpec]) -> dict:
+    """From per-task results: {macro: {model: median macro}, macro_seeds: {model: [per seed]}, macro_summary,
+    retention: {model: median %, per_task, range, reference}, comparisons: {"a vs b": seedstats.compare}}."""
+    scored = {t: r for t, r in glue.items() if r.get("available", True)}
+    seeds = {}
+    for model in (MAJORITY, *MODELS):
+        if scored and all(model in r for r in scored.values()):
+            seeds[model] = macro_per_seed({t: r[model]["seeds"][tasks[t].metrics[0]] for t, r in scored.items()})
+    out = {"macro": {m: summary(v)["median"] for m, v in seeds.items()}, "macro_seeds": seeds,
+           "macro_summary": {m: summary(v) for m, v in seeds.items()}, "retention": {}, "comparisons": {}}
+    teachers = [m for m in ("teacher", "teacher_original") if m in seeds]
+    if teachers:
+        ref = max(teachers, key=lambda m: out["macro"][m])          # retention is relative to the better teacher
+        ret = {m: retention(v, seeds[ref]) for m, v in seeds.items() if m != ref}
+        out["retention"] = {**{m: r["median"] for m, r in ret.items()}, "range": ret, "reference": ref,
+                            "per_task": {m: {t: 100 * r[m][tasks[t].metrics[0]] / r[ref][tasks[t].metrics[0]]
+                                             for t, r in scored.items() if m in r and r[ref][tasks[t].metrics[0]]}
+                                         for m in MODELS if m != ref}}
+    out["comparisons"] = {f"{a} vs {b}": compare(seeds[a], seeds[b]) for a, b in COMPARISONS
+                          if a in seeds and b in seeds}
+    return out
+
+
+def zero_shot_results(models: dict[str, Path], spec: TaskSpec | None, out: Path, cap: int = 0,
+                      device="cpu") -> dict:
+    """Zero-shot STS-B dev (zeroshot.sts_zero_shot; dev capped like fine-tuning's) of every pre-trained model,
+    cached in OUT/zero_shot/."""
+    if spec is None or "dev" not in spec.files:
+        return {}
+    pairs = load_examples(spec, "dev", cap)
+    return {name: cached_json(out / "zero_shot" / f"{name}.json", lambda d=d: sts_zero_shot(d, pairs, device))
+            for name, d in models.items()}
+
+
 def run_downstream(run: Path, cfg: Config, root: Path, progress: bool = True, device="cpu") -> dict:
     """GLUE (cfg.finetune.tasks) + IMDb etc. (extra_tasks) on the models of a reproduce run, task files
-    from the data root ``root``.
+    from the data root ``root``, and zero-shot STS-B of every pre-trained model.
 
-    Returns {glue: {task: {model: {...}}}, glue_macro: {model: score}, retention: {...}, imdb: {...},
-    protocol: {...}}; unavailable GLUE tasks (MNLI, QQP, QNLI without train) are listed, never scored.
+    Returns {glue: {task: {model: {...}}}, glue_macro: {model: median}, glue_macro_seeds, glue_macro_summary,
+    retention, comparisons, zero_shot_stsb, extra: {IMDb: ...}, protocol}; unavailable GLUE tasks are listed,
+    never scored.
     """
     if cfg.finetune is None:
         raise BertdistilError("this preset has no 'finetune' section: use --preset default or add one")
@@ -113,31 +176,23 @@ def run_downstream(run: Path, cfg: Config, root: Path, progress: bool = True, de
         spec = tasks.get(name)
         if spec is None or "train" not in spec.files:
             glue[name] = {"available": False, "reason": "data not available here"}
-            continue
-        if name not in fc.tasks:
+        elif name not in fc.tasks:
             glue[name] = {"available": False, "reason": "not in this preset"}
-            continue
-        glue[name] = run_task(spec, models, cfg, out, fc.seeds, progress, device)
-    scored = {t: r for t, r in glue.items() if r.get("available", True)}
-    macro: dict[str, float] = {}
-    for model in MODELS:
-        vals = [r[model][tasks[t].metrics[0]] for t, r in scored.items() if model in r]
-        if vals and len(vals) == len(scored):
-            macro[model] = float(np.mean(vals))
-    retention = {}
-    if "teacher" in macro:
-        retention = {m: 100 * v / macro["teacher"] for m, v in macro.items() if m != "teacher"}
-        retention["per_task"] = {m: {t: 100 * r[m][tasks[t].metrics[0]] / r["teacher"][tasks[t].metrics[0]]
-                                     for t, r in scored.items() if m in r and r["teacher"][tasks[t].metrics[0]]}
-                                 for m in MODELS[1:]}
-    extra = {}
-    for name in fc.extra_tasks:
-        if name in tasks and {"train", "dev"} <= set(tasks[name].files):
-            extra[name] = run_task(tasks[name], models, cfg, out, fc.seeds[:1], progress, device)
-    return {"glue": glue, "glue_macro": macro, "retention": retention, "extra": extra,
-            "protocol": {"macro_metric": MACRO_METRIC_NOTE, "seeds": fc.seeds, "statistic": "median over seeds",
-                         "max_train_examples": fc.max_train_examples, "max_eval_examples": fc.max_eval_examples,
-                         "epochs": fc.epochs, "lr": fc.lr, "batch_size": fc.batch_size, "max_seq_len": fc.max_seq_len,
+        else:
+            glue[name] = run_task(spec, models, cfg, out, fc.seeds, progress, device)
+    scores = glue_scores(glue, tasks)
+    extra = {name: run_task(tasks[name], models, cfg, out, fc.seeds[:1], progress, device)
+             for name in fc.extra_tasks if name in tasks and {"train", "dev"} <= set(tasks[name].files)}
+    return {"glue": glue, "glue_macro": scores["macro"], "glue_macro_seeds": scores["macro_seeds"],
+            "glue_macro_summary": scores["macro_summary"], "retention": scores["retention"],
+            "comparisons": scores["comparisons"], "extra": extra,
+            "zero_shot_stsb": zero_shot_results(models, tasks.get("STS-B"), out, fc.max_eval_examples, device),
+            "protocol": {"macro_metric": MACRO_METRIC_NOTE, "seeds": fc.seeds,
+                         "statistic": "median over seeds, min–max spread",
+                         "max_train_examples": fc.max_train_examples,
+                         "task_max_train_examples": fc.task_max_train_examples, "heldout_prop": fc.heldout_prop,
+                         "max_eval_examples": fc.max_eval_examples, "epochs": fc.epochs, "lr": fc.lr,
+                         "batch_size": fc.batch_size, "max_seq_len": fc.max_seq_len,
                          "task_distillation": {"alpha": fc.task_alpha, "temperature": fc.task_temperature},
                          "extra_tasks_seeds": fc.seeds[:1]}}
 
@@ -178,7 +233,7 @@ def run_squad(run: Path, cfg: Config, root: Path, progress: bool = True, device=
             f.parent.mkdir(parents=True, exist_ok=True)
             write_json(res, f)
             per_seed.append(res)
-        results[name] = {m: _median([r[m] for r in per_seed]) for m in ("exact_match", "f1")}
+        results[name] = {m: summary([r[m] for r in per_seed])["median"] for m in ("exact_match", "f1")}
         results[name].update(seeds={m: [r[m] for r in per_seed] for m in ("exact_match", "f1")}, seed_ids=seeds,
                              train_questions=len(train_ex), eval_questions=len(eval_ex))
     return {"results": results, "protocol": {

@@ -63,53 +63,75 @@ def to_predictions(spec: TaskSpec, outputs: np.ndarray) -> np.ndarray:
     return outputs[:, 0] if spec.is_regression else outputs.argmax(-1)
 
 
-def finetune(model_dir: str | Path, spec: TaskSpec, train_ex: list[tuple], dev_ex: list[tuple], cfg: FinetuneConfig,
-             seed: int, bf16: bool = True, teacher_outputs: np.ndarray | None = None, progress: bool = True,
-             device: torch.device | str = "cpu", name: str | None = None) -> tuple[dict, object, object]:
-    """Fine-tune ``model_dir`` on ``train_ex`` and score it on ``dev_ex``; ``name`` labels the progress bar
-    (default: the directory's name).
-
-    teacher_outputs: (len(train_ex), C) outputs of a teacher fine-tuned on the task → task distillation.
-    Returns (result, model, tokenizer); result = {metric: value in %, train_examples, epochs, lr,
-    seed, train_s}.
-    """
-    torch.manual_seed(seed)
-    device = torch.device(device)
-    tokenizer = load_tokenizer(model_dir)
+def _load_classifier(model_dir, spec: TaskSpec, device: torch.device):
     kwargs = {"num_labels": spec.num_labels}
     if spec.is_regression:
         kwargs["problem_type"] = "regression"
     model = AutoModelForSequenceClassification.from_pretrained(str(model_dir), **kwargs).to(device)
+    return model, load_tokenizer(model_dir)
+
+
+def score(model, tokenizer, spec: TaskSpec, examples: list[tuple], max_len: int, bf16: bool = True) -> dict:
+    """The task's metrics (in %) of ``model`` on labelled ``examples``."""
+    preds = to_predictions(spec, predict_outputs(model, tokenizer, encode(tokenizer, examples, max_len), bf16=bf16))
+    return task_metrics(spec.metrics, preds, np.array([e[2] for e in examples]))
+
+
+def finetune(model_dir: str | Path, spec: TaskSpec, train_ex: list[tuple], dev_ex: list[tuple], cfg: FinetuneConfig,
+             seed: int, bf16: bool = True, teacher_outputs: np.ndarray | None = None, progress: bool = True,
+             device: torch.device | str = "cpu", name: str | None = None,
+             heldout_ex: list[tuple] | None = None) -> tuple[dict, object, object]:
+    """Fine-tune ``model_dir`` on ``train_ex`` and score it on ``dev_ex``; ``name`` labels the progress bar
+    (default: the directory's name).
+
+    teacher_outputs: (len(train_ex), C) outputs of a teacher fine-tuned on the task → task distillation.
+    heldout_ex: a slice of the train split kept out of ``train_ex``; the model is scored on it at the end of
+    every epoch and the best epoch's weights (task's first metric) are the ones scored on dev — epochs are
+    chosen on train data, never on dev. Returns (result, model, tokenizer); result = {metric: value in %,
+    train_examples, epochs, steps, lr, seed, train_s, best_epoch, heldout (per-epoch scores)}.
+    """
+    torch.manual_seed(seed)
+    device = torch.device(device)
+    model, tokenizer = _load_classifier(model_dir, spec, device)
     feats = encode(tokenizer, train_ex, cfg.max_seq_len)
     labels = torch.tensor([e[2] for e in train_ex], dtype=torch.float32 if spec.is_regression else torch.long)
     t_out = torch.from_numpy(teacher_outputs) if teacher_outputs is not None else None
-    lengths = np.array([len(f["input_ids"]) for f in feats])
-    sampler = LengthGroupedBatches(lengths, cfg.batch_size, seed, group_batches=16)
-    total = max(1, math.ceil(cfg.epochs * len(sampler)))
+    sampler = LengthGroupedBatches(np.array([len(f["input_ids"]) for f in feats]), cfg.batch_size, seed,
+                                   group_batches=16)
+    per_epoch = len(sampler)
+    total = max(1, math.ceil(cfg.epochs * per_epoch))
+    ends = sorted({min(total, per_epoch * k) for k in range(1, math.ceil(total / per_epoch) + 1)})
     optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay, cfg.adam_betas, cfg.adam_epsilon)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_prop * total), total)
-    model.train()
-    t0 = time.perf_counter()
+    t0, curve, best = time.perf_counter(), [], None
     desc = f"{spec.name} {name or Path(model_dir).name} seed {seed}"
-    for _ in tqdm(range(total), desc=desc, leave=False, disable=not progress):
+    for step in tqdm(range(1, total + 1), desc=desc, leave=False, disable=not progress):
+        model.train()
         idx = sampler.next()
         batch = {k: v.to(device) for k, v in _batch(tokenizer, feats, idx).items()}
-        y = labels[idx].to(device)
         with _autocast(bf16, device):
             z = model(**batch).logits
-        t = t_out[idx].to(device) if t_out is not None else None
-        if spec.is_regression:
-            loss = task_regression_loss(z[:, 0], y, t[:, 0] if t is not None else None, cfg.task_alpha)
-        else:
-            loss = task_classification_loss(z, y, t, cfg.task_alpha, cfg.task_temperature)
+        loss = _task_loss(spec, cfg, z, labels[idx].to(device), t_out[idx].to(device) if t_out is not None else None)
         loss.backward()
         optimizer_step(model, optimizer, scheduler, max_grad_norm=cfg.max_grad_norm)
+        if heldout_ex and step in ends:
+            curve.append(round(score(model, tokenizer, spec, heldout_ex, cfg.max_seq_len, bf16)[spec.metrics[0]], 3))
+            if best is None or curve[-1] > curve[best]:
+                best, state = len(curve) - 1, {k: v.detach().clone() for k, v in model.state_dict().items()}
+    if best is not None:
+        model.load_state_dict(state)
     train_s = time.perf_counter() - t0
-    dev_feats = encode(tokenizer, dev_ex, cfg.max_seq_len)
-    preds = to_predictions(spec, predict_outputs(model, tokenizer, dev_feats, bf16=bf16))
-    gold = np.array([e[2] for e in dev_ex])
-    result = {**task_metrics(spec.metrics, preds, gold), "train_examples": len(train_ex), "dev_examples": len(dev_ex),
-              "epochs": cfg.epochs, "steps": total, "lr": cfg.lr, "seed": seed, "train_s": round(train_s, 1),
-              "task_distillation": t_out is not None}
+    result = {**score(model, tokenizer, spec, dev_ex, cfg.max_seq_len, bf16), "train_examples": len(train_ex),
+              "dev_examples": len(dev_ex), "epochs": cfg.epochs, "steps": total, "lr": cfg.lr, "seed": seed,
+              "train_s": round(train_s, 1), "task_distillation": t_out is not None}
+    if best is not None:
+        result |= {"best_epoch": round(ends[best] / per_epoch, 2), "heldout": curve,
+                   "heldout_examples": len(heldout_ex)}
     return result, model, tokenizer
 
+
+def _task_loss(spec: TaskSpec, cfg: FinetuneConfig, z: torch.Tensor, y: torch.Tensor, t: torch.Tensor | None):
+    """Task loss (with task distillation when teacher outputs ``t`` are given): z, t (B, C); y (B,)."""
+    if spec.is_regression:
+        return task_regression_loss(z[:, 0], y, t[:, 0] if t is not None else None, cfg.task_alpha)
+    return task_classification_loss(z, y, t, cfg.task_alpha, cfg.task_temperature)

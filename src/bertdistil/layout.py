@@ -62,11 +62,14 @@ class RunLayout:
         return RunLayout(self._p("ablation", row))
 
     def model_dirs(self) -> dict[str, Path]:
-        """The trained model directories that exist: truncated (student_init), mlm_only, student, and the
-        teacher named in results.json."""
+        """The trained model directories that exist: truncated (student_init), mlm_only, student, the teacher
+        named in results.json and, when that teacher was MLM-prepared, the original (teacher_original)."""
         dirs = {"truncated": self.student_init, "mlm_only": self.control("mlm_only"), "student": self.student}
         if self.results.is_file():
-            dirs["teacher"] = Path(json.loads(self.results.read_text())["teacher"]["name_or_path"])
+            teacher = json.loads(self.results.read_text())["teacher"]
+            dirs["teacher"] = Path(teacher["name_or_path"])
+            if teacher.get("preparation", {}).get("prepared") and teacher.get("source"):
+                dirs["teacher_original"] = Path(teacher["source"])    # the checkpoint before its MLM head was fitted
         return {k: v for k, v in dirs.items() if (v / "config.json").is_file()}
 
     def train_logs(self) -> dict[str, list[dict]]:

@@ -25,9 +25,9 @@ def task_metrics(names: tuple[str, ...], preds: np.ndarray, labels: np.ndarray) 
         elif n == "mcc":
             out[n] = 100 * matthews_corrcoef(labels, preds)
         elif n == "pearson":
-            out[n] = 100 * float(pearsonr(preds, labels)[0]) if np.std(preds) > 0 else 0.0
+            out[n] = 100 * float(pearsonr(preds, labels)[0]) if np.ptp(preds) > 0 else 0.0   # constant: 0
         elif n == "spearman":
-            out[n] = 100 * float(spearmanr(preds, labels)[0]) if np.std(preds) > 0 else 0.0
+            out[n] = 100 * float(spearmanr(preds, labels)[0]) if np.ptp(preds) > 0 else 0.0
         else:
             raise ValueError(f"unknown metric {n}")
     return out

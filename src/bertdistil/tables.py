@@ -12,8 +12,10 @@ PAPER_TABLE1 = {
 PAPER_TABLE2 = {"BERT-base (paper)": (93.46, 81.2, 88.5), "DistilBERT (paper)": (92.82, 77.7, 85.8),
                 "DistilBERT (D) (paper)": (None, 79.1, 86.9)}
 TABLE1_TASKS = ["CoLA", "MNLI", "MRPC", "QNLI", "QQP", "RTE", "SST-2", "STS-B", "WNLI"]
-ROWS = {"teacher": "teacher", "truncated": "truncated teacher (control)", "mlm_only": "MLM-only student (control)",
-        "student": "student (distilled)", "student_d": "student (D) (task distillation)"}
+ROWS = {"majority": "majority class (train)", "teacher": "teacher (MLM-prepared)",
+        "teacher_original": "teacher (original checkpoint)", "truncated": "truncated teacher (control)",
+        "mlm_only": "MLM-only student (control)", "student": "student (distilled)",
+        "student_d": "student (D) (task distillation)"}
 METRIC = {"CoLA": "mcc", "MRPC": "f1", "STS-B": "pearson"}
 
 
@@ -21,9 +23,27 @@ def _f(x) -> str:
     return "–" if x is None else f"{x:.1f}"
 
 
+def _spread(s: dict | None, unit: str = "") -> str:
+    """"median (min–max)" of a seedstats.summary; the median alone for one seed."""
+    if not s:
+        return "–"
+    if s.get("n", 1) < 2 or s["min"] == s["max"]:
+        return f"{s['median']:.1f}{unit}"
+    return f"{s['median']:.1f}{unit} ({s['min']:.1f}–{s['max']:.1f})"
+
+
+def _cell(r: dict, key: str, metric: str) -> str:
+    if not r.get("available", True):
+        return "n/a" if r.get("reason") == "data not available here" else "–"
+    m = r.get(key, {})
+    return _spread(m.get("summary", {}).get(metric)) if "summary" in m else _f(m.get(metric))
+
+
 def table1(ds: dict) -> list[str]:
-    """Markdown lines of Table 1 (GLUE) with the retention column."""
+    """Markdown lines of Table 1 (GLUE): median over seeds (min–max) per task, the macro-score and retention."""
     glue, macro, ret = ds["glue"], ds["glue_macro"], ds.get("retention", {})
+    msum = ds.get("glue_macro_summary", {})
+    ref = ret.get("reference", "teacher")
     lines = ["| model | Score | " + " | ".join(TABLE1_TASKS) + " | retention |",
              "|---|" + "---:|" * (len(TABLE1_TASKS) + 2)]
     for name, row in PAPER_TABLE1.items():
@@ -32,15 +52,35 @@ def table1(ds: dict) -> list[str]:
     for key, label in ROWS.items():
         if key not in macro and not any(key in r for r in glue.values() if isinstance(r, dict)):
             continue
-        cells = []
-        for t in TABLE1_TASKS:
-            r = glue.get(t, {})
-            if not r.get("available", True):
-                cells.append("n/a" if r.get("reason") == "data not available here" else "–")
-            else:
-                cells.append(_f(r.get(key, {}).get(METRIC.get(t, "accuracy"))))
-        rt = f"{ret[key]:.1f}%" if key in ret else ("100%" if key == "teacher" and macro else "")
-        lines.append(f"| {label} | {_f(macro.get(key))} | " + " | ".join(cells) + f" | {rt} |")
+        cells = [_cell(glue.get(t, {}), key, METRIC.get(t, "accuracy")) for t in TABLE1_TASKS]
+        rng = ret.get("range", {}).get(key)
+        rt = _spread({**rng, "n": 2}, "%") if rng else (f"{ret[key]:.1f}%" if key in ret else "")
+        rt = "100% (reference)" if key == ref and macro else rt
+        score = _spread(msum[key]) if key in msum else _f(macro.get(key))
+        lines.append(f"| {label} | {score} | " + " | ".join(cells) + f" | {rt} |")
+    return lines
+
+
+def verdict_lines(ds: dict) -> list[str]:
+    """One line per comparison (seedstats.compare): the difference of median macro-scores, the larger seed
+    spread, and whether the difference exceeds it."""
+    out = []
+    for name, c in ds.get("comparisons", {}).items():
+        a, b = name.split(" vs ")
+        verdict = "exceeds the seed spread" if c["exceeds"] else "**within seed noise**"
+        out.append(f"- {ROWS.get(a, a)} − {ROWS.get(b, b)}: {c['difference']:+.2f} points; larger min–max spread "
+                   f"{c['spread']:.2f} → {verdict}")
+    return out
+
+
+def zero_shot_lines(ds: dict) -> list[str]:
+    """Zero-shot STS-B dev table: Spearman of mean-pooled embeddings' cosine (no fine-tuning, no seeds)."""
+    zs = ds.get("zero_shot_stsb") or {}
+    if not zs:
+        return []
+    lines = ["| model | zero-shot STS-B Spearman | Pearson |", "|---|---:|---:|"]
+    for key, r in zs.items():
+        lines.append(f"| {ROWS.get(key, key)} | {r['spearman']:.1f} | {r['pearson']:.1f} |")
     return lines
 
 
@@ -88,15 +128,27 @@ def downstream_section(results: dict, out: Path) -> list[str]:
     if not ds:
         return []
     p = ds["protocol"]
+    caps = {**({"all": p["max_train_examples"]} if p["max_train_examples"] else {}),
+            **p.get("task_max_train_examples", {})}
+    held = p.get("heldout_prop", 0)
+    epochs = (f"up to {p['epochs']} epochs, the epoch kept chosen on {100 * held:g}% of each train split held out"
+              if held else f"{p['epochs']} epochs")
     lines = ["## Downstream: GLUE dev (paper Table 1)", "",
-             f"Median over seeds {p['seeds']}; fine-tuning lr {p['lr']}, {p['epochs']} epochs, "
+             f"Median over seeds {p['seeds']} (min–max in brackets); fine-tuning lr {p['lr']}, {epochs}, "
              f"batch {p['batch_size']}, max_seq_len {p['max_seq_len']}, train sets capped at "
-             f"{p['max_train_examples'] or 'all'} examples, dev at {p['max_eval_examples'] or 'all'}. "
+             f"{caps or 'nothing'}, dev at {p['max_eval_examples'] or 'all'}. "
              f"Score = macro average over the tasks measured here ({p['macro_metric']}); "
              "\"n/a\" = data not available here (MNLI and QQP are absent, QNLI has no train split), \"–\" = not run in "
              "this preset; our Score therefore averages fewer tasks than the paper's. Retention = model Score / "
              "teacher Score.", ""]
     lines += table1(ds) + [""]
+    verdicts = verdict_lines(ds)
+    if verdicts:
+        lines += ["Differences of median Score against the larger min–max spread over seeds of the two models:", "",
+                  *verdicts, ""]
+    zs = zero_shot_lines(ds)
+    if zs:
+        lines += ["Zero-shot STS-B dev (cosine of mean-pooled last hidden states, no fine-tuning):", "", *zs, ""]
     if plot_retention(ds, out / "retention.png"):
         lines += ["![per-task retention](retention.png)", ""]
     lines += ["## Downstream: IMDb and SQuAD (paper Table 2)", ""]

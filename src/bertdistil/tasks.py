@@ -7,6 +7,7 @@ Loaders raise BertdistilError naming the file and line (or row) of a malformed e
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -155,6 +156,19 @@ def subsample(items: list, n: int, seed: int = 0) -> list:
         return items
     keep = np.random.default_rng(seed).choice(len(items), n, replace=False)
     return [items[i] for i in sorted(keep)]
+
+
+def heldout_split(examples: list, prop: float, seed: int = 0) -> tuple[list, list]:
+    """(train, held-out): a fixed random ``prop`` of ``examples`` (at least 1 when prop > 0) held out, both
+    in the original order. The split depends on ``seed`` only, so every model and fine-tuning seed sees the
+    same one. prop = 0 → (examples, []). Raises ValueError unless 0 ≤ prop < 1."""
+    if not 0 <= prop < 1:
+        raise ValueError(f"held-out proportion {prop} must be in [0, 1)")
+    n = math.ceil(prop * len(examples)) if prop else 0
+    if n == 0 or len(examples) < 2:
+        return examples, []
+    held = set(np.random.default_rng(seed).permutation(len(examples))[:n].tolist())
+    return ([e for i, e in enumerate(examples) if i not in held], [e for i, e in enumerate(examples) if i in held])
 
 
 def load_examples(spec: TaskSpec, split: str, cap: int = 0, seed: int = 0) -> list[tuple]:
