@@ -106,11 +106,11 @@ def test_finetune_keeps_the_best_epoch_on_the_heldout_slice(tiny_bert_dir, data_
 
 
 def test_learning_curve_from_the_committed_gpu_runs(tmp_path):
-    """results/learning_curve/runs: three reproduce runs at 340/1400/3500 distillation steps (GPU study)."""
+    """results/learning_curve/budgets: three reproduce runs at 340/1400/3500 distillation steps (GPU study)."""
     from pathlib import Path
 
     from bertdistil.curve import learning_curve, plot_curve
-    runs = sorted((Path(__file__).parent.parent / "results" / "learning_curve" / "runs").iterdir())
+    runs = sorted((Path(__file__).parent.parent / "results" / "learning_curve" / "budgets").iterdir())
     curve = learning_curve(runs, None)
     tokens = [p["tokens"]["student"] for p in curve["points"]]
     assert tokens == sorted(tokens) and tokens[0] > 2e6 and tokens[-1] > 2e7
