@@ -70,6 +70,7 @@ def _curve(p):
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.add_argument("--data-dir", help="benchmark data root, to recompute the majority-class row (default: "
                                       "$BERTDISTIL_DATA)")
+    p.add_argument("--exclude-tasks", nargs="*", default=[], help="GLUE tasks left out of the macro-score (e.g. WNLI)")
 
 
 def _task(p, required: bool = False):

@@ -33,9 +33,10 @@ def _with_majority(glue: dict, tasks: dict, fc) -> dict:
     return out
 
 
-def run_point(run: Path, root: Path | None) -> dict:
+def run_point(run: Path, root: Path | None, exclude: tuple[str, ...] = ()) -> dict:
     """One run folder's budget and scores: {tokens: {model: tokens trained}, macro: {model: seedstats.summary},
-    zero_shot: {model: Spearman}, mlm_accuracy: {model: %}, comparisons}. BertdistilError without downstream."""
+    zero_shot: {model: Spearman}, mlm_accuracy: {model: %}, comparisons}; tasks in ``exclude`` are left out of
+    the macro-score. BertdistilError without downstream."""
     from types import SimpleNamespace
     layout = RunLayout(run)
     if not layout.results.is_file():
@@ -45,7 +46,8 @@ def run_point(run: Path, root: Path | None) -> dict:
         raise BertdistilError(f"{layout.results} has no downstream results: run it with a data root")
     fc = SimpleNamespace(**r["config"]["finetune"])
     tasks = builtin_tasks(root)
-    glue = _with_majority(r["downstream"]["glue"], tasks, fc) if root is not None else r["downstream"]["glue"]
+    glue = {t: v for t, v in r["downstream"]["glue"].items() if t not in exclude}
+    glue = _with_majority(glue, tasks, fc) if root is not None else glue
     scores = glue_scores(glue, tasks)
     tokens = {"student": r["distill"]["tokens_seen"],
               **{k: v["tokens_seen"] for k, v in r.get("controls", {}).items()}}
@@ -55,17 +57,17 @@ def run_point(run: Path, root: Path | None) -> dict:
             "mlm_accuracy": {k: 100 * v["accuracy"] for k, v in r["mlm"].items()}}
 
 
-def learning_curve(runs: list[Path], root: Path | None) -> dict:
+def learning_curve(runs: list[Path], root: Path | None, exclude: tuple[str, ...] = ()) -> dict:
     """{points: [run_point sorted by student tokens], references: {model: macro summary and zero-shot}} —
     references (teachers, truncated, majority) from the first run that has them."""
-    points = sorted((run_point(Path(r), root) for r in runs), key=lambda p: p["tokens"]["student"])
+    points = sorted((run_point(Path(r), root, exclude) for r in runs), key=lambda p: p["tokens"]["student"])
     refs = {}
     for name in REFERENCES:
         for p in points:
             if name in p["macro"]:
                 refs[name] = {"macro": p["macro"][name], "zero_shot": p["zero_shot"].get(name), "run": p["run"]}
                 break
-    return {"points": points, "references": refs}
+    return {"points": points, "references": refs, "excluded_tasks": list(exclude)}
 
 
 def plot_curve(curve: dict, path: Path) -> None:
@@ -106,7 +108,7 @@ def plot_curve(curve: dict, path: Path) -> None:
 def curve_command(args, cfg=None) -> int:
     """``bertdistil curve``: OUT/curve.json and OUT/curve.png from several reproduce run folders."""
     from .dataroot import resolve_data_root
-    curve = learning_curve(args.runs, resolve_data_root(args.data_dir))
+    curve = learning_curve(args.runs, resolve_data_root(args.data_dir), tuple(args.exclude_tasks))
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(curve, args.out / "curve.json")
     plot_curve(curve, args.out / "curve.png")
