@@ -27,6 +27,7 @@ from .errors import BertdistilError
 from .layout import RunLayout
 from .models import load_tokenizer, n_layers
 from .recipes import ABLATION_ROWS, RECIPES, resolve
+from .seedstats import macro_per_seed
 from .student import build_student, prepare_tokenizer_for
 
 PAPER_TABLE4 = {row: RECIPES[row].paper_delta for row in ABLATION_ROWS if RECIPES[row].paper_delta is not None}
@@ -71,16 +72,16 @@ def ablate(ctx, out: Path, rows: list[str]) -> dict:
             save_model_dir(student, prepare_tokenizer_for(student, load_tokenizer(teacher_dir)), init_dir)
         ctx.tokenizer = load_tokenizer(init_dir)
         summary = train_stage(ctx, row, init_dir, teacher, loss, row_dir.train_dir("student"), row_dir.student)
-        scores, per_seed = {}, []
+        scores, per_seed = {}, {}
         for name in cfg.finetune.tasks:
             spec = tasks[name]
             fc = replace(cfg.finetune, models=["student"])
             r = run_task(spec, {"student": row_dir.student}, replace(cfg, finetune=fc),
                          protocol_dir(row_dir.root, cfg), cfg.finetune.seeds, ctx.progress, ctx.device)
             scores[name] = r["student"][spec.metrics[0]]
-            per_seed.append(r["student"]["seeds"][spec.metrics[0]])
+            per_seed[name] = r["student"]["seeds"][spec.metrics[0]]
         macro = sum(scores.values()) / len(scores)
-        seed_macro = [sum(task) / len(task) for task in zip(*per_seed)]    # macro-score of each fine-tuning seed
+        seed_macro = macro_per_seed(per_seed)                              # macro-score of each fine-tuning seed
         results[row] = {"glue_macro": macro, "seed_macro": seed_macro, "per_task": scores,
                         "tokens": summary["tokens_seen"],
                         "steps": summary["steps"], "description": DESCRIPTION[row],
