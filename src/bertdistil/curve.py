@@ -8,9 +8,11 @@ truncated control (untrained, the same at every budget). Writes OUT/curve.json a
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from pathlib import Path
 
 from .checkpoint import write_json
+from .config import FinetuneConfig
 from .downstream import glue_scores, majority_baseline, task_data
 from .errors import BertdistilError
 from .layout import RunLayout
@@ -37,14 +39,14 @@ def run_point(run: Path, root: Path | None, exclude: tuple[str, ...] = ()) -> di
     """One run folder's budget and scores: {tokens: {model: tokens trained}, macro: {model: seedstats.summary},
     zero_shot: {model: Spearman}, mlm_accuracy: {model: %}, comparisons}; tasks in ``exclude`` are left out of
     the macro-score. BertdistilError without downstream."""
-    from types import SimpleNamespace
     layout = RunLayout(run)
     if not layout.results.is_file():
         raise BertdistilError(f"{layout.results} not found: pass folders of finished reproduce runs")
     r = json.loads(layout.results.read_text())
     if "downstream" not in r:
         raise BertdistilError(f"{layout.results} has no downstream results: run it with a data root")
-    fc = SimpleNamespace(**r["config"]["finetune"])
+    known = {f.name for f in fields(FinetuneConfig)}      # settings the run predates take their defaults
+    fc = FinetuneConfig(**{k: v for k, v in r["config"]["finetune"].items() if k in known})
     tasks = builtin_tasks(root)
     glue = {t: v for t, v in r["downstream"]["glue"].items() if t not in exclude}
     glue = _with_majority(glue, tasks, fc) if root is not None else glue

@@ -71,10 +71,14 @@ def _load_classifier(model_dir, spec: TaskSpec, device: torch.device):
     return model, load_tokenizer(model_dir)
 
 
+def _metrics_of(model, tokenizer, spec: TaskSpec, feats: list[dict], gold: np.ndarray, bf16: bool) -> dict:
+    return task_metrics(spec.metrics, to_predictions(spec, predict_outputs(model, tokenizer, feats, bf16=bf16)), gold)
+
+
 def score(model, tokenizer, spec: TaskSpec, examples: list[tuple], max_len: int, bf16: bool = True) -> dict:
     """The task's metrics (in %) of ``model`` on labelled ``examples``."""
-    preds = to_predictions(spec, predict_outputs(model, tokenizer, encode(tokenizer, examples, max_len), bf16=bf16))
-    return task_metrics(spec.metrics, preds, np.array([e[2] for e in examples]))
+    return _metrics_of(model, tokenizer, spec, encode(tokenizer, examples, max_len),
+                       np.array([e[2] for e in examples]), bf16)
 
 
 def finetune(model_dir: str | Path, spec: TaskSpec, train_ex: list[tuple], dev_ex: list[tuple], cfg: FinetuneConfig,
@@ -103,6 +107,8 @@ def finetune(model_dir: str | Path, spec: TaskSpec, train_ex: list[tuple], dev_e
     ends = sorted({min(total, per_epoch * k) for k in range(1, math.ceil(total / per_epoch) + 1)})
     optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay, cfg.adam_betas, cfg.adam_epsilon)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_prop * total), total)
+    held = None if not heldout_ex else (encode(tokenizer, heldout_ex, cfg.max_seq_len),
+                                        np.array([e[2] for e in heldout_ex]))
     t0, curve, best = time.perf_counter(), [], None
     desc = f"{spec.name} {name or Path(model_dir).name} seed {seed}"
     for step in tqdm(range(1, total + 1), desc=desc, leave=False, disable=not progress):
@@ -114,8 +120,8 @@ def finetune(model_dir: str | Path, spec: TaskSpec, train_ex: list[tuple], dev_e
         loss = _task_loss(spec, cfg, z, labels[idx].to(device), t_out[idx].to(device) if t_out is not None else None)
         loss.backward()
         optimizer_step(model, optimizer, scheduler, max_grad_norm=cfg.max_grad_norm)
-        if heldout_ex and step in ends:
-            curve.append(round(score(model, tokenizer, spec, heldout_ex, cfg.max_seq_len, bf16)[spec.metrics[0]], 3))
+        if held and step in ends:                  # the held-out slice, encoded once above
+            curve.append(round(_metrics_of(model, tokenizer, spec, *held, bf16)[spec.metrics[0]], 3))
             if best is None or curve[-1] > curve[best]:
                 best, state = len(curve) - 1, {k: v.detach().clone() for k, v in model.state_dict().items()}
     if best is not None:

@@ -4,14 +4,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 from transformers import AutoModelForSequenceClassification
 
 from .checkpoint import save_model_dir, write_json
 from .dataroot import resolve_data_root
 from .errors import BertdistilError
-from .finetune import encode, finetune, predict_outputs, to_predictions
-from .metrics import task_metrics
+from .finetune import encode, finetune, predict_outputs, score, to_predictions
 from .models import check_model_dir, load_tokenizer, resolve_device
 from .rows import rows
 from .sources import is_arrow_source
@@ -69,9 +67,8 @@ def evaluate_command(args, cfg) -> int:
     else:
         ex = load_examples(spec, "dev")
     model, tok = _load_finetuned(args.model, resolve_device(cfg.device))
-    preds = to_predictions(spec, predict_outputs(model, tok, encode(tok, ex, _max_len(cfg)), bf16=cfg.bf16))
     print(json.dumps({"task": spec.name, "examples": len(ex),
-                      **task_metrics(spec.metrics, preds, np.array([e[2] for e in ex]))}, indent=1))
+                      **score(model, tok, spec, ex, _max_len(cfg), bf16=cfg.bf16)}, indent=1))
     return 0
 
 
