@@ -125,8 +125,11 @@ def _compress(p):
 
 
 def _ablate(p):
+    from .recipes import ABLATION_ROWS, RECIPES
     p.add_argument("--rows", nargs="+", default=["no_ce", "no_cos", "no_mlm", "random_init", "first_half",
-                                                  "ce_mask_swap"], help="ablation rows besides 'full'")
+                                                  "ce_mask_swap"],
+                   help="ablation rows besides 'full' (default: the paper's Table 4 rows and ce_mask_swap); "
+                        "choices: " + "; ".join(f"{r} = {RECIPES[r].description}" for r in ABLATION_ROWS))
 
 
 def _fill_mask(p):

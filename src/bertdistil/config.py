@@ -58,12 +58,18 @@ class LossConfig:
     alpha_cos: float = 1.0
     alpha_mse: float = 0.0          # MSE between student and teacher logits, as alpha_mse in the original code
     alpha_hidden_mse: float = 0.0   # MSE between last hidden states (non-pad tokens), ours
+    alpha_layers_mse: float = 0.0   # MSE of every layer's hidden states, uniform map (TinyBERT, layer_losses.py)
+    alpha_pkd: float = 0.0          # normalised [CLS] states of intermediate layers (Patient KD)
+    alpha_attn: float = 0.0         # KL of the last layer's attention distributions (MiniLM)
+    alpha_value_rel: float = 0.0    # KL of the last layer's value relations (MiniLM)
+    hidden_teacher: str = "prepared"  # teacher of the hidden-state terms: prepared (MLM-adapted) | original
     restrict_ce_to_mask: bool = False
 
     @property
     def needs_teacher(self) -> bool:
-        """True when a term compares with the teacher (soft targets, cosine, MSEs)."""
-        return bool(self.alpha_ce or self.alpha_cos or self.alpha_mse or self.alpha_hidden_mse)
+        """True when a term compares with the teacher (soft targets, cosine, MSEs, layer terms)."""
+        return bool(self.alpha_ce or self.alpha_cos or self.alpha_mse or self.alpha_hidden_mse
+                    or self.alpha_layers_mse or self.alpha_pkd or self.alpha_attn or self.alpha_value_rel)
 
 
 @dataclass
@@ -151,6 +157,7 @@ class Config:
     layer_map: list | None = None       # teacher layer copied into each student layer; None = default_layer_map
     fold_token_type: bool = True
     seed: int = 56
+    distill_seed: int | None = None     # distillation + controls (order, masks, dropout); None = seed (teacher: seed)
     bf16: bool = True
     cpu_kernels: bool = True            # CPU pre-training: faster dropout + attention (cpu_kernels.py); false = stock
     bf16_teacher: bool = True           # with bf16: the frozen teacher held in bf16 (models.bf16_inference_copy)
@@ -173,6 +180,11 @@ class Config:
     bench: BenchConfig | None = None         # None = no Table 3 in reproduce
     compress: CompressConfig | None = None   # None = no compression table in reproduce (needs finetune)
     train_bench: TrainBenchConfig | None = None   # None = no training-throughput measurement in reproduce
+
+    @property
+    def training_seed(self) -> int:
+        """Seed of the distillation and control runs: ``distill_seed``, else ``seed``."""
+        return self.seed if self.distill_seed is None else self.distill_seed
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -284,6 +296,8 @@ def check_config(cfg: Config) -> None:
         raise BertdistilError("max_seq_len must be at least 8")
     if cfg.eval.heldout_every < 0 or cfg.eval.heldout_every == 1:
         raise BertdistilError("eval.heldout_every must be 0 (nothing held out) or at least 2")
+    if cfg.loss.hidden_teacher not in ("prepared", "original"):
+        raise BertdistilError("loss.hidden_teacher must be prepared or original")
     if cfg.token_dtype not in ("auto", "uint16", "uint32"):
         raise BertdistilError("token_dtype must be auto, uint16 or uint32")
     if cfg.finetune is not None and not 0 <= cfg.finetune.heldout_prop < 1:

@@ -78,6 +78,44 @@ def encode(model: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torc
     return out[0]
 
 
+def encode_all(model: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple:
+    """Hidden states of every layer of the encoder of a *ForMaskedLM model: a tuple of n_layers + 1 tensors
+    (B, L, H), the embeddings' output first and the last layer's (``encode``'s) last."""
+    out = model.base_model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+    return out.hidden_states
+
+
+def _last_self_attention(model: PreTrainedModel) -> tuple:
+    """(query, key, value) linear layers and head size of the model's last self-attention layer."""
+    base = model.base_model
+    if hasattr(base, "transformer") and hasattr(base.transformer, "layer"):          # DistilBERT
+        a = base.transformer.layer[-1].attention
+        return a.q_lin, a.k_lin, a.v_lin, a.dim // a.n_heads
+    sa = getattr(getattr(base.encoder.layer[-1], "attention", None), "self", None) if hasattr(base, "encoder") \
+        else None
+    if sa is None or not all(hasattr(sa, n) for n in ("query", "key", "value")):
+        raise BertdistilError(f"{type(model).__name__}: attention / value-relation distillation supports "
+                              "BERT-layout self-attention (BERT, RoBERTa, DistilBERT); set alpha_attn and "
+                              "alpha_value_rel to 0")
+    return sa.query, sa.key, sa.value, sa.attention_head_size
+
+
+def relation_scores(model: PreTrainedModel, layer_input: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pre-softmax (attention Q·Kᵀ/√d, value relation V·Vᵀ/√d) of the model's last self-attention layer,
+    each (B, heads, L, L), recomputed from that layer's input ``layer_input`` (B, L, H) = the second-to-last
+    entry of ``encode_all``; MiniLM's relations (Wang et al. 2020, arXiv:2002.10957). Supports BERT,
+    RoBERTa and DistilBERT layouts; raises BertdistilError otherwise (MPNet adds a relative position bias
+    to its scores, not reproduced here)."""
+    q_lin, k_lin, v_lin, d = _last_self_attention(model)
+    b, n, _ = layer_input.shape
+
+    def heads(lin):                                                       # (B, heads, L, d)
+        return lin(layer_input).view(b, n, -1, d).transpose(1, 2)
+    q, k, v = heads(q_lin), heads(k_lin), heads(v_lin)
+    scale = d ** -0.5
+    return torch.matmul(q, k.transpose(-1, -2)) * scale, torch.matmul(v, v.transpose(-1, -2)) * scale
+
+
 def head_logits(model: PreTrainedModel, hidden: torch.Tensor) -> torch.Tensor:
     """Apply the MLM head to hidden rows (N, H) → logits (N, V).
 

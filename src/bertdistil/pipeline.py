@@ -39,15 +39,17 @@ def _evaluated(ctx: Context, model_dir: Path, cache_file: Path) -> dict:
 def train_stage(ctx: Context, name: str, init_dir: Path, teacher, loss: LossConfig, run_dir: Path,
                 final_dir: Path) -> dict:
     """Train ``init_dir`` with ``loss`` into ``final_dir`` (resumable, checkpoints in ``run_dir``); the teacher
-    is passed only when the loss needs it. Returns the summary, cached in RUN_DIR/summary.json."""
+    is passed only when the loss needs it, and the original (unprepared) teacher as the hidden-state teacher
+    when ``loss.hidden_teacher`` is "original". Returns the summary, cached in RUN_DIR/summary.json."""
     summary_path = run_dir / "summary.json"
     if summary_path.is_file() and (final_dir / "config.json").is_file():
         return json.loads(summary_path.read_text())
     student = ctx.load(init_dir)
+    hidden = ctx.load(ctx.teacher_src).eval() if loss.needs_teacher and loss.hidden_teacher == "original" else None
     return train(student, teacher if loss.needs_teacher else None, ctx.tokenizer, ctx.dataset, ctx.masker, loss,
-                 ctx.cfg.distill, run_dir, seed=ctx.cfg.seed, bf16=ctx.cfg.bf16, resume=True, desc=name,
+                 ctx.cfg.distill, run_dir, seed=ctx.cfg.training_seed, bf16=ctx.cfg.bf16, resume=True, desc=name,
                  progress=ctx.progress, cpu_kernels=ctx.cfg.cpu_kernels, bf16_teacher=ctx.cfg.bf16_teacher,
-                 eval_fn=lambda m: ctx.evaluate(m, quick=True), final_dir=final_dir)
+                 eval_fn=lambda m: ctx.evaluate(m, quick=True), final_dir=final_dir, hidden_teacher=hidden)
 
 
 def fill_mask_examples(model_dir: Path, prompts: list[str], top_k: int = 5) -> dict:

@@ -51,9 +51,20 @@ RECIPES: dict[str, Recipe] = {
                          layers=lambda n, _: list(range(max(1, n // 2)))),
     "ce_mask_swap": Recipe("restrict_ce_to_mask flipped",
                            lambda lc: replace(lc, restrict_ce_to_mask=not lc.restrict_ce_to_mask)),
+    # beyond the paper: hidden-state recipes for sentence-embedding teachers (layer_losses.py)
+    "hidden_original": Recipe("hidden-state targets from the original teacher",
+                              lambda lc: replace(lc, hidden_teacher="original")),
+    "tinybert_hidden": Recipe("+ every layer's hidden states, α 1 (TinyBERT, Jiao et al. 2019)",
+                              lambda lc: replace(lc, alpha_layers_mse=lc.alpha_layers_mse or 1.0)),
+    "pkd": Recipe("+ intermediate [CLS] states, α 10 (Patient KD, Sun et al. 2019)",
+                  lambda lc: replace(lc, alpha_pkd=lc.alpha_pkd or 10.0)),
+    "minilm": Recipe("+ last-layer attention and value relations, α 1 each (MiniLM, Wang et al. 2020)",
+                     lambda lc: replace(lc, alpha_attn=lc.alpha_attn or 1.0,
+                                        alpha_value_rel=lc.alpha_value_rel or 1.0)),
 }
 CONTROLS = ("truncated", "mlm_only", "hidden_only", "triple")
-ABLATION_ROWS = ("full", "no_ce", "no_cos", "no_mlm", "random_init", "first_half", "ce_mask_swap")
+ABLATION_ROWS = ("full", "no_ce", "no_cos", "no_mlm", "random_init", "first_half", "ce_mask_swap",
+                 "hidden_original", "tinybert_hidden", "pkd", "minilm")
 
 
 def recipe(name: str, allowed: tuple[str, ...] = tuple(RECIPES), what: str = "recipe") -> Recipe:

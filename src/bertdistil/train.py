@@ -67,6 +67,7 @@ class Run:
     gen: torch.Generator = field(default_factory=torch.Generator)
     seconds: dict = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))   # where this process's time went
     next_batch: Callable | None = None      # () -> (ids, att, mask seed); default: the sampler's next batch
+    hidden_teacher: torch.nn.Module | None = None   # targets of the hidden-state terms; None = teacher
 
     @property
     def device(self) -> torch.device:
@@ -81,14 +82,18 @@ class Run:
 
 
 def setup(student, teacher, pad_id: int, dataset: TokenDataset, masker: Masker, loss_cfg: LossConfig,
-          optim_cfg: OptimConfig, seed: int, bf16: bool = True, bf16_teacher: bool = True) -> Run:
-    """Optimizer, schedule, batch order, DDP wrapper; the teacher (None when only alpha_mlm is on) in eval
-    mode, as a bf16 copy when training in bf16 with ``bf16_teacher``."""
+          optim_cfg: OptimConfig, seed: int, bf16: bool = True, bf16_teacher: bool = True,
+          hidden_teacher=None) -> Run:
+    """Optimizer, schedule, batch order, DDP wrapper; the teacher (None when only alpha_mlm is on) and the
+    hidden-state teacher (None = the teacher) in eval mode, as bf16 copies when training in bf16 with
+    ``bf16_teacher``."""
     rank, world = rank_world()
     torch.manual_seed(seed + rank)
     student.train()
     if teacher is not None:
         teacher = training_teacher(teacher, bf16 and bf16_teacher)
+    if hidden_teacher is not None:
+        hidden_teacher = training_teacher(hidden_teacher, bf16 and bf16_teacher)
     optimizer = make_optimizer(student, optim_cfg.lr, optim_cfg.weight_decay, optim_cfg.adam_betas,
                                optim_cfg.adam_epsilon)
     sampler = LengthGroupedBatches(dataset.lengths, optim_cfg.batch_size, seed, optim_cfg.group_by_size,
@@ -104,7 +109,7 @@ def setup(student, teacher, pad_id: int, dataset: TokenDataset, masker: Masker, 
             fwd, device_ids=[device.index] if device.type == "cuda" else None,
             find_unused_parameters=not ({"ce", "mlm", "mse"} & weights_of(loss_cfg).keys()))
     return Run(student, teacher, fwd, optimizer, scheduler, sampler, dataset, masker, loss_cfg, optim_cfg, seed,
-               bf16, pad_id, total, rank, world)
+               bf16, pad_id, total, rank, world, hidden_teacher=hidden_teacher)
 
 
 def train_step(run: Run) -> dict:
@@ -127,7 +132,8 @@ def train_step(run: Run) -> dict:
         sync = run.fwd.no_sync() if run.world > 1 and i < accum - 1 else contextlib.nullcontext()
         with sync:
             with autocast:
-                loss, terms = compute_losses(run.fwd, run.teacher, masked, att, labels, run.loss_cfg)
+                loss, terms = compute_losses(run.fwd, run.teacher, masked, att, labels, run.loss_cfg,
+                                              run.hidden_teacher)
             (loss / accum).backward()
         tokens += int(att.sum())
         targets += int((labels != -100).sum())
@@ -265,7 +271,8 @@ def finish(run: Run, out_dir: Path, logger: TrainLogger, tokenizer, seconds: flo
 def train(student, teacher, tokenizer, dataset: TokenDataset, masker: Masker, loss_cfg: LossConfig,
           optim_cfg: OptimConfig, out_dir: Path, *, seed: int, bf16: bool = True, resume: bool = True,
           eval_fn: Callable | None = None, desc: str = "distil", progress: bool = True,
-          final_dir: Path | None = None, cpu_kernels: bool = True, bf16_teacher: bool = True) -> dict:
+          final_dir: Path | None = None, cpu_kernels: bool = True, bf16_teacher: bool = True,
+          hidden_teacher=None) -> dict:
     """Train ``student`` for ``optim_cfg.max_steps`` optimizer steps (or ``epochs`` passes); save it to
     ``final_dir`` (default ``out_dir/final``) as a Hugging Face directory with the tokenizer.
 
@@ -273,18 +280,19 @@ def train(student, teacher, tokenizer, dataset: TokenDataset, masker: Masker, lo
     log step: step, loss, terms, lr, tokens_seen, tokens_per_s), TensorBoard events in ``out_dir/tb``,
     checkpoints and ``summary.json``. ``cpu_kernels``: on the CPU, train with ``cpu_kernels.use_cpu_kernels``
     (faster dropout and attention; the saved model is a stock one). ``bf16_teacher``: with bf16, the
-    teacher runs as ``models.bf16_inference_copy`` (the caller's is untouched). Returns the summary (``finish``).
+    teacher runs as ``models.bf16_inference_copy`` (the caller's is untouched). ``hidden_teacher``: the model
+    whose hidden states the hidden-state terms match (None = ``teacher``). Returns the summary (``finish``).
     Raises BertdistilError for unreadable checkpoints or a diverged run.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     run = setup(student, teacher, tokenizer.pad_token_id, dataset, masker, loss_cfg, optim_cfg, seed, bf16,
-                bf16_teacher)
+                bf16_teacher, hidden_teacher)
     if resume:
         load_checkpoint(run, out_dir)
     logger = TrainLogger(out_dir, run, desc, progress)
     try:
-        with use_cpu_kernels(run.student, run.teacher, enabled=cpu_kernels):
+        with use_cpu_kernels(run.student, run.teacher, run.hidden_teacher, enabled=cpu_kernels):
             seconds = fit(run, out_dir, logger, eval_fn)
     finally:
         logger.close()
