@@ -55,6 +55,8 @@ def _init_student(p):
 
 def _distill(p):
     p.add_argument("--student", help="student init directory (default: built from the teacher)")
+    p.add_argument("--original-teacher", help="the teacher before MLM preparation: its hidden states are the "
+                                              "targets when loss.hidden_teacher=original (default: --teacher)")
 
 
 def _model(p):
@@ -114,6 +116,12 @@ def _bench(p):
     p.add_argument("--max-pairs", type=int, default=0, help="texts per pass (0 = all 1,500 STS-B dev pairs)")
     _data_dir(p)
     p.add_argument("--out", required=True, type=Path, help="output folder")
+
+
+def _zero_shot(p):
+    p.add_argument("--models", nargs="+", required=True, metavar="NAME=DIR", help="model directories to score")
+    _data_dir(p)
+    p.add_argument("--out", type=Path, help="write the scores to this JSON file")
 
 
 def _compress(p):
@@ -188,6 +196,10 @@ COMMANDS: dict[str, Command] = {
                      "student and the MLM-only control of runs at several budgets → OUT/curve.json, OUT/curve.png",
                      "bertdistil curve runs/b340 runs/b1400 runs/b3500 --out results/learning_curve", _curve,
                      config=False),
+    "zero-shot": Command("zeroshot:zero_shot_command", "zero-shot STS-B dev: Spearman of the cosine of mean-pooled "
+                         "embeddings, no fine-tuning (what a student kept of a sentence-embedding teacher)",
+                         "bertdistil zero-shot --models teacher=DIR student=runs/default/student", _zero_shot,
+                         config=False),
     "report": Command("report:report_command", "regenerate RUN/report.md (+ plots) from RUN/results.json",
                       "bertdistil report --run runs/default", _run, config=False),
     "fill-mask": Command("pipeline:fill_mask_command", "top predictions of a model directory for prompts with its "

@@ -61,6 +61,7 @@ class Context:
         torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
         self.cache = cache_dir(cfg.cache_dir)
         self.teacher_src = check_model_dir(cfg.teacher or default_teacher(), "teacher")
+        self.original_teacher = self.teacher_src     # hidden-state targets when loss.hidden_teacher = original
         self.teacher_tokenizer = load_tokenizer(self.teacher_src)
         self.tokenizer = self.teacher_tokenizer      # replaced by the student's once it exists (no token types)
         if self.tokenizer.mask_token_id is None or self.tokenizer.pad_token_id is None:

@@ -45,7 +45,7 @@ def train_stage(ctx: Context, name: str, init_dir: Path, teacher, loss: LossConf
     if summary_path.is_file() and (final_dir / "config.json").is_file():
         return json.loads(summary_path.read_text())
     student = ctx.load(init_dir)
-    hidden = ctx.load(ctx.teacher_src).eval() if loss.needs_teacher and loss.hidden_teacher == "original" else None
+    hidden = ctx.load(ctx.original_teacher).eval() if loss.needs_teacher and loss.hidden_teacher == "original" else None
     return train(student, teacher if loss.needs_teacher else None, ctx.tokenizer, ctx.dataset, ctx.masker, loss,
                  ctx.cfg.distill, run_dir, seed=ctx.cfg.training_seed, bf16=ctx.cfg.bf16, resume=True, desc=name,
                  progress=ctx.progress, cpu_kernels=ctx.cfg.cpu_kernels, bf16_teacher=ctx.cfg.bf16_teacher,
@@ -256,6 +256,8 @@ def distill_command(args, cfg: Config) -> int:
     from .distributed import init_from_env
     init_from_env()                   # under torchrun: join the process group (gloo on CPU, NCCL on GPU)
     ctx = Context(cfg, progress=not args.quiet)
+    if getattr(args, "original_teacher", None):
+        ctx.original_teacher = check_model_dir(args.original_teacher, "original teacher")
     with run_lock(args.out) if is_main() else contextlib.nullcontext():
         return _distill(ctx, args.student, Path(args.out))
 
