@@ -6,6 +6,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 ARGS = ["--preset", "smoke", "--quiet", "--set", "distill.max_steps=24", "--set", "distill.checkpoint_every=3",
         "--set", "distill.log_every=1", "--set", "distill.eval_every=0", "--set", "distill.batch_size=4",
         "--set", "eval.max_tokens=500"]
@@ -65,3 +67,33 @@ def test_teacher_preparation_is_the_same_whatever_the_global_rng_state(tiny_bert
         weights.append(load_file(str(folder / "model.safetensors")))
     assert weights[0].keys() == weights[1].keys()
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_cached_json_and_cached_entries_skip_work_done(tmp_path):
+    """A stage killed between entries resumes with the entries it finished; stale entries are redone."""
+    from bertdistil.layout import cached_entries, cached_json
+    calls = []
+    f = tmp_path / "a.json"
+    assert cached_json(f, lambda: calls.append("a") or {"x": 1}, also=tmp_path / "model") == {"x": 1}
+    assert cached_json(f, lambda: calls.append("a") or {"x": 2}, also=tmp_path / "model") == {"x": 2}  # no model
+    (tmp_path / "model").mkdir()
+    assert cached_json(f, lambda: calls.append("a") or {"x": 3}, also=tmp_path / "model") == {"x": 2}
+    assert calls == ["a", "a"]
+
+    bench = tmp_path / "bench.json"
+
+    def measure(key):
+        calls.append(key)
+        if key == "k3":
+            raise KeyboardInterrupt                       # killed while measuring the third entry
+        return {"key": key, "text": "t1"}
+    with pytest.raises(KeyboardInterrupt):
+        cached_entries(bench, ["k1", "k2", "k3"], measure)
+    assert sorted(json.loads(bench.read_text())) == ["k1", "k2"]
+    calls.clear()
+    out = cached_entries(bench, ["k1", "k2", "k4"], lambda k: calls.append(k) or {"key": k, "text": "t2"},
+                         keep=lambda e: e["text"] == "t1", known={"k5": {"key": "k5", "text": "t1"}})
+    assert calls == ["k4"] and set(out) == {"k1", "k2", "k4", "k5"}
+    out = cached_entries(bench, ["k1"], lambda k: calls.append(k) or {"key": k, "text": "t2"},
+                         keep=lambda e: e["text"] == "t2")     # entries of another text are measured again
+    assert calls == ["k4", "k1"] and out["k1"]["text"] == "t2"

@@ -17,7 +17,6 @@ Variants (each a directory loadable by ``deploy.load_runner``):
 """
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import warnings
@@ -31,6 +30,7 @@ from .checkpoint import save_model_dir, save_torch, write_json
 from .deploy import INT8_FILE, ONNX_FILE, VARIANT_FILE, input_names, load_runner, predict_logits, quantize_torch_int8
 from .errors import BertdistilError
 from .finetune import encode, finetune, predict_outputs, to_predictions
+from .layout import cached_json
 from .metrics import task_metrics
 from .models import load_tokenizer
 
@@ -235,15 +235,11 @@ def compress(src: Path, spec, train_ex: list[tuple], dev_ex: list[tuple], out: P
     results = {}
     for name in ["fp32", *cfg.variants]:
         vdir = src if name == "fp32" else out / name
-        score_file = out / f"{name}.eval.json"
-        if score_file.is_file() and (vdir / "config.json").is_file():
-            results[name] = json.loads(score_file.read_text())
-            continue
-        info = {"format": "hf", "method": "fine-tuned, fp32"} if name == "fp32" else \
-            make_variant(name, src, vdir, spec, train_ex, cfg, fc, bf16, progress)
-        res = {"dir": str(vdir), **info, "size_mb": size_on_disk_mb(vdir),
-               **evaluate_dir(vdir, spec, dev_ex, fc.max_seq_len), "dev_examples": len(dev_ex)}
-        out.mkdir(parents=True, exist_ok=True)
-        write_json(res, score_file)
-        results[name] = res
+
+        def compute(name=name, vdir=vdir) -> dict:
+            info = {"format": "hf", "method": "fine-tuned, fp32"} if name == "fp32" else \
+                make_variant(name, src, vdir, spec, train_ex, cfg, fc, bf16, progress)
+            return {"dir": str(vdir), **info, "size_mb": size_on_disk_mb(vdir),
+                    **evaluate_dir(vdir, spec, dev_ex, fc.max_seq_len), "dev_examples": len(dev_ex)}
+        results[name] = cached_json(out / f"{name}.eval.json", compute, also=vdir / "config.json")
     return results

@@ -87,17 +87,17 @@ def _seed_result(spec, name, src, data, fc, cfg, seed, out, order, progress, dev
     train_ex, held_ex, dev_ex = data
     f = out / spec.name / name / f"seed{seed}.json"
     t_file = out / spec.name / "teacher" / f"seed{seed}.train_outputs.npy"
-    if f.is_file() and (name != "teacher" or t_file.is_file() or "student_d" not in order):
-        return json.loads(f.read_text())
-    t_out = np.load(t_file) if name == "student_d" else None
-    res, model, tok = finetune(src, spec, train_ex, dev_ex, fc, seed, bf16=cfg.bf16, teacher_outputs=t_out,
-                               progress=progress, device=device, name=name, heldout_ex=held_ex)
-    if name == "teacher" and "student_d" in order:
-        t_file.parent.mkdir(parents=True, exist_ok=True)
-        np.save(t_file, predict_outputs(model, tok, encode(tok, train_ex, fc.max_seq_len), bf16=cfg.bf16))
-    f.parent.mkdir(parents=True, exist_ok=True)
-    write_json(res, f)
-    return res
+    keeps_outputs = name == "teacher" and "student_d" in order
+
+    def compute() -> dict:
+        t_out = np.load(t_file) if name == "student_d" else None
+        res, model, tok = finetune(src, spec, train_ex, dev_ex, fc, seed, bf16=cfg.bf16, teacher_outputs=t_out,
+                                   progress=progress, device=device, name=name, heldout_ex=held_ex)
+        if keeps_outputs:
+            t_file.parent.mkdir(parents=True, exist_ok=True)
+            np.save(t_file, predict_outputs(model, tok, encode(tok, train_ex, fc.max_seq_len), bf16=cfg.bf16))
+        return res
+    return cached_json(f, compute, also=t_file if keeps_outputs else None)
 
 
 def run_task(spec: TaskSpec, models: dict[str, Path], cfg: Config, out: Path, seeds: list[int],
@@ -197,10 +197,30 @@ def run_downstream(run: Path, cfg: Config, root: Path, progress: bool = True, de
                          "extra_tasks_seeds": fc.seeds[:1]}}
 
 
+def _squad_seed(name, src, train_ex, eval_ex, fc, cfg, seed, out, progress, device) -> dict:
+    """One SQuAD fine-tuning (``run_squad``); the teacher also saves its span logits on the train features
+    (OUT/teacher/seed<k>.train_logits.npz), which student (D) distils."""
+    from .squad import finetune_squad, span_logits
+    t_file = out / "teacher" / f"seed{seed}.train_logits.npz"
+    t_logits = None
+    if name == "student_d":
+        z = np.load(t_file)
+        t_logits = (z["start"], z["end"])
+    res, model, feats = finetune_squad(src, train_ex, eval_ex, fc, seed, cfg.bf16, t_logits, progress, device, name)
+    if name == "teacher":
+        s, e = span_logits(model, feats, bf16=cfg.bf16)
+        t_file.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(t_file, start=s, end=e)
+    if t_logits is not None and len(t_logits[0]) != res["train_features"]:
+        raise BertdistilError("teacher and student tokenizers cut SQuAD into different windows: "
+                              "task distillation needs the same vocabulary")
+    return res
+
+
 def run_squad(run: Path, cfg: Config, root: Path, progress: bool = True, device="cpu") -> dict:
     """SQuAD v1.1 on the article-disjoint dev split for every model; median EM/F1 over seeds."""
     from .dataroot import squad_files
-    from .squad import article_split, finetune_squad, flatten, load_squad, span_logits
+    from .squad import article_split, flatten, load_squad
     fc = cfg.finetune
     models = model_dirs(run)
     out = protocol_dir(run, cfg) / "SQuAD"
@@ -210,29 +230,11 @@ def run_squad(run: Path, cfg: Config, root: Path, progress: bool = True, device=
     results: dict[str, dict] = {}
     seeds = fc.seeds[:1]
     for name, src in _to_run(fc.models, models).items():
-        per_seed = []
-        for seed in seeds:
-            f = out / name / f"seed{seed}.json"
-            t_file = out / "teacher" / f"seed{seed}.train_logits.npz"
-            if f.is_file() and (name != "teacher" or t_file.is_file()):
-                per_seed.append(json.loads(f.read_text()))
-                continue
-            t_logits = None
-            if name == "student_d":
-                z = np.load(t_file)
-                t_logits = (z["start"], z["end"])
-            res, model, feats = finetune_squad(src, train_ex, eval_ex, fc, seed, cfg.bf16, t_logits, progress, device,
-                                               name)
-            if name == "teacher":
-                s, e = span_logits(model, feats, bf16=cfg.bf16)
-                t_file.parent.mkdir(parents=True, exist_ok=True)
-                np.savez(t_file, start=s, end=e)
-            if t_logits is not None and len(t_logits[0]) != res["train_features"]:
-                raise BertdistilError("teacher and student tokenizers cut SQuAD into different windows: "
-                                      "task distillation needs the same vocabulary")
-            f.parent.mkdir(parents=True, exist_ok=True)
-            write_json(res, f)
-            per_seed.append(res)
+        per_seed = [cached_json(out / name / f"seed{seed}.json",
+                                lambda seed=seed, name=name, src=src: _squad_seed(name, src, train_ex, eval_ex, fc,
+                                                                                  cfg, seed, out, progress, device),
+                                also=out / "teacher" / f"seed{seed}.train_logits.npz" if name == "teacher" else None)
+                    for seed in seeds]
         results[name] = {m: summary([r[m] for r in per_seed])["median"] for m in ("exact_match", "f1")}
         results[name].update(seeds={m: [r[m] for r in per_seed] for m in ("exact_match", "f1")}, seed_ids=seeds,
                              train_questions=len(train_ex), eval_questions=len(eval_ex))

@@ -20,7 +20,7 @@ from .dataroot import resolve_data_root
 from .downstream import model_dirs
 from .efficiency_report import compress_table, train_throughput_table
 from .finetune import encode, finetune, predict_outputs
-from .layout import RunLayout, cached_json
+from .layout import RunLayout, cached_entries, cached_json
 from .tasks import builtin_tasks, load_examples
 
 
@@ -28,19 +28,13 @@ def bench_results(run: Path, cfg: Config, texts_file: Path, models: dict[str, Pa
     """{"<name>@<threads>t": bench dict} for the run's teacher and student over the texts of ``texts_file``
     (cached in OUT/bench.json; entries timed on other text are measured again)."""
     bc = cfg.bench
-    cache = RunLayout(run).bench
     text = json.loads(Path(texts_file).read_text())["name"]
-    results = json.loads(cache.read_text()) if cache.is_file() else {}
-    results = {k: v for k, v in results.items() if v.get("pass_text") == text}
     found = model_dirs(run)
     dirs = models or {k: found[k] for k in ("teacher", "student") if k in found}
-    for name, d in dirs.items():
-        for t in bc.threads:
-            key = f"{name}@{t}t"
-            if key not in results:
-                results[key] = bench_model(d, t, bc.repeats, texts_file, bc.latency_runs)
-                write_json(results, cache)
-    return results
+    keys = {f"{name}@{t}t": (d, t) for name, d in dirs.items() for t in bc.threads}
+    return cached_entries(RunLayout(run).bench, list(keys),
+                          lambda k: bench_model(keys[k][0], keys[k][1], bc.repeats, texts_file, bc.latency_runs),
+                          keep=lambda v: v.get("pass_text") == text)
 
 
 def _finetuned(src: Path, dst: Path, spec, train_ex, dev_ex, cfg: Config, teacher_out, progress, device) -> dict:
@@ -101,12 +95,9 @@ def compress_results(run: Path, cfg: Config, bench: dict, texts_file: Path, prog
 
 def time_variants(variants: dict, bc, threads: int, cache: Path, texts_file: Path, timings: dict | None = None) -> dict:
     """bench_model of every variant directory not yet in ``timings``/``cache`` (JSON, rewritten after each)."""
-    timings = {**(json.loads(cache.read_text()) if cache.is_file() else {}), **(timings or {})}
-    for v, res in variants.items():
-        if v not in timings:
-            timings[v] = bench_model(res["dir"], threads, bc.repeats, texts_file, bc.latency_runs)
-            write_json(timings, cache)
-    return timings
+    return cached_entries(cache, list(variants),
+                          lambda v: bench_model(variants[v]["dir"], threads, bc.repeats, texts_file, bc.latency_runs),
+                          known=timings)
 
 
 def variant_rows(per_task: dict, timings: dict, teacher_s: float | None) -> dict:

@@ -88,3 +88,19 @@ def cached_json(path: Path, compute: Callable[[], dict], also: Path | None = Non
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json(result, path)
     return result
+
+
+def cached_entries(path: Path, keys: list[str], compute: Callable[[str], dict],
+                   keep: Callable[[dict], bool] = lambda entry: True, known: dict | None = None) -> dict:
+    """{key: entry} for ``keys`` from the JSON object at ``path`` (entries that fail ``keep`` are dropped,
+    ``known`` entries are added), each missing key computed by ``compute(key)`` and the file rewritten
+    atomically after each: a stage measured entry by entry (bench timings) resumes where it stopped."""
+    path = Path(path)
+    cached = json.loads(path.read_text()) if path.is_file() else {}
+    results = {**{k: v for k, v in cached.items() if keep(v)}, **(known or {})}
+    for key in keys:
+        if key not in results:
+            results[key] = compute(key)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_json(results, path)
+    return results
