@@ -120,7 +120,8 @@ class Context:
 
     def evaluate(self, model, quick: bool = False) -> dict:
         return evaluate_mlm(model, self.quick_eval_set if quick else self.eval_set, self.tokenizer.pad_token_id,
-                            self.cfg.eval.batch_size, self.cfg.bf16, progress=self.progress and not quick)
+                            self.cfg.eval.batch_size, self.cfg.bf16, progress=self.progress and not quick,
+                            per_sequence=not quick)
 
 
 def prepare_corpus_command(args, cfg: Config) -> int:

@@ -33,7 +33,9 @@ class EvalSet:
         self.target = (draw < prop) & ~torch.isin(flat, torch.tensor(special_ids))   # (T,) bool
         self.n_targets = int(self.target.sum())
 
-    def batches(self, batch_size: int, pad_id: int):
+    def batches(self, batch_size: int, pad_id: int, with_index: bool = False):
+        """(masked input_ids (B, L), attention_mask (B, L), labels (B, L), -100 off-target) batches of similar
+        lengths; with ``with_index`` each is preceded by the sequences' dataset indices (B,) int64."""
         order = np.argsort(self.dataset.lengths[:self.n], kind="stable")   # similar lengths together
         for i in range(0, self.n, batch_size):
             idx = order[i:i + batch_size]
@@ -43,38 +45,49 @@ class EvalSet:
                 a, b = self.dataset.offsets[j], self.dataset.offsets[j + 1]
                 tgt[r, :b - a] = self.target[a:b]
             labels = torch.where(tgt, ids, torch.full_like(ids, -100))
-            yield torch.where(tgt, torch.full_like(ids, self.mask_id), ids), att, labels
+            batch = torch.where(tgt, torch.full_like(ids, self.mask_id), ids), att, labels
+            yield (idx, batch) if with_index else batch
 
 
 @torch.inference_mode()
 def evaluate_mlm(model, eval_set: EvalSet, pad_id: int, batch_size: int = 64, bf16: bool = True,
-                 progress: bool = True) -> dict:
+                 progress: bool = True, per_sequence: bool = False) -> dict:
     """Masked-token accuracy (fraction) and perplexity of ``model`` on ``eval_set``.
 
-    Returns {accuracy, perplexity, loss (nats/token), targets (count), tokens (count)}.
+    Returns {accuracy, perplexity, loss (nats/token), targets (count), tokens (count)}, and with
+    ``per_sequence`` also per_sequence = {correct, nll (nats), targets}: one value per evaluated sequence in
+    dataset order, what ``bootstrap`` resamples for intervals.
     """
     was_training = model.training
     model.eval()
-    correct, nll, count = 0, 0.0, 0
+    n = eval_set.n
+    correct, nll, count = np.zeros(n, np.int64), np.zeros(n, np.float64), np.zeros(n, np.int64)
     device = next(model.parameters()).device
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
-    bar = tqdm(total=eval_set.n, desc="evaluate", unit=" seq", leave=False, disable=not progress)
+    bar = tqdm(total=n, desc="evaluate", unit=" seq", leave=False, disable=not progress)
     with autocast:
-        for ids, att, labels in eval_set.batches(batch_size, pad_id):
+        for idx, (ids, att, labels) in eval_set.batches(batch_size, pad_id, with_index=True):
             ids, att, labels = ids.to(device), att.to(device), labels.to(device)
             sel = labels != -100
             if sel.any():
-                logits = head_logits(model, encode(model, ids, att)[sel]).float()   # (N, V)
+                logits = head_logits(model, encode(model, ids, att)[sel]).float()   # (N, V), rows in (B, L) order
                 gold = labels[sel]
-                correct += int((logits.argmax(-1) == gold).sum())
-                nll += float(torch.nn.functional.cross_entropy(logits, gold, reduction="sum"))
-                count += int(sel.sum())
+                row = torch.nonzero(sel)[:, 0].cpu().numpy()                        # (N,) batch row of each target
+                np.add.at(correct, idx[row], (logits.argmax(-1) == gold).cpu().numpy())
+                np.add.at(nll, idx[row], torch.nn.functional.cross_entropy(logits, gold, reduction="none")
+                          .double().cpu().numpy())
+                np.add.at(count, idx[row], 1)
             bar.update(len(ids))
     bar.close()
     model.train(was_training)
-    loss = nll / max(count, 1)
-    return {"accuracy": correct / max(count, 1), "perplexity": math.exp(loss), "loss": loss,
-            "targets": count, "tokens": int(eval_set.dataset.offsets[eval_set.n])}
+    total = int(count.sum())
+    loss = float(nll.sum()) / max(total, 1)
+    out = {"accuracy": int(correct.sum()) / max(total, 1), "perplexity": math.exp(loss), "loss": loss,
+           "targets": total, "tokens": int(eval_set.dataset.offsets[n])}
+    if per_sequence:
+        out["per_sequence"] = {"correct": correct.tolist(), "nll": [round(x, 4) for x in nll.tolist()],
+                               "targets": count.tolist()}
+    return out
 
 
 def evaluate_mlm_command(args, cfg) -> int:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from .bootstrap import mlm_uncertainty
 from .checkpoint import save_model_dir, write_json
 from .config import BenchConfig, Config, LossConfig
 from .context import Context
@@ -111,6 +112,7 @@ def reproduce(cfg: Config, out: Path, progress: bool = True) -> dict:
         save_model_dir(student, prepare_tokenizer_for(student, ctx.tokenizer), init_dir)
     ctx.tokenizer = load_tokenizer(init_dir)          # saved with every trained student: no token_type_ids
     trained, mlm = pretraining_stages(ctx, layout, teacher, teacher_dir)
+    mlm, mlm_comparisons = mlm_uncertainty(mlm)          # bootstrap intervals over the evaluated sequences
     student_model, _ = load_masked_lm(layout.student)
     results = {
         "preset": cfg.preset,
@@ -123,6 +125,7 @@ def reproduce(cfg: Config, out: Path, progress: bool = True) -> dict:
                         "evaluated_sequences": ctx.eval_set.n,
                         "evaluated_tokens": int(ctx.eval_set.dataset.offsets[ctx.eval_set.n])},
         "mlm": mlm,
+        "mlm_comparisons": mlm_comparisons,
         "distill": {k: v for k, v in trained["student"].items() if k != "log"},
         "controls": {k: {kk: vv for kk, vv in v.items() if kk != "log"} for k, v in trained.items() if k != "student"},
         "fill_mask": {"teacher": fill_mask_examples(teacher_dir, cfg.fill_mask_prompts),

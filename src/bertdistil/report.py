@@ -12,6 +12,27 @@ ROW_NAMES = {"teacher": "teacher (prepared)", "truncated": "truncated teacher (s
              "triple": "triple loss (paper α)", "student": "**distilled student**"}
 
 
+def mlm_verdicts(mlm: dict, comparisons: dict) -> list[str]:
+    """One phrase per model the student is compared with: the accuracy difference and, when per-sequence
+    results were recorded, its paired-bootstrap interval and whether it excludes zero (else: no interval)."""
+    out = []
+    for other in ("teacher", "truncated", "mlm_only", "hidden_only", "triple"):
+        if other not in mlm or "student" not in mlm:
+            continue
+        c = comparisons.get(other)
+        if c is None:
+            diff = 100 * (mlm["student"]["accuracy"] - mlm[other]["accuracy"])
+            out.append(f"student − {other}: {diff:+.2f} points (one run, no interval)")
+            continue
+        lo, hi = c["accuracy_interval"]
+        word = "beyond noise" if c["accuracy_exceeds"] else "within noise"
+        plo, phi = c["perplexity_ratio_interval"]
+        pword = "beyond noise" if c["perplexity_exceeds"] else "within noise"
+        out.append(f"student − {other}: accuracy {c['accuracy']:+.2f} points [{lo:+.2f}, {hi:+.2f}], {word}; "
+                   f"perplexity × {c['perplexity_ratio']:.3f} [{plo:.3f}, {phi:.3f}], {pword}")
+    return out
+
+
 def _fmt(x, nd=2):
     return "n/a" if x is None else f"{x:,.{nd}f}"
 
@@ -79,19 +100,18 @@ def write_report(out: Path, results: dict, logs: dict[str, list[dict]]) -> Path:
               f"({ev.get('evaluated_sequences', ev['sequences']):,} sequences of ≤ {ev['max_seq_len']} tokens; "
               "the text has "
               f"{ev['tokens']:,}), every target replaced by [MASK].", "",
-              "| model | masked-token accuracy (%) | perplexity | trained tokens |", "|---|---:|---:|---:|"]
+              "| model | masked-token accuracy (%) [95% interval] | perplexity [95% interval] | trained tokens |",
+              "|---|---:|---:|---:|"]
     trained_tokens = {"student": d["tokens_seen"], **{k: v["tokens_seen"] for k, v in r.get("controls", {}).items()}}
     for name, m in r["mlm"].items():
         tok = trained_tokens.get(name)
-        lines.append(f"| {ROW_NAMES.get(name, name)} | {_fmt(100 * m['accuracy'])} | {_fmt(m['perplexity'])} | "
-                     f"{'' if tok is None else f'{tok:,}'} |")
-    mlm = r["mlm"]
-    verdicts = []
-    for ctrl in ("truncated", "mlm_only", "hidden_only", "triple"):
-        if ctrl in mlm:
-            diff = 100 * (mlm["student"]["accuracy"] - mlm[ctrl]["accuracy"])
-            verdicts.append(f"student − {ctrl}: {diff:+.2f} points")
-    lines += ["", "Accuracy differences: " + "; ".join(verdicts) + ".", "",
+        iv = m.get("interval")
+        acc = _fmt(100 * m["accuracy"]) + (f" [{iv['accuracy'][0]:.2f}, {iv['accuracy'][1]:.2f}]" if iv else "")
+        ppl = _fmt(m["perplexity"]) + (f" [{iv['perplexity'][0]:,.1f}, {iv['perplexity'][1]:,.1f}]" if iv else "")
+        lines.append(f"| {ROW_NAMES.get(name, name)} | {acc} | {ppl} | {'' if tok is None else f'{tok:,}'} |")
+    verdicts = mlm_verdicts(r["mlm"], r.get("mlm_comparisons", {}))
+    lines += ["", "Student against each model on the same masked targets (paired bootstrap over sequences, 95%): "
+              + "; ".join(verdicts) + ".", "",
               "## Distillation run", "",
               f"- loss weights: {r['config']['loss']}",
               f"- {d['steps']} optimizer steps × {d['sequences_per_step']} sequences; {d['tokens_seen']:,} tokens "
