@@ -18,6 +18,15 @@ def test_unknown_preset(capsys, tmp_path):
     assert code == 2 and "unknown preset 'nope'" in err and "smoke" in err and len(err.splitlines()) == 1
 
 
+@pytest.mark.parametrize("name", ["default", "smoke", "paper", "full"])
+def test_every_documented_preset_loads(name):
+    """The README documents these presets; an empty or stale file (paper.json was once emptied) must fail here."""
+    from bertdistil.config import load_config, preset_names
+    assert name in preset_names()
+    cfg = load_config(name)
+    assert cfg.preset == name and cfg.distill.max_steps > 0 and cfg.loss.alpha_ce > 0
+
+
 def test_unknown_setting(capsys, tmp_path):
     code, err = _run(capsys, "reproduce", "--preset", "smoke", "--out", str(tmp_path / "o"), "--set", "distill.lrr=1")
     assert code == 2 and "unknown setting 'lrr'" in err
