@@ -118,3 +118,27 @@ def test_learning_curve_from_the_committed_gpu_runs(tmp_path):
     assert all({"student", "mlm_only"} <= set(p["macro"]) for p in curve["points"])
     plot_curve(curve, tmp_path / "curve.png")
     assert (tmp_path / "curve.png").stat().st_size > 10_000
+
+
+def test_goal_checks_on_the_committed_gpu_run():
+    """issue 14's goals read from a real results.json (results/learning_curve/budgets/b340): what holds there."""
+    import json
+    from pathlib import Path
+
+    from bertdistil.goals import goal_checks, goal_lines
+    r = json.loads((Path(__file__).parents[1] / "results/learning_curve/budgets/b340/results.json").read_text())
+    checks = {c["goal"]: c for c in goal_checks(r)}
+    beats = [c for g, c in checks.items() if g.startswith("student Score >")]
+    assert [c["holds"] for c in beats] == [False, False]
+    assert "+0.95" in beats[0]["evidence"] and "5.47" in beats[0]["evidence"]
+    ret = checks["student retention ≥ 95%"]
+    assert ret["holds"] is False and ret["evidence"].startswith("91.6% of teacher_original")
+    majority = checks["every task's teacher clearly above the majority class"]
+    assert majority["holds"] is False and "WNLI 42.3 vs 56.3 (not clear)" in majority["evidence"]
+    assert "SST-2 86.8 vs 50.9;" in majority["evidence"]          # clear: no "(not clear)" after it
+    assert checks["whole run ≤ 150 min"]["holds"] is None          # resumed GPU runs: not a timing
+    r["downstream"]["retention"]["student"] = 96.0
+    r["downstream"]["comparisons"]["student vs mlm_only"] = {"difference": 3.0, "spread": 2.0, "exceeds": True}
+    checks = {c["goal"]: c["holds"] for c in goal_checks(r)}
+    assert checks["student retention ≥ 95%"] and checks["student Score > MLM-only control's, beyond seed spread"]
+    assert len(goal_lines(r)) == 2 + len(checks)

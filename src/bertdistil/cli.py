@@ -67,6 +67,11 @@ def _run(p):
     p.add_argument("--run", required=True, type=Path, help="a reproduce output folder")
 
 
+def _report(p):
+    _run(p)
+    p.add_argument("--curve", type=Path, help="a `bertdistil curve` output folder: its plot goes into the report")
+
+
 def _curve(p):
     p.add_argument("runs", nargs="+", type=Path, help="reproduce output folders that differ in distill.max_steps")
     p.add_argument("--out", required=True, type=Path, help="output folder")
@@ -201,7 +206,7 @@ COMMANDS: dict[str, Command] = {
                          "bertdistil zero-shot --models teacher=DIR student=runs/default/student", _zero_shot,
                          config=False),
     "report": Command("report:report_command", "regenerate RUN/report.md (+ plots) from RUN/results.json",
-                      "bertdistil report --run runs/default", _run, config=False),
+                      "bertdistil report --run runs/default --curve results/learning_curve", _report, config=False),
     "fill-mask": Command("pipeline:fill_mask_command", "top predictions of a model directory for prompts with its "
                          "mask token", "bertdistil fill-mask --model runs/default/student 'Paris is the [MASK].'",
                          _fill_mask, config=False),

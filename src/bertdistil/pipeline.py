@@ -96,6 +96,7 @@ def reproduce(cfg: Config, out: Path, progress: bool = True) -> dict:
 
     Without a data root the stages that need benchmark data are skipped and one line says so (stderr)."""
     out = Path(out)
+    fresh = not RunLayout(out).config.is_file()        # no stage of this run was made by an earlier invocation
     check_out_dir(out, cfg)
     t_start = time.perf_counter()
     ctx = Context(cfg, progress)
@@ -143,6 +144,7 @@ def reproduce(cfg: Config, out: Path, progress: bool = True) -> dict:
         write_json(results, layout.results)
     results.update(efficiency_stages(ctx, layout, teacher))
     results["wall_s_this_invocation"] = time.perf_counter() - t_start
+    results["single_invocation"] = fresh and not prep.get("from_cache", False)
     write_json(results, layout.results)
     from .report import write_report
     write_report(out, results, {k: v.get("log", []) for k, v in trained.items()})

@@ -94,6 +94,7 @@ def write_report(out: Path, results: dict, logs: dict[str, list[dict]]) -> Path:
                   f"with MLM for {prep['steps']} steps ({prep['tokens_seen']:,} tokens, "
                   f"{prep['wall_s'] / 60:.1f} min).", ""]
     lines += data_lines(r.get("data"))
+    lines += goals_section(r, Path(out))
     ev = r["eval_corpus"]
     lines += [f"## Masked-LM on {ev.get('description', 'held-out WikiText-2 valid')}", "",
               f"Fixed mask: {ev['targets']:,} target tokens out of {ev.get('evaluated_tokens', ev['tokens']):,} tokens "
@@ -135,6 +136,19 @@ def write_report(out: Path, results: dict, logs: dict[str, list[dict]]) -> Path:
     return path
 
 
+def goals_section(r: dict, out: Path) -> list[str]:
+    """Issue 14's goals on this run (goals.py), and the learning curve when the run folder holds curve.png
+    (``bertdistil report --curve DIR`` copies it from a ``bertdistil curve`` output)."""
+    if not r.get("downstream"):
+        return []
+    from .goals import goal_lines
+    lines = ["## Does distillation work here?", "", *goal_lines(r), ""]
+    if (out / "curve.png").is_file():
+        lines += ["Retention vs distillation compute (`bertdistil curve`; separate runs at several budgets, "
+                  "see curve.json beside this report):", "", "![retention vs distillation compute](curve.png)", ""]
+    return lines
+
+
 def rewrite_report(out: Path) -> Path:
     """Re-create report.md from an existing run folder (results.json + runs/*/summary.json logs)."""
     layout = RunLayout(out)
@@ -144,6 +158,14 @@ def rewrite_report(out: Path) -> Path:
 
 
 def report_command(args, cfg=None) -> int:
-    """``bertdistil report``: regenerate RUN/report.md and its plots from RUN/results.json."""
+    """``bertdistil report``: regenerate RUN/report.md and its plots from RUN/results.json; with --curve DIR,
+    first copy DIR/curve.png and DIR/curve.json (a ``bertdistil curve`` output) into RUN."""
+    import shutil
+    if getattr(args, "curve", None):
+        for name in ("curve.png", "curve.json"):
+            src = Path(args.curve) / name
+            if not src.is_file():
+                raise BertdistilError(f"{src} not found: pass the --out folder of `bertdistil curve`")
+            shutil.copyfile(src, Path(args.run) / name)
     print(rewrite_report(args.run))
     return 0

@@ -56,7 +56,8 @@ def prepare_teacher(src: Path, cfg: Config, tokenizer, dataset: TokenDataset, ma
     folder = cache / "teachers" / _teacher_key(src, cfg, dataset)
     final = folder / "final"
     summary_path = folder / "summary.json"
-    if summary_path.is_file() and (final / "config.json").is_file():
+    cached = summary_path.is_file() and (final / "config.json").is_file()
+    if cached:
         summary = json.loads(summary_path.read_text())
     else:
         mlm = LossConfig(alpha_ce=0, alpha_mlm=1, alpha_cos=0)
@@ -64,7 +65,7 @@ def prepare_teacher(src: Path, cfg: Config, tokenizer, dataset: TokenDataset, ma
                         cfg.teacher_prep, folder, seed=cfg.seed, bf16=cfg.bf16, resume=True,
                         desc="prepare teacher (MLM)", progress=progress, cpu_kernels=cfg.cpu_kernels)
         write_json({"source": str(src), "missing_head": missing}, folder / "source.json")
-    info = {"prepared": True, "missing_head": missing, "dir": str(final),
+    info = {"prepared": True, "missing_head": missing, "dir": str(final), "from_cache": cached,
             **{k: summary[k] for k in ("steps", "tokens_seen", "wall_s", "tokens_per_s", "final_loss")}}
     return final, info
 
