@@ -57,3 +57,27 @@ def test_per_sequence_results_add_up_to_the_aggregate(tmp_path, tokenizer, tiny_
     mlm, diffs = bootstrap.mlm_uncertainty({"student": r, "mlm_only": other, "old": {"accuracy": 0.1}})
     assert "per_sequence" not in mlm["student"] and "interval" in mlm["student"] and "interval" not in mlm["old"]
     assert set(diffs) == {"mlm_only"} and abs(diffs["mlm_only"]["accuracy"]) < 1e-6
+
+
+def test_evaluate_mlm_command_out_and_against(tmp_path, tiny_bert_dir, capsys, monkeypatch):
+    import json
+
+    from bertdistil.cli import main
+    monkeypatch.delenv("BERTDISTIL_DATA", raising=False)             # the corpus's held-out split: fast
+    first = tmp_path / "a.json"
+    assert main(["evaluate-mlm", "--preset", "smoke", "--quiet", "--model", str(tiny_bert_dir), "--out",
+                 str(first)]) == 0
+    saved = json.loads(first.read_text())
+    assert len(saved["per_sequence"]["targets"]) == saved["interval"]["sequences"] > 0
+    lo, hi = saved["interval"]["accuracy"]
+    assert lo <= 100 * saved["accuracy"] <= hi
+    capsys.readouterr()
+    assert main(["evaluate-mlm", "--preset", "smoke", "--quiet", "--model", str(tiny_bert_dir), "--against",
+                 str(first)]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    d = shown[f"minus {first}"]
+    assert d["accuracy"] == 0.0 and not d["accuracy_exceeds"]      # the same model on the same targets
+    first.write_text("{}")
+    assert main(["evaluate-mlm", "--preset", "smoke", "--quiet", "--model", str(tiny_bert_dir), "--against",
+                 str(first)]) == 2
+    assert "not an evaluate-mlm --out file" in capsys.readouterr().err

@@ -63,6 +63,13 @@ def _model(p):
     p.add_argument("--model", required=True, help="a model directory")
 
 
+def _evaluate_mlm(p):
+    _model(p)
+    p.add_argument("--out", type=Path, help="write the result with its per-sequence scores to this JSON file")
+    p.add_argument("--against", nargs="+", type=Path, default=[], metavar="JSON",
+                   help="earlier --out files of other models on the same text: paired-bootstrap difference to each")
+
+
 def _run(p):
     p.add_argument("--run", required=True, type=Path, help="a reproduce output folder")
 
@@ -168,7 +175,8 @@ COMMANDS: dict[str, Command] = {
                        _distill, inputs=True, out=True),
     "evaluate-mlm": Command("evaluate:evaluate_mlm_command", "masked-token accuracy and perplexity (fixed mask) on "
                             "WikiText-2 valid from the data root, else the corpus's held-out split",
-                            "bertdistil evaluate-mlm --model runs/d1/student", _model, inputs=True),
+                            "bertdistil evaluate-mlm --model runs/d1/student --out d1.json --against d0.json",
+                            _evaluate_mlm, inputs=True),
     "downstream": Command("downstream:downstream_command", "GLUE/IMDb/SQuAD fine-tuning of the models of a "
                           "reproduce run (Tables 1-2) → RUN/downstream.json",
                           "bertdistil downstream --run runs/default --preset default", _run),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -91,12 +92,28 @@ def evaluate_mlm(model, eval_set: EvalSet, pad_id: int, batch_size: int = 64, bf
 
 
 def evaluate_mlm_command(args, cfg) -> int:
-    """``bertdistil evaluate-mlm``: masked-token accuracy and perplexity of --model on the run's evaluation text."""
+    """``bertdistil evaluate-mlm``: masked-token accuracy and perplexity of --model on the run's evaluation text,
+    with a 95% bootstrap interval over sequences; --out keeps the per-sequence scores, --against compares with
+    earlier --out files (paired bootstrap on the same targets)."""
     import json
 
+    from .bootstrap import interval, paired_difference
+    from .checkpoint import write_json
     from .context import Context
+    from .errors import BertdistilError
     from .models import check_model_dir
     ctx = Context(cfg, progress=not args.quiet)
     result = ctx.evaluate(ctx.load(check_model_dir(args.model)))
-    print(json.dumps({"text": ctx.eval_source["description"], **result}, indent=1))
+    per = result.pop("per_sequence")
+    shown = {"text": ctx.eval_source["description"], **result, "interval": interval(per)}
+    for path in getattr(args, "against", None) or []:
+        try:
+            other = json.loads(Path(path).read_text())
+            shown[f"minus {path}"] = paired_difference(per, other["per_sequence"])
+        except (OSError, ValueError, KeyError) as e:
+            raise BertdistilError(f"{path}: not an evaluate-mlm --out file of the same text and mask ({e}): "
+                                  "evaluate both models with the same preset and data root") from None
+    if getattr(args, "out", None):
+        write_json({**shown, "model": str(args.model), "per_sequence": per}, args.out)
+    print(json.dumps(shown, indent=1))
     return 0
