@@ -300,6 +300,7 @@ def _distill(ctx: Context, student_dir: str | None, out: Path) -> int:
     if not is_main():
         return 0
     result = _evaluated(ctx, layout.student, layout.eval_file(ctx.eval_source["name"], "student"))
-    print(json.dumps({"student": str(layout.student), "mlm": result,
+    mlm, _ = mlm_uncertainty({"student": result})           # per-sequence scores stay in OUT/eval/, not stdout
+    print(json.dumps({"student": str(layout.student), "mlm": mlm["student"],
                       **{k: v for k, v in summary.items() if k != "log"}}, indent=1))
     return 0
