@@ -97,3 +97,30 @@ def test_cached_json_and_cached_entries_skip_work_done(tmp_path):
     out = cached_entries(bench, ["k1"], lambda k: calls.append(k) or {"key": k, "text": "t2"},
                          keep=lambda e: e["text"] == "t2")     # entries of another text are measured again
     assert calls == ["k4", "k1"] and out["k1"]["text"] == "t2"
+
+
+def test_head_only_teacher_preparation_keeps_the_encoder(tmp_path, tokenizer, tiny_bert_no_head_dir):
+    """teacher_head_only: the fitted head changes, every encoder tensor stays the original's (bit for bit)."""
+    import torch
+    from safetensors.torch import load_file
+
+    from bertdistil.config import load_config
+    from bertdistil.data import prepare_corpus
+    from bertdistil.masking import Masker
+    from bertdistil.teacher import prepare_teacher
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n\n".join(f"Line {i}: the river runs past {i % 5} mills and a bridge." for i in range(120)))
+    ds = prepare_corpus([str(corpus)], tokenizer, 32, tmp_path / "tok")
+    original = load_file(str(tiny_bert_no_head_dir / "model.safetensors"))
+    out = {}
+    for head_only in (False, True):
+        cfg = load_config("smoke", ["teacher_prep.max_steps=3", f"teacher_head_only={str(head_only).lower()}"])
+        masker = Masker(cfg.masking, ds.counts, sorted(set(tokenizer.all_special_ids)), tokenizer.mask_token_id)
+        folder, _ = prepare_teacher(tiny_bert_no_head_dir, cfg, tokenizer, ds, masker, tmp_path / "cache",
+                                    progress=False)
+        out[head_only] = load_file(str(folder / "model.safetensors"))
+    enc = [k for k in original if not k.startswith("pooler")]
+    assert all(torch.equal(out[True]["bert." + k], original[k]) for k in enc)               # encoder kept
+    assert not all(torch.equal(out[False]["bert." + k], original[k]) for k in enc)          # adapted otherwise
+    head = [k for k in out[True] if k.startswith("cls.") and "decoder.weight" not in k]
+    assert head and any(not torch.equal(out[True][k], out[False][k]) for k in head)

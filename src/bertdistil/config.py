@@ -173,6 +173,7 @@ class Config:
     ])
     masking: MaskingConfig = field(default_factory=MaskingConfig)
     teacher_prep: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-4, gradient_accumulation_steps=1))
+    teacher_head_only: bool = False     # teacher prep trains the new MLM head only: hidden states stay the original's
     distill: OptimConfig = field(default_factory=OptimConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)

@@ -2,7 +2,9 @@
 
 The soft-target term is only as good as the teacher's MLM head, so a head-less teacher is
 *adapted*: a fresh head is attached (decoder tied to the word embeddings) and the whole model is
-trained with the MLM loss on the corpus for ``teacher_prep.max_steps`` steps. The result is a
+trained with the MLM loss on the corpus for ``teacher_prep.max_steps`` steps — or, with
+``teacher_head_only``, the head alone (transform and bias; the encoder and hence every hidden state
+stay the original checkpoint's, which is what a sentence-embedding teacher is good at). The result is a
 ``save_pretrained`` directory cached under ``CACHE/teachers/<key>`` and reused while the teacher,
 corpus and settings are unchanged. A teacher that already has an MLM head is used as it is.
 """
@@ -31,7 +33,8 @@ def _teacher_key(src: Path, cfg: Config, dataset: TokenDataset) -> str:
     h.update(str(src.resolve()).encode())
     # epochs = 0 (train for max_steps) is left out so keys made before that setting existed stay valid
     prep = {k: v for k, v in vars(cfg.teacher_prep).items() if not (k == "epochs" and not v)}
-    h.update(json.dumps([prep, cfg.masking.__dict__, cfg.seed, cfg.bf16], default=str).encode())
+    head_only = [True] if cfg.teacher_head_only else []       # absent when off: earlier keys stay valid
+    h.update(json.dumps([prep, cfg.masking.__dict__, cfg.seed, cfg.bf16, *head_only], default=str).encode())
     h.update(str(dataset.folder.name).encode())
     return h.hexdigest()[:16]
 
@@ -61,6 +64,8 @@ def prepare_teacher(src: Path, cfg: Config, tokenizer, dataset: TokenDataset, ma
         summary = json.loads(summary_path.read_text())
     else:
         mlm = LossConfig(alpha_ce=0, alpha_mlm=1, alpha_cos=0)
+        if cfg.teacher_head_only:        # the encoder (and the decoder tied to its embeddings) stays as it was
+            model.base_model.requires_grad_(False)
         summary = train(model.to(device), None, tokenizer, dataset, masker, mlm,
                         cfg.teacher_prep, folder, seed=cfg.seed, bf16=cfg.bf16, resume=True,
                         desc="prepare teacher (MLM)", progress=progress, cpu_kernels=cfg.cpu_kernels)
