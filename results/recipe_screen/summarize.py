@@ -1,4 +1,4 @@
-"""Summarise the recipe screen (screen.sh): zero-shot STS-B, masked-LM accuracy with bootstrap intervals, paired
+"""Summarise the recipe screens (screen.sh, screen2.sh): zero-shot STS-B, masked-LM accuracy with bootstrap intervals, paired
 differences against the paper recipe (base56, same seed), and the spread of the paper recipe over three
 distillation seeds. Usage: .venv/bin/python results/recipe_screen/summarize.py [RUNS] → screen.json, screen.md"""
 import json
@@ -15,8 +15,13 @@ NAMES = {"base56": "paper recipe (triple loss), seed 56", "base57": "paper recip
          "original": "hidden-state targets from the original teacher",
          "tinybert": "+ TinyBERT every-layer hidden MSE (α 1)", "pkd": "+ Patient-KD [CLS] layers (α 10)",
          "minilm": "+ MiniLM attention + value relations (α 1 + 1)",
-         "combo": "original-teacher targets + TinyBERT + MiniLM"}
+         "combo": "original-teacher targets + TinyBERT + MiniLM",
+         "headonly": "head-only teacher prep (original encoder), paper recipe",
+         "orig_init": "head-only teacher's init, original-teacher targets, adapted teacher's soft targets"}
 zs = json.loads((OUT / "zero_shot.json").read_text())
+if (OUT / "zero_shot2.json").is_file():                       # screen2.sh
+    zs |= json.loads((OUT / "zero_shot2.json").read_text())
+NAMES = {k: v for k, v in NAMES.items() if k in zs}
 per = {n: json.loads(next((RUNS / n / "eval").glob("*/student.json")).read_text()) for n in NAMES}
 rows = {}
 for n in NAMES:
@@ -29,7 +34,8 @@ for n in NAMES:
         rows[n]["vs_base56"] = paired_difference(per[n]["per_sequence"], per["base56"]["per_sequence"])
 seeds = [rows[n]["zero_shot_spearman"] for n in ("base56", "base57", "base58")]
 accs = [rows[n]["mlm_accuracy"] for n in ("base56", "base57", "base58")]
-res = {"rows": rows, "references": {k: zs[k] for k in ("teacher_original", "teacher", "truncated")},
+refs = ("teacher_original", "teacher", "truncated", "teacher_head_only", "truncated_original")
+res = {"rows": rows, "references": {k: zs[k] for k in refs if k in zs},
        "paper_recipe_over_seeds": {"zero_shot": {"median": statistics.median(seeds), "min": min(seeds),
                                                  "max": max(seeds)},
                                    "mlm_accuracy": {"median": statistics.median(accs), "min": min(accs),
