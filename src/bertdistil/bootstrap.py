@@ -64,12 +64,19 @@ def paired_difference(a: dict, b: dict, level: float = 0.95, n_boot: int = N_BOO
             "perplexity_exceeds": ppl_iv[0] > 1 or ppl_iv[1] < 1, "level": level, "n_boot": n_boot}
 
 
+def summarised(result: dict) -> dict:
+    """An ``evaluate_mlm`` result with its per_sequence scores replaced by their ``interval`` (unchanged when it
+    has none): what results.json, the report and the commands' output show."""
+    if "per_sequence" not in result:
+        return result
+    return {k: v for k, v in result.items() if k != "per_sequence"} | {"interval": interval(result["per_sequence"])}
+
+
 def mlm_uncertainty(mlm: dict, reference: str = "student") -> tuple[dict, dict]:
     """(``mlm`` with each model's per_sequence replaced by its ``interval``, {other model: paired_difference(
     reference, other)}) for the models evaluated with per-sequence results; models without them (results made
     before this was recorded) are left as they are."""
-    out = {k: ({kk: vv for kk, vv in v.items() if kk != "per_sequence"} |
-               ({"interval": interval(v["per_sequence"])} if "per_sequence" in v else {})) for k, v in mlm.items()}
+    out = {k: summarised(v) for k, v in mlm.items()}
     ref = mlm.get(reference, {}).get("per_sequence")
     diffs = {k: paired_difference(ref, v["per_sequence"]) for k, v in mlm.items()
              if ref is not None and k != reference and "per_sequence" in v}

@@ -97,23 +97,23 @@ def evaluate_mlm_command(args, cfg) -> int:
     earlier --out files (paired bootstrap on the same targets)."""
     import json
 
-    from .bootstrap import interval, paired_difference
+    from .bootstrap import paired_difference, summarised
     from .checkpoint import write_json
     from .context import Context
     from .errors import BertdistilError
     from .models import check_model_dir
     ctx = Context(cfg, progress=not args.quiet)
     result = ctx.evaluate(ctx.load(check_model_dir(args.model)))
-    per = result.pop("per_sequence")
-    shown = {"text": ctx.eval_source["description"], **result, "interval": interval(per)}
-    for path in getattr(args, "against", None) or []:
+    per = result["per_sequence"]
+    shown = {"text": ctx.eval_source["description"], **summarised(result)}
+    for path in args.against:
         try:
             other = json.loads(Path(path).read_text())
             shown[f"minus {path}"] = paired_difference(per, other["per_sequence"])
         except (OSError, ValueError, KeyError) as e:
             raise BertdistilError(f"{path}: not an evaluate-mlm --out file of the same text and mask ({e}): "
                                   "evaluate both models with the same preset and data root") from None
-    if getattr(args, "out", None):
+    if args.out:
         write_json({**shown, "model": str(args.model), "per_sequence": per}, args.out)
     print(json.dumps(shown, indent=1))
     return 0

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from .bootstrap import mlm_uncertainty
+from .bootstrap import mlm_uncertainty, summarised
 from .checkpoint import save_model_dir, write_json
 from .config import BenchConfig, Config, LossConfig
 from .context import Context
@@ -261,7 +261,7 @@ def distill_command(args, cfg: Config) -> int:
     from .distributed import init_from_env
     init_from_env()                   # under torchrun: join the process group (gloo on CPU, NCCL on GPU)
     ctx = Context(cfg, progress=not args.quiet)
-    if getattr(args, "original_teacher", None):
+    if args.original_teacher:
         ctx.original_teacher = check_model_dir(args.original_teacher, "original teacher")
     with run_lock(args.out) if is_main() else contextlib.nullcontext():
         return _distill(ctx, args.student, Path(args.out))
@@ -300,7 +300,6 @@ def _distill(ctx: Context, student_dir: str | None, out: Path) -> int:
     if not is_main():
         return 0
     result = _evaluated(ctx, layout.student, layout.eval_file(ctx.eval_source["name"], "student"))
-    mlm, _ = mlm_uncertainty({"student": result})           # per-sequence scores stay in OUT/eval/, not stdout
-    print(json.dumps({"student": str(layout.student), "mlm": mlm["student"],
+    print(json.dumps({"student": str(layout.student), "mlm": summarised(result),   # per-sequence: OUT/eval/
                       **{k: v for k, v in summary.items() if k != "log"}}, indent=1))
     return 0

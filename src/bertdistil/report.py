@@ -161,7 +161,7 @@ def report_command(args, cfg=None) -> int:
     """``bertdistil report``: regenerate RUN/report.md and its plots from RUN/results.json; with --curve DIR,
     first copy DIR/curve.png and DIR/curve.json (a ``bertdistil curve`` output) into RUN."""
     import shutil
-    if getattr(args, "curve", None):
+    if args.curve:
         for name in ("curve.png", "curve.json"):
             src = Path(args.curve) / name
             if not src.is_file():

@@ -81,7 +81,7 @@ def prepare_teacher_command(args, cfg: Config) -> int:
     ctx = Context(cfg, progress=not args.quiet)
     folder, info = prepare_teacher(ctx.teacher_src, cfg, ctx.tokenizer, ctx.dataset, ctx.masker, ctx.cache,
                                    force=args.force, progress=not args.quiet, device=ctx.device)
-    from .bootstrap import mlm_uncertainty
-    info["mlm"] = mlm_uncertainty({"teacher": ctx.evaluate(ctx.load(folder))})[0]["teacher"]   # with its interval
+    from .bootstrap import summarised
+    info["mlm"] = summarised(ctx.evaluate(ctx.load(folder)))
     print(json.dumps(info, indent=1, default=str))
     return 0
