@@ -1,5 +1,6 @@
 """`bertdistil reproduce --preset smoke` on the shipped teacher and on user-style BERT directories."""
 import json
+import statistics
 
 import pytest
 from transformers import AutoModelForMaskedLM, pipeline
@@ -88,6 +89,7 @@ def test_smoke_on_shipped_teacher(tmp_path):
     assert tt["steps"]["bf16"][0]["bf16_teacher"] and not tt["steps"]["bf16_stock"][0]["bf16_teacher"]
     assert all(r["warmup_steps"] >= 1 for rows in tt["steps"].values() for r in rows)
     assert "Table 3" in report and "Compressed students" in report and "Training throughput" in report
+    _check_ecosystem(out, res, report)
     # re-running the same command resumes: every stage is found done, nothing is retrained
     mtime = (out / "student" / "model.safetensors").stat().st_mtime
     assert main(["reproduce", "--preset", "smoke", "--out", str(out), "--quiet"]) == 0
@@ -135,3 +137,44 @@ def test_smoke_without_benchmark_data(tmp_path, tiny_bert_dir, monkeypatch, caps
     assert res["bench"]["student@1t"]["pass_text"] == "held-out corpus text"
     report = (out / "report.md").read_text()
     assert "held-out split of the training corpus" in report and "held-out corpus text pass" in report
+
+
+def _check_ecosystem(out, res, report):
+    """Issue 15 on a real run: model cards equal to results.json, sentence-transformers students, provenance,
+    labelled and safely loadable compressed classifiers, readable weight files, no machine paths in the report."""
+    from sentence_transformers import SentenceTransformer
+
+    from test_ecosystem import card_metadata
+    student = card_metadata(out / "student")
+    assert student["base_model"] == "sentence-transformers/all-MiniLM-L6-v2" and student["license"] == "apache-2.0"
+    assert "distillation" in student["tags"] and student["library_name"] == "transformers"
+    values = {(r["task"]["name"], m["type"]): m["value"] for r in student["model-index"][0]["results"]
+              for m in r["metrics"]}
+    accuracy = round(100 * res["mlm"]["student"]["accuracy"], 2)
+    assert values[("masked-token prediction (fixed mask)", "accuracy")] == accuracy
+    for task in ("SST-2", "MRPC", "STS-B"):
+        for metric, seeds in res["glue"][task]["student"]["seeds"].items():
+            assert values[(f"GLUE {task}", metric)] == round(statistics.median(seeds), 2)
+    zs = res["downstream"]["zero_shot_stsb"]["student"]["spearman"]
+    assert [v for (name, _), v in values.items() if name.startswith("zero-shot")] == [round(zs, 2)]
+    for control in ("student_init", "controls/mlm_only", "controls/hidden_only"):
+        assert card_metadata(out / control)["model-index"][0]["name"] in ("truncated", "mlm_only", "hidden_only")
+    emb = SentenceTransformer(str(out / "student")).encode(["one sentence"])
+    assert emb.shape == (1, 384)
+    p = res["provenance"]
+    assert len(p["git"]["commit"]) == 40 and p["versions"]["onnxruntime"] and res["machine"]["cpu"]
+    assert set(p["teacher_weights"]) == {"teacher", "source"} and p["corpus_files"]
+    assert all(len(f["sha256"]) == 64 for f in p["corpus_files"].values())
+    assert "## Provenance" in report and str(out.resolve()) not in report and "site-packages" not in report
+    import os
+    assert "/" + os.environ["BERTDISTIL_CACHE"].strip("/") not in report
+    variants = out / "compress" / "SST-2" / "variants"
+    for v in ("torch_int8", "magnitude", "onnx_int8"):
+        config = json.loads((variants / v / "config.json").read_text())
+        assert config["id2label"] == {"0": "negative", "1": "positive"}
+        card = card_metadata(variants / v)
+        assert card["model-index"][0]["results"][0]["metrics"][0]["value"] == \
+            round(res["compress"]["variants"][v]["SST-2"]["accuracy"], 2)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (out / "student" / "model.safetensors").stat().st_mode & 0o777 == 0o666 & ~mask

@@ -1,12 +1,18 @@
 """bertdistil: distil BERT-family encoders into smaller students (Sanh et al. 2019, arXiv:1910.01108).
 
-Importing the package forbids every model/dataset hub download: all inputs are local
-directories and files (HF_HUB_OFFLINE=1, TRANSFORMERS_OFFLINE=1, HF_DATASETS_OFFLINE=1).
+The Python API (``bertdistil.api``): ``load_config``, ``prepare_teacher``, ``build_student``, ``distill``,
+``evaluate_mlm``, ``finetune``, ``reproduce`` — the functions the ``bertdistil`` command calls. Importing the
+package changes nothing in the process (no environment variable is set, nothing heavy is imported until a
+function is used); no hub is contacted, because every model is loaded from a local directory with
+``local_files_only=True``. The command line additionally sets HF_HUB_OFFLINE / HF_DATASETS_OFFLINE for itself.
 """
-import os
-
-for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
-    os.environ.setdefault(_var, "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
 __version__ = "0.1.0"
+API = ("load_config", "prepare_teacher", "build_student", "distill", "evaluate_mlm", "finetune", "reproduce")
+__all__ = [*API, "__version__"]
+
+
+def __getattr__(name: str):
+    if name in API:
+        from . import api
+        return getattr(api, name)
+    raise AttributeError(f"module 'bertdistil' has no attribute {name!r}")

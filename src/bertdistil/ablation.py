@@ -28,6 +28,7 @@ from .layout import RunLayout
 from .models import load_tokenizer, n_layers
 from .recipes import ABLATION_ROWS, RECIPES, resolve
 from .seedstats import macro_per_seed
+from .sentence import copy_sentence_config
 from .student import build_student, prepare_tokenizer_for
 
 PAPER_TABLE4 = {row: RECIPES[row].paper_delta for row in ABLATION_ROWS if RECIPES[row].paper_delta is not None}
@@ -70,6 +71,7 @@ def ablate(ctx, out: Path, rows: list[str]) -> dict:
             torch.manual_seed(cfg.seed)  # random_init draws its weights here: the same on every run
             student, _ = build_student(teacher, layers, cfg.fold_token_type, random_init=random_init)
             save_model_dir(student, prepare_tokenizer_for(student, load_tokenizer(teacher_dir)), init_dir)
+        copy_sentence_config(teacher_dir, init_dir)
         ctx.tokenizer = load_tokenizer(init_dir)
         summary = train_stage(ctx, row, init_dir, teacher, loss, row_dir.train_dir("student"), row_dir.student)
         scores, per_seed = {}, {}

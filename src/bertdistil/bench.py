@@ -111,7 +111,8 @@ def count_params(model_dir: str | Path) -> dict:
     import torch
     from transformers import AutoConfig, AutoModelForSequenceClassification
     with torch.device("meta"):
-        model = AutoModelForSequenceClassification.from_config(AutoConfig.from_pretrained(str(model_dir)))
+        config = AutoConfig.from_pretrained(str(model_dir), local_files_only=True)
+        model = AutoModelForSequenceClassification.from_config(config)
     params = sum(p.numel() for p in model.parameters())
     emb = sum(p.numel() for n, p in model.named_parameters() if "embeddings" in n)
     return {"params": params, "params_without_embeddings": params - emb}

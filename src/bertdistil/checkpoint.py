@@ -47,8 +47,19 @@ def write_json(obj, path: Path) -> None:
         os.replace(tmp, path)
 
 
+def shareable(folder: Path) -> None:
+    """Give every file under ``folder`` the permissions a new file gets from the umask (0644 with the usual
+    022): safetensors writes its weights 0600, which other users of a shared model folder cannot read."""
+    mask = os.umask(0)
+    os.umask(mask)
+    for f in Path(folder).rglob("*"):
+        if f.is_file():
+            f.chmod(0o666 & ~mask)
+
+
 def save_model_dir(model, tokenizer, path: Path) -> None:
-    """``save_pretrained`` model + tokenizer into ``path`` via a sibling temp folder and a rename."""
+    """``save_pretrained`` model + tokenizer into ``path`` via a sibling temp folder and a rename; files get
+    the umask's permissions (``shareable``)."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -56,6 +67,7 @@ def save_model_dir(model, tokenizer, path: Path) -> None:
         model.save_pretrained(tmp)
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp)
+        shareable(tmp)
     old = path.with_name(path.name + ".old")
     if path.exists():
         shutil.rmtree(old, ignore_errors=True)

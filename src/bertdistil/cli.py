@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
-from .config import load_config, preset_names
+from .config import preset_names
 from .errors import BertdistilError
 
 EPILOG = """Examples:
@@ -170,7 +170,7 @@ COMMANDS: dict[str, Command] = {
     "init-student": Command("student:init_student_command", "build the student from a teacher (one layer out of "
                             "two) and save it", "bertdistil init-student --teacher DIR --out student_init "
                             "--layer-map 0,2,4,7,9,11", _init_student, config=False),
-    "distill": Command("pipeline:distill_command", "distil one student (resumable); the teacher needs an MLM head "
+    "distill": Command("distillation:distill_command", "distil one student (resumable); the teacher needs an MLM head "
                        "if alpha_ce > 0", "bertdistil distill --teacher PREPARED_DIR --out runs/d1 --preset default",
                        _distill, inputs=True, out=True),
     "evaluate-mlm": Command("evaluate:evaluate_mlm_command", "masked-token accuracy and perplexity (fixed mask) on "
@@ -270,14 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config(args):
-    cfg = load_config(args.preset, args.overrides)
-    if getattr(args, "teacher", None):
-        cfg.teacher = str(Path(args.teacher).expanduser())
-    if getattr(args, "corpus", None):
-        cfg.corpus = list(args.corpus)
-    if args.data_dir:
-        cfg.data_dir = str(Path(args.data_dir).expanduser())
-    return cfg
+    from .api import load_config as resolve
+    return resolve(args.preset, args.overrides, teacher=getattr(args, "teacher", None),
+                   corpus=getattr(args, "corpus", None), data_dir=args.data_dir)
 
 
 WRITE_ERRORS = {errno.ENOSPC: "free some disk space or pass another --out", errno.EDQUOT: "free some disk space",
@@ -299,7 +294,15 @@ def run(args) -> int:
     return getattr(importlib.import_module(f".{module}", __package__), func)(args, cfg)
 
 
+OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+           "TOKENIZERS_PARALLELISM": "false"}   # no fork of ours inherits a used tokenizer pool (sources.py)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The ``bertdistil`` command: the process is ours, so it is made offline (and its tokenizer pool
+    fork-safe) for every library; the Python API leaves the environment alone."""
+    for var, value in OFFLINE.items():
+        os.environ.setdefault(var, value)
     args = build_parser().parse_args(argv)
     from .runtime import tune_malloc
     tune_malloc()                         # 1.67x faster training steps on glibc (runtime.py)

@@ -26,12 +26,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import save_model_dir, save_torch, write_json
+from .cards import LIBRARIES, finetuned_card
+from .checkpoint import save_model_dir, save_torch, shareable, write_json
 from .deploy import INT8_FILE, ONNX_FILE, VARIANT_FILE, input_names, load_runner, predict_logits, quantize_torch_int8
 from .errors import BertdistilError
 from .finetune import encode, finetune, predict_outputs, to_predictions
 from .layout import cached_json
 from .metrics import task_metrics
+from .modelcard import teacher_id
 from .models import load_tokenizer
 
 VARIANTS = ("torch_int8", "magnitude", "ffn", "onnx", "onnx_int8", "ffn_onnx_int8")
@@ -39,7 +41,8 @@ VARIANTS = ("torch_int8", "magnitude", "ffn", "onnx", "onnx_int8", "ffn_onnx_int
 
 def _load(model_dir: Path):
     from transformers import AutoModelForSequenceClassification
-    return AutoModelForSequenceClassification.from_pretrained(str(model_dir), attn_implementation="eager").eval()
+    return AutoModelForSequenceClassification.from_pretrained(str(model_dir), attn_implementation="eager",
+                                                              local_files_only=True).eval()
 
 
 def ffn_pairs(model: nn.Module) -> list[tuple[nn.Linear, nn.Linear]]:
@@ -156,6 +159,7 @@ def export_onnx(model, tokenizer, out_dir: Path, optimize: bool = True, int8: bo
         raw.rename(tmp / ONNX_FILE)
     model.config.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
+    shareable(tmp)
     shutil.rmtree(out_dir, ignore_errors=True)
     tmp.rename(out_dir)
 
@@ -242,4 +246,7 @@ def compress(src: Path, spec, train_ex: list[tuple], dev_ex: list[tuple], out: P
             return {"dir": str(vdir), **info, "size_mb": size_on_disk_mb(vdir),
                     **evaluate_dir(vdir, spec, dev_ex, fc.max_seq_len), "dev_examples": len(dev_ex)}
         results[name] = cached_json(out / f"{name}.eval.json", compute, also=vdir / "config.json")
+        if name != "fp32":
+            r = results[name]
+            finetuned_card(vdir, spec.name, r, teacher_id(src), r["method"], LIBRARIES.get(r["format"]), r["size_mb"])
     return results

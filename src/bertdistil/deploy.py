@@ -52,7 +52,7 @@ class Runner:
         self.dir = Path(model_dir)
         self.info = variant_info(self.dir)
         self.format = self.info["format"]
-        self.config = AutoConfig.from_pretrained(str(self.dir))
+        self.config = AutoConfig.from_pretrained(str(self.dir), local_files_only=True)
         self.names = input_names(self.config)
         if self.format == "onnx":
             import onnxruntime as ort
@@ -67,11 +67,11 @@ class Runner:
         if threads:
             torch.set_num_threads(threads)
         if self.format == "hf":
-            self.model = AutoModelForSequenceClassification.from_pretrained(str(self.dir)).eval()
+            self.model = AutoModelForSequenceClassification.from_pretrained(str(self.dir), local_files_only=True).eval()
         elif self.format == "torch_int8":
             base = AutoModelForSequenceClassification.from_config(self.config).eval()
             self.model = quantize_torch_int8(base)
-            self.model.load_state_dict(torch.load(self.dir / INT8_FILE, weights_only=False))
+            self.model.load_state_dict(load_int8_state(self.dir / INT8_FILE))
         else:
             raise BertdistilError(f"{self.dir / VARIANT_FILE}: unknown format '{self.format}' (hf, torch_int8, onnx)")
 
@@ -84,6 +84,17 @@ class Runner:
         import torch
         with torch.inference_mode():
             return self.model(**{k: torch.from_numpy(v) for k, v in feed.items()}).logits.float().numpy()
+
+
+def load_int8_state(path: Path) -> dict:
+    """The state dict of a ``torch_int8`` variant, loaded with ``weights_only=True`` (tensors, quantized tensors,
+    dtypes and tuples only: no code from the file runs)."""
+    import warnings
+
+    import torch
+    with warnings.catch_warnings():      # torch's own quantized-tensor rebuild uses TypedStorage
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.load(path, weights_only=True, map_location="cpu")
 
 
 def load_runner(model_dir: str | Path, threads: int | None = None) -> Runner:

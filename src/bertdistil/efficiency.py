@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from .bench import bench_model
+from .cards import finetuned_card
 from .checkpoint import save_model_dir, write_json
 from .compress import compress
 from .config import BenchConfig, Config
@@ -21,6 +22,7 @@ from .downstream import model_dirs
 from .efficiency_report import compress_table, train_throughput_table
 from .finetune import encode, finetune, predict_outputs
 from .layout import RunLayout, cached_entries, cached_json
+from .modelcard import teacher_id
 from .tasks import builtin_tasks, load_examples
 
 
@@ -43,7 +45,10 @@ def _finetuned(src: Path, dst: Path, spec, train_ex, dev_ex, cfg: Config, teache
                                    teacher_out, progress, device)
         save_model_dir(model.cpu(), tok, dst)
         return res
-    return cached_json(dst.parent / f"{dst.name}.eval.json", run, also=dst / "config.json")
+    res = cached_json(dst.parent / f"{dst.name}.eval.json", run, also=dst / "config.json")
+    finetuned_card(dst, spec.name, res, teacher_id(src), "task distillation from the fine-tuned teacher"
+                   if teacher_out is not None else None)
+    return res
 
 
 def compress_results(run: Path, cfg: Config, bench: dict, texts_file: Path, progress: bool = True,
@@ -67,7 +72,8 @@ def compress_results(run: Path, cfg: Config, bench: dict, texts_file: Path, prog
 
             from .models import load_tokenizer
             t_tok = load_tokenizer(base / "teacher_fp32")
-            teacher = AutoModelForSequenceClassification.from_pretrained(str(base / "teacher_fp32"))
+            teacher = AutoModelForSequenceClassification.from_pretrained(str(base / "teacher_fp32"),
+                                                                         local_files_only=True)
             t_out = predict_outputs(teacher, t_tok, encode(t_tok, train_ex, fc.max_seq_len), bf16=cfg.bf16)
         _finetuned(dirs["student"], base / "student_fp32", spec, train_ex, dev_ex, cfg, t_out, progress, device)
         variants = compress(base / "student_fp32", spec, train_ex, dev_ex, base / "variants", cc, fc, cfg.bf16,

@@ -97,15 +97,13 @@ def evaluate_mlm_command(args, cfg) -> int:
     earlier --out files (paired bootstrap on the same targets)."""
     import json
 
-    from .bootstrap import paired_difference, summarised
+    from .api import evaluate_mlm as evaluate
+    from .bootstrap import paired_difference
     from .checkpoint import write_json
-    from .context import Context
     from .errors import BertdistilError
-    from .models import check_model_dir
-    ctx = Context(cfg, progress=not args.quiet)
-    result = ctx.evaluate(ctx.load(check_model_dir(args.model)))
-    per = result["per_sequence"]
-    shown = {"text": ctx.eval_source["description"], **summarised(result)}
+    result = evaluate(args.model, cfg, progress=not args.quiet)
+    per = result.pop("per_sequence")
+    shown = {"text": result.pop("text"), **result}
     for path in args.against:
         try:
             other = json.loads(Path(path).read_text())

@@ -64,9 +64,12 @@ def to_predictions(spec: TaskSpec, outputs: np.ndarray) -> np.ndarray:
 
 
 def _load_classifier(model_dir, spec: TaskSpec, device: torch.device):
-    kwargs = {"num_labels": spec.num_labels}
+    kwargs = {"num_labels": spec.num_labels, "local_files_only": True}
     if spec.is_regression:
         kwargs["problem_type"] = "regression"
+    if spec.names is not None:                  # saved classifiers (and their compressed variants) say "positive"
+        kwargs["id2label"] = dict(enumerate(spec.names))
+        kwargs["label2id"] = {name: i for i, name in enumerate(spec.names)}
     model = AutoModelForSequenceClassification.from_pretrained(str(model_dir), **kwargs).to(device)
     return model, load_tokenizer(model_dir)
 

@@ -41,7 +41,7 @@ def check_model_dir(path: str | Path, what: str = "model") -> Path:
 def load_tokenizer(path: str | Path):
     """Fast tokenizer of a checkpoint directory (BertdistilError if it cannot be loaded)."""
     try:
-        return AutoTokenizer.from_pretrained(str(path))
+        return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
     except Exception as e:  # transformers raises many types here
         raise BertdistilError(f"{path}: tokenizer cannot be loaded ({type(e).__name__}: {str(e).splitlines()[0]}): "
                               "save a tokenizer into the directory with tokenizer.save_pretrained(DIR)") from None
@@ -55,7 +55,7 @@ def load_masked_lm(path: str | Path) -> tuple[PreTrainedModel, list[str]]:
     """
     p = check_model_dir(path)
     try:
-        model, info = AutoModelForMaskedLM.from_pretrained(str(p), output_loading_info=True)
+        model, info = AutoModelForMaskedLM.from_pretrained(str(p), output_loading_info=True, local_files_only=True)
     except Exception as e:
         raise BertdistilError(f"{p}: cannot load as a masked-LM ({type(e).__name__}: {str(e).splitlines()[0]}): "
                               "pass a BERT-family checkpoint directory") from None

@@ -7,33 +7,34 @@ one-line notice, and masked-LM evaluation reads the held-out split of the traini
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
 import sys
 import time
 from pathlib import Path
 
-import torch
-
-from .bootstrap import mlm_uncertainty, summarised
+from .bootstrap import mlm_uncertainty
+from .cards import write_run_cards
 from .checkpoint import save_model_dir, write_json
 from .config import BenchConfig, Config, LossConfig
 from .context import Context
 from .dataroot import manifest, resolve_data_root, skipped_notice, squad_files
-from .distributed import barrier, is_main, rank_world
+from .distributed import rank_world
 from .errors import BertdistilError
 from .layout import RunLayout, cached_json
 from .models import check_model_dir, describe, load_masked_lm, load_tokenizer, n_layers
+from .provenance import machine, provenance
 from .recipes import CONTROLS, recipe
 from .resources import default_corpus
-from .runlock import LOCK, run_lock
+from .runlock import LOCK
+from .sentence import copy_sentence_config
 from .student import build_student, prepare_tokenizer_for, resolve_layer_map
 from .teacher import prepare_teacher
 from .train import train
 
 
-def _evaluated(ctx: Context, model_dir: Path, cache_file: Path) -> dict:
+def evaluated(ctx: Context, model_dir: Path, cache_file: Path) -> dict:
+    """Masked-LM result of ``model_dir`` (with per-sequence scores), cached in ``cache_file``."""
     return cached_json(cache_file, lambda: ctx.evaluate(ctx.load(model_dir)))
 
 
@@ -44,13 +45,16 @@ def train_stage(ctx: Context, name: str, init_dir: Path, teacher, loss: LossConf
     when ``loss.hidden_teacher`` is "original". Returns the summary, cached in RUN_DIR/summary.json."""
     summary_path = run_dir / "summary.json"
     if summary_path.is_file() and (final_dir / "config.json").is_file():
+        copy_sentence_config(init_dir, final_dir)
         return json.loads(summary_path.read_text())
     student = ctx.load(init_dir)
     hidden = ctx.load(ctx.original_teacher).eval() if loss.needs_teacher and loss.hidden_teacher == "original" else None
-    return train(student, teacher if loss.needs_teacher else None, ctx.tokenizer, ctx.dataset, ctx.masker, loss,
-                 ctx.cfg.distill, run_dir, seed=ctx.cfg.training_seed, bf16=ctx.cfg.bf16, resume=True, desc=name,
-                 progress=ctx.progress, cpu_kernels=ctx.cfg.cpu_kernels, bf16_teacher=ctx.cfg.bf16_teacher,
-                 eval_fn=lambda m: ctx.evaluate(m, quick=True), final_dir=final_dir, hidden_teacher=hidden)
+    summary = train(student, teacher if loss.needs_teacher else None, ctx.tokenizer, ctx.dataset, ctx.masker, loss,
+                    ctx.cfg.distill, run_dir, seed=ctx.cfg.training_seed, bf16=ctx.cfg.bf16, resume=True, desc=name,
+                    progress=ctx.progress, cpu_kernels=ctx.cfg.cpu_kernels, bf16_teacher=ctx.cfg.bf16_teacher,
+                    eval_fn=lambda m: ctx.evaluate(m, quick=True), final_dir=final_dir, hidden_teacher=hidden)
+    copy_sentence_config(init_dir, final_dir)
+    return summary
 
 
 def fill_mask_examples(model_dir: Path, prompts: list[str], top_k: int = 5) -> dict:
@@ -111,6 +115,7 @@ def reproduce(cfg: Config, out: Path, progress: bool = True) -> dict:
     if not (init_dir / "config.json").is_file():
         student, _ = build_student(teacher, cfg.layer_map, cfg.fold_token_type)
         save_model_dir(student, prepare_tokenizer_for(student, ctx.tokenizer), init_dir)
+    copy_sentence_config(teacher_dir, init_dir)
     ctx.tokenizer = load_tokenizer(init_dir)          # saved with every trained student: no token_type_ids
     trained, mlm = pretraining_stages(ctx, layout, teacher, teacher_dir)
     mlm, mlm_comparisons = mlm_uncertainty(mlm)          # bootstrap intervals over the evaluated sequences
@@ -131,7 +136,8 @@ def reproduce(cfg: Config, out: Path, progress: bool = True) -> dict:
         "controls": {k: {kk: vv for kk, vv in v.items() if kk != "log"} for k, v in trained.items() if k != "student"},
         "fill_mask": {"teacher": fill_mask_examples(teacher_dir, cfg.fill_mask_prompts),
                       "student": fill_mask_examples(layout.student, cfg.fill_mask_prompts)},
-        "machine": {"threads": torch.get_num_threads(), "torch": torch.__version__},
+        "machine": machine(),
+        "provenance": provenance({"teacher": teacher_dir, "source": ctx.teacher_src}, ctx.dataset.meta["files"]),
         "data": data_record(ctx, skipped),
         "wall_s_this_invocation": time.perf_counter() - t_start,
         "config": cfg.to_dict(),
@@ -146,6 +152,7 @@ def reproduce(cfg: Config, out: Path, progress: bool = True) -> dict:
     results["wall_s_this_invocation"] = time.perf_counter() - t_start
     results["single_invocation"] = fresh and not prep.get("from_cache", False)
     write_json(results, layout.results)
+    write_run_cards(out, results)
     from .report import write_report
     write_report(out, results, {k: v.get("log", []) for k, v in trained.items()})
     return results
@@ -155,20 +162,20 @@ def pretraining_stages(ctx: Context, layout: RunLayout, teacher, teacher_dir: Pa
     """Distil the student and train the controls (each resumable), evaluating every model once.
     Returns ({run name: training summary}, {model: masked-LM result}); results cached in OUT/eval/<text>/."""
     cfg, text, init_dir = ctx.cfg, ctx.eval_source["name"], layout.student_init
-    mlm = {"teacher": _evaluated(ctx, teacher_dir, layout.eval_file(text, "teacher"))}
+    mlm = {"teacher": evaluated(ctx, teacher_dir, layout.eval_file(text, "teacher"))}
     if "truncated" in cfg.controls:
-        mlm["truncated"] = _evaluated(ctx, init_dir, layout.eval_file(text, "truncated"))
+        mlm["truncated"] = evaluated(ctx, init_dir, layout.eval_file(text, "truncated"))
     trained: dict[str, dict] = {}
     trained["student"] = train_stage(ctx, "distil", init_dir, teacher, cfg.loss, layout.train_dir("student"),
                                      layout.student)
-    mlm["student"] = _evaluated(ctx, layout.student, layout.eval_file(text, "student"))
+    mlm["student"] = evaluated(ctx, layout.student, layout.eval_file(text, "student"))
     for name in cfg.controls:
         loss = recipe(name, CONTROLS, "control").loss
         if loss is None:                 # the truncated teacher: evaluated above, not trained
             continue
         trained[name] = train_stage(ctx, name, init_dir, teacher, loss(cfg.loss), layout.train_dir(name),
                                     layout.control(name))
-        mlm[name] = _evaluated(ctx, layout.control(name), layout.eval_file(text, name))
+        mlm[name] = evaluated(ctx, layout.control(name), layout.eval_file(text, name))
     return trained, mlm
 
 
@@ -239,10 +246,8 @@ def downstream_results(out: Path, cfg: Config, progress: bool, device) -> dict:
 
 def reproduce_command(args, cfg: Config) -> int:
     """``bertdistil reproduce``: the whole recipe into --out (locked; --restart empties it first)."""
-    with run_lock(args.out):
-        if args.restart:
-            clear_out(args.out)
-        res = reproduce(cfg, args.out, progress=not args.quiet)
+    from .api import reproduce as run
+    res = run(cfg, args.out, restart=args.restart, progress=not args.quiet)
     print(json.dumps({"out": str(args.out), "report": str(RunLayout(args.out).report),
                       "mlm_accuracy": {k: round(v["accuracy"], 4) for k, v in res["mlm"].items()}}, indent=1))
     return 0
@@ -255,18 +260,6 @@ def clear_out(out: Path) -> None:
             shutil.rmtree(p) if p.is_dir() else p.unlink()
 
 
-def distill_command(args, cfg: Config) -> int:
-    """``bertdistil distill``: one resumable distillation run into --out (student in OUT/student); under
-    torchrun every process trains and rank 0 holds the folder's lock and writes."""
-    from .distributed import init_from_env
-    init_from_env()                   # under torchrun: join the process group (gloo on CPU, NCCL on GPU)
-    ctx = Context(cfg, progress=not args.quiet)
-    if args.original_teacher:
-        ctx.original_teacher = check_model_dir(args.original_teacher, "original teacher")
-    with run_lock(args.out) if is_main() else contextlib.nullcontext():
-        return _distill(ctx, args.student, Path(args.out))
-
-
 def fill_mask_command(args, cfg=None) -> int:
     """``bertdistil fill-mask``: top predictions for prompts that contain the model's mask token."""
     from .models import load_tokenizer
@@ -276,30 +269,4 @@ def fill_mask_command(args, cfg=None) -> int:
         if mask not in prompt:
             raise BertdistilError(f"prompt {prompt!r} has no {mask}: put {mask} where the word to predict is")
     print(json.dumps(fill_mask_examples(model_dir, args.prompts, args.top_k), indent=1))
-    return 0
-
-
-def _distill(ctx: Context, student_dir: str | None, out: Path) -> int:
-    cfg = ctx.cfg
-    teacher, missing = load_masked_lm(ctx.teacher_src)
-    teacher = teacher.to(ctx.device)
-    if missing and cfg.loss.alpha_ce:
-        raise BertdistilError(f"{ctx.teacher_src} has no MLM head but alpha_ce > 0: run `bertdistil prepare-teacher` "
-                              "and pass its directory as --teacher, or use --set loss.alpha_ce=0")
-    layout = RunLayout(out)
-    init_dir = Path(student_dir) if student_dir else layout.student_init
-    if is_main():
-        check_out_dir(out, cfg)
-        if not student_dir and not (init_dir / "config.json").is_file():
-            student, _ = build_student(teacher, cfg.layer_map, cfg.fold_token_type)
-            save_model_dir(student, prepare_tokenizer_for(student, ctx.tokenizer), init_dir)
-    barrier()
-    ctx.tokenizer = load_tokenizer(init_dir)
-    summary = train_stage(ctx, "distil", check_model_dir(init_dir, "student"), teacher.eval(), cfg.loss,
-                          layout.train_dir("student"), layout.student)
-    if not is_main():
-        return 0
-    result = _evaluated(ctx, layout.student, layout.eval_file(ctx.eval_source["name"], "student"))
-    print(json.dumps({"student": str(layout.student), "mlm": summarised(result),   # per-sequence: OUT/eval/
-                      **{k: v for k, v in summary.items() if k != "log"}}, indent=1))
     return 0

@@ -6,10 +6,12 @@ from pathlib import Path
 
 from transformers import AutoModelForSequenceClassification
 
+from .cards import finetuned_card
 from .checkpoint import save_model_dir, write_json
 from .dataroot import resolve_data_root
 from .errors import BertdistilError
 from .finetune import encode, finetune, predict_outputs, score, to_predictions
+from .modelcard import teacher_id
 from .models import check_model_dir, load_tokenizer, resolve_device
 from .rows import rows
 from .sources import is_arrow_source
@@ -18,32 +20,42 @@ from .usertask import resolve_task, save_task
 
 
 def finetune_command(args, cfg) -> int:
-    """Fine-tune ``--model`` on a task (train and dev capped by seeded random samples) and save it with
-    its label names and task record; prints and writes eval_results.json."""
+    """``bertdistil finetune``: prints and writes OUT/eval_results.json (see ``finetune_model``)."""
+    res = finetune_model(Path(args.model), args.task, Path(args.out), cfg, seed=args.seed, train=args.train,
+                         dev=args.dev, regression=args.regression, teacher_model=args.teacher_model,
+                         progress=not args.quiet)
+    print(json.dumps({"out": str(args.out), **res}, indent=1))
+    return 0
+
+
+def finetune_model(model_dir: Path, task: str, out: Path, cfg, seed: int = 1, train: str | None = None,
+                   dev: str | None = None, regression: bool = False, teacher_model: str | Path | None = None,
+                   progress: bool = True) -> dict:
+    """Fine-tune ``model_dir`` on a task (train and dev capped by seeded random samples) and save it to ``out``
+    with its label names, task record and eval_results.json; returns {task, dev metrics (percent), …}.
+    ``teacher_model`` adds the task-distillation loss. BertdistilError without a finetune section."""
     fc = cfg.finetune
     if fc is None:
         raise BertdistilError(f"preset {cfg.preset} has no 'finetune' section: use --preset default or smoke")
-    spec = resolve_task(args.task, args.train, args.dev, args.regression, resolve_data_root(cfg.data_dir))
-    model_dir = check_model_dir(args.model)
+    spec = resolve_task(task, train, dev, regression, resolve_data_root(cfg.data_dir))
+    model_dir, device = check_model_dir(model_dir), resolve_device(cfg.device)
     train_ex = load_examples(spec, "train", fc.max_train_examples)
     dev_ex = load_examples(spec, "dev", fc.max_eval_examples)
     t_out = None
-    if args.teacher_model:
-        t_dir = check_model_dir(args.teacher_model, "teacher model")
+    if teacher_model:
+        t_dir = check_model_dir(teacher_model, "teacher model")
         t_tok = load_tokenizer(t_dir)
-        teacher = AutoModelForSequenceClassification.from_pretrained(str(t_dir)).to(resolve_device(cfg.device))
+        teacher = AutoModelForSequenceClassification.from_pretrained(str(t_dir), local_files_only=True).to(device)
         t_out = predict_outputs(teacher, t_tok, encode(t_tok, train_ex, fc.max_seq_len), bf16=cfg.bf16)
-    res, model, tok = finetune(model_dir, spec, train_ex, dev_ex, fc, args.seed, cfg.bf16, t_out, not args.quiet,
-                               resolve_device(cfg.device))
-    if spec.names is not None:
-        model.config.id2label = dict(enumerate(spec.names))
-        model.config.label2id = {v: k for k, v in enumerate(spec.names)}
+    res, model, tok = finetune(model_dir, spec, train_ex, dev_ex, fc, seed, cfg.bf16, t_out, progress, device)
     model.config.finetuning_task = spec.name
-    save_model_dir(model.cpu(), tok, args.out)
-    save_task(spec, args.out)
-    write_json({"task": spec.name, **res}, Path(args.out) / "eval_results.json")
-    print(json.dumps({"task": spec.name, "out": str(args.out), **res}, indent=1))
-    return 0
+    save_model_dir(model.cpu(), tok, out)
+    save_task(spec, out)
+    res = {"task": spec.name, **res}
+    write_json(res, out / "eval_results.json")
+    finetuned_card(out, spec.name, res, teacher_id(model_dir),
+                   f"task distillation from {teacher_id(teacher_model)}" if teacher_model else None)
+    return res
 
 
 def _max_len(cfg) -> int:
@@ -55,7 +67,7 @@ def _max_len(cfg) -> int:
 
 def _load_finetuned(model: str, device="cpu"):
     d = check_model_dir(model)
-    m = AutoModelForSequenceClassification.from_pretrained(str(d)).to(device)
+    m = AutoModelForSequenceClassification.from_pretrained(str(d), local_files_only=True).to(device)
     return m, load_tokenizer(d)
 
 

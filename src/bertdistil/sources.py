@@ -213,9 +213,9 @@ def _take(docs: Iterator[str], max_docs: int, max_chars: int) -> list[str]:
 def tokenizer_parallelism():
     """Let the fast tokenizer's Rust thread pool (rayon) use every core inside the block.
 
-    The package sets TOKENIZERS_PARALLELISM=false at import so a process forked later never inherits a used
-    pool (the tokenizers library then warns and may deadlock); corpus preparation forks nothing, so it turns
-    the pool on for its own duration and restores the previous value afterwards.
+    The ``bertdistil`` command sets TOKENIZERS_PARALLELISM=false so a process forked later never inherits a
+    used pool (the tokenizers library then warns and may deadlock); corpus preparation forks nothing, so it
+    turns the pool on for its own duration and restores the previous value (or its absence) afterwards.
     """
     old = os.environ.get("TOKENIZERS_PARALLELISM")
     os.environ["TOKENIZERS_PARALLELISM"] = "true"

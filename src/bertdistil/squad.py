@@ -169,7 +169,7 @@ def finetune_squad(model_dir: Path, train_ex: list[dict], eval_ex: list[dict], c
     torch.manual_seed(seed)
     device = torch.device(device)
     tok = load_tokenizer(model_dir)
-    model = AutoModelForQuestionAnswering.from_pretrained(str(model_dir)).to(device)
+    model = AutoModelForQuestionAnswering.from_pretrained(str(model_dir), local_files_only=True).to(device)
     tr = featurize(tok, train_ex, cfg.squad_max_seq_len, cfg.squad_doc_stride, train=True)
     n = len(tr["input_ids"])
     steps_per_epoch = math.ceil(n / cfg.batch_size)

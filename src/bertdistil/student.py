@@ -139,21 +139,12 @@ def prepare_tokenizer_for(student: PreTrainedModel, tokenizer):
 def init_student_command(args, cfg=None) -> int:
     """``bertdistil init-student``: build the student of --teacher (layers of --layer-map) and save it to --out."""
     import json
-    import sys
 
-    from .checkpoint import save_model_dir
-    from .models import check_model_dir, load_masked_lm, load_tokenizer
-    teacher_dir = check_model_dir(args.teacher, "teacher")
-    teacher, missing = load_masked_lm(teacher_dir)
-    if missing:
-        print(f"bertdistil: warning: {teacher_dir} has no MLM head ({len(missing)} tensors missing); the student's "
-              "head is random: run `bertdistil prepare-teacher` first", file=sys.stderr)
+    from .api import build_student as build
     try:
         layers = [int(x) for x in args.layer_map.split(",")] if args.layer_map else None
     except ValueError:
         raise BertdistilError(f"--layer-map {args.layer_map!r}: expected comma-separated layer numbers, "
                               "e.g. 0,2,4,7,9,11") from None
-    student, lm = build_student(teacher, layers, random_init=args.random_init)
-    save_model_dir(student, prepare_tokenizer_for(student, load_tokenizer(teacher_dir)), args.out)
-    print(json.dumps({"out": str(args.out), "layer_map": lm, "params": sum(p.numel() for p in student.parameters())}))
+    print(json.dumps(build(args.teacher, args.out, layers, random_init=args.random_init), default=str))
     return 0

@@ -22,6 +22,7 @@ from .data import TokenDataset
 from .errors import BertdistilError
 from .masking import Masker
 from .models import check_model_dir, load_masked_lm
+from .sentence import copy_sentence_config
 from .train import train
 
 
@@ -70,6 +71,7 @@ def prepare_teacher(src: Path, cfg: Config, tokenizer, dataset: TokenDataset, ma
                         cfg.teacher_prep, folder, seed=cfg.seed, bf16=cfg.bf16, resume=True,
                         desc="prepare teacher (MLM)", progress=progress, cpu_kernels=cfg.cpu_kernels)
         write_json({"source": str(src), "missing_head": missing}, folder / "source.json")
+    copy_sentence_config(src, final)     # a sentence-transformers teacher stays one (sentence.py)
     info = {"prepared": True, "missing_head": missing, "dir": str(final), "from_cache": cached,
             **{k: summary[k] for k in ("steps", "tokens_seen", "wall_s", "tokens_per_s", "final_loss")}}
     return final, info
@@ -77,11 +79,6 @@ def prepare_teacher(src: Path, cfg: Config, tokenizer, dataset: TokenDataset, ma
 
 def prepare_teacher_command(args, cfg: Config) -> int:
     """``bertdistil prepare-teacher``: fit an MLM head to --teacher (cached) and evaluate it; prints where it is."""
-    from .context import Context
-    ctx = Context(cfg, progress=not args.quiet)
-    folder, info = prepare_teacher(ctx.teacher_src, cfg, ctx.tokenizer, ctx.dataset, ctx.masker, ctx.cache,
-                                   force=args.force, progress=not args.quiet, device=ctx.device)
-    from .bootstrap import summarised
-    info["mlm"] = summarised(ctx.evaluate(ctx.load(folder)))
-    print(json.dumps(info, indent=1, default=str))
+    from .api import prepare_teacher as prepare
+    print(json.dumps(prepare(cfg, force=args.force, progress=not args.quiet), indent=1, default=str))
     return 0

@@ -21,7 +21,7 @@ def embed(model_dir: str | Path, texts: list[str], batch_size: int = 128, max_le
     """Mean-pooled last hidden states of ``texts``: (N, H) float32, not normalised. Texts are run sorted by
     length (little padding); the output keeps the input order."""
     tok = load_tokenizer(model_dir)
-    model = AutoModel.from_pretrained(str(model_dir)).to(device).eval()
+    model = AutoModel.from_pretrained(str(model_dir), local_files_only=True).to(device).eval()
     order = np.argsort([len(t) for t in texts], kind="stable")
     out = None
     for i in range(0, len(texts), batch_size):

@@ -1,0 +1,102 @@
+"""Provenance of a run: which code (git commit, dirty tree), which libraries, which machine, which teacher
+weights and which corpus files — recorded in results.json so a table can be traced to what made it — and
+``shown``, the form a path takes in a report (relative to the run folder or the cache, never one machine's
+absolute path).
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+from .dataroot import sha256_file
+
+LIBRARIES = ("torch", "transformers", "tokenizers", "datasets", "onnxruntime", "safetensors", "numpy",
+             "sentence-transformers")
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
+
+
+def git_state(folder: Path | None = None) -> dict | None:
+    """{commit, dirty} of the git checkout holding ``folder`` (default: this package's source), or None when
+    the package is not run from a checkout (an installed wheel). ``dirty``: tracked files differ from HEAD."""
+    folder = Path(folder or Path(__file__).resolve().parent)
+    try:
+        run = lambda *a: subprocess.run(["git", "-C", str(folder), *a], capture_output=True, text=True,  # noqa: E731
+                                        timeout=10, check=True).stdout.strip()
+        return {"commit": run("rev-parse", "HEAD"), "dirty": bool(run("status", "--porcelain", "--untracked-files=no"))}
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def versions() -> dict:
+    """{python, bertdistil, and each library of LIBRARIES: its installed version or None}."""
+    from . import __version__
+    out = {"python": platform.python_version(), "bertdistil": __version__}
+    for name in LIBRARIES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo on Linux, else platform.processor())."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict:
+    """{cpu, cores, threads (torch intra-op), torch, gpu (name or None), platform}."""
+    import torch
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+            "gpu": gpu, "platform": f"{sys.platform} {platform.machine()}"}
+
+
+def weights_sha256(model_dir: Path) -> dict:
+    """{weight file name: sha256} of a checkpoint directory (safetensors / bin / shard index and its shards)."""
+    d = Path(model_dir)
+    files = [d / n for n in WEIGHT_FILES if (d / n).is_file()] + sorted(d.glob("model-*-of-*.safetensors"))
+    return {f.name: sha256_file(f) for f in files}
+
+
+def corpus_files(paths: list[str]) -> dict:
+    """{file name: {sha256, bytes}} of the training corpus files that exist (a folder: every file in it)."""
+    out = {}
+    for p in map(Path, paths):
+        for f in sorted(p.rglob("*")) if p.is_dir() else [p]:
+            if f.is_file():
+                out[str(f.relative_to(p.parent))] = {"sha256": sha256_file(f), "bytes": f.stat().st_size}
+    return out
+
+
+def provenance(teachers: dict[str, Path], corpus: list[str]) -> dict:
+    """results.json "provenance": {git, versions, teacher_weights: {role: {file: sha256}}, corpus_files}; the
+    machine is results.json "machine" (``machine()``), the benchmark files' sha256s its "data"."""
+    return {"git": git_state(), "versions": versions(),
+            "teacher_weights": {role: weights_sha256(d) for role, d in teachers.items()},
+            "corpus_files": corpus_files(corpus)}
+
+
+def shown(path: str | Path | None, run: Path, cache: Path | None = None) -> str:
+    """A path as a report shows it: relative to the run folder (``student``), else ``$BERTDISTIL_CACHE/…`` under
+    the cache, ``<python packages>/…`` inside an installed package, else the last two parts (``…/parent/name``)."""
+    if path is None:
+        return "n/a"
+    p = Path(path).resolve()
+    bases = [(Path(run).resolve(), ""), *([(Path(cache).resolve(), "$BERTDISTIL_CACHE/")] if cache else [])]
+    for base, prefix in bases:
+        if p == base or base in p.parents:
+            return prefix + (str(p.relative_to(base)) or ".")
+    if "site-packages" in p.parts:
+        return "<python packages>/" + "/".join(p.parts[p.parts.index("site-packages") + 1:])
+    return "…/" + "/".join(p.parts[-2:])
