@@ -8,7 +8,7 @@ import pytest
 from bertdistil.cli import main
 from bertdistil.config import load_config
 from bertdistil.errors import BertdistilError
-from bertdistil.finetune import finetune
+from bertdistil.finetuning import finetune
 from bertdistil.metrics import normalize_answer, squad_scores, task_metrics
 from bertdistil.tasks import builtin_tasks, load_examples, load_split
 from bertdistil.usertask import user_task

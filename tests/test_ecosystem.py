@@ -42,6 +42,8 @@ def test_student_of_a_sentence_transformers_teacher_is_one(tmp_path, shipped_tea
     import bertdistil
     info = bertdistil.build_student(shipped_teacher, tmp_path / "student")
     assert "no MLM head" in capsys.readouterr().err and info["layer_map"] == [0, 2, 5]
+    card = card_metadata(tmp_path / "student")
+    assert card["base_model"] == "sentence-transformers/all-MiniLM-L6-v2" and "sentence-transformers" in card["tags"]
     teacher, student = SentenceTransformer(str(shipped_teacher)), SentenceTransformer(str(tmp_path / "student"))
     assert [type(m).__name__ for m in student] == [type(m).__name__ for m in teacher] == \
         ["Transformer", "Pooling", "Normalize"]

@@ -90,7 +90,7 @@ def test_zero_shot_stsb_of_the_shipped_teacher(shipped_teacher, data_root, tiny_
 
 def test_finetune_keeps_the_best_epoch_on_the_heldout_slice(tiny_bert_dir, data_root):
     from bertdistil.config import FinetuneConfig
-    from bertdistil.finetune import finetune, score
+    from bertdistil.finetuning import finetune, score
     from bertdistil.tasks import builtin_tasks, load_examples
     spec = builtin_tasks(data_root)["SST-2"]
     train, held = heldout_split(load_examples(spec, "train", 80), 0.25)

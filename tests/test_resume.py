@@ -124,3 +124,20 @@ def test_head_only_teacher_preparation_keeps_the_encoder(tmp_path, tokenizer, ti
     assert not all(torch.equal(out[False]["bert." + k], original[k]) for k in enc)          # adapted otherwise
     head = [k for k in out[True] if k.startswith("cls.") and "decoder.weight" not in k]
     assert head and any(not torch.equal(out[True][k], out[False][k]) for k in head)
+
+
+def test_head_only_teacher_is_fine_tuned_once_from_the_original(tmp_path, tiny_bert_dir, tiny_bert_no_head_dir):
+    """Downstream models of a run: an MLM-adapted teacher and its original are two models; a head-only teacher
+    shares the original's encoder, so the original checkpoint is the teacher and nothing is fine-tuned twice."""
+    from bertdistil.config import load_config
+    from bertdistil.downstream import protocol_dir
+    from bertdistil.layout import RunLayout
+    layout = RunLayout(tmp_path)
+    prepared = {"name_or_path": str(tiny_bert_dir), "source": str(tiny_bert_no_head_dir),
+                "preparation": {"prepared": True}}
+    for head_only, expected in ((False, {"teacher": tiny_bert_dir, "teacher_original": tiny_bert_no_head_dir}),
+                                (True, {"teacher": tiny_bert_no_head_dir})):
+        layout.results.write_text(json.dumps({"teacher": prepared, "config": {"teacher_head_only": head_only}}))
+        assert layout.model_dirs() == expected
+    adapted, head_only = load_config("smoke"), load_config("smoke", ["teacher_head_only=true"])
+    assert protocol_dir(tmp_path, adapted) != protocol_dir(tmp_path, head_only)   # cached results never mix

@@ -8,7 +8,7 @@ contacted because every model and tokenizer is loaded from a local directory wit
     bertdistil.build_student(teacher, "runs/nb/student_init")     # one layer out of two
     run = bertdistil.distill(cfg, "runs/nb", teacher=teacher)     # → runs/nb/student
     bertdistil.evaluate_mlm(run["student"], cfg)["accuracy"]
-    bertdistil.finetune(run["student"], "SST-2", "runs/nb/sst2", cfg)["accuracy"]
+    bertdistil.finetuning(run["student"], "SST-2", "runs/nb/sst2", cfg)["accuracy"]
 
 Errors are ``bertdistil.errors.BertdistilError`` with one line naming the input and the fix.
 """
@@ -60,8 +60,9 @@ def build_student(teacher: str | Path, out: str | Path, layer_map: list[int] | N
     teacher layer out of two unless ``layer_map`` lists them, and save it with its tokenizer (and the
     teacher's sentence-transformers pooling files) to ``out``. Returns {out, layer_map, params}.
     Warns on stderr when the teacher has no MLM head (the student's head is then random)."""
+    from .cards import pretrained_card
     from .checkpoint import save_model_dir
-    from .models import check_model_dir, load_masked_lm, load_tokenizer
+    from .models import check_model_dir, describe, load_masked_lm, load_tokenizer
     from .sentence import copy_sentence_config
     from .student import build_student as _build
     from .student import prepare_tokenizer_for
@@ -73,6 +74,8 @@ def build_student(teacher: str | Path, out: str | Path, layer_map: list[int] | N
     student, lm = _build(model, layer_map, random_init=random_init)
     save_model_dir(student, prepare_tokenizer_for(student, load_tokenizer(teacher_dir)), Path(out))
     copy_sentence_config(teacher_dir, Path(out))
+    pretrained_card(Path(out), "truncated", {"teacher": {**describe(model, teacher_dir), "source": str(teacher_dir)},
+                                             "student": {**describe(student, out), "layer_map": lm}})
     return {"out": Path(out), "layer_map": lm, "params": sum(p.numel() for p in student.parameters())}
 
 

@@ -38,7 +38,7 @@ def comparison_table(r: dict) -> list[str]:
     """Masked-LM accuracy, GLUE macro-score and zero-shot STS-B of the run's models, side by side."""
     mlm, macro = r.get("mlm") or {}, r.get("glue_macro") or {}
     zs = (r.get("downstream") or {}).get("zero_shot_stsb") or {}
-    seeds = len(r.get("config", {}).get("finetune", {}).get("seeds", []) or [])
+    seeds = len(((r.get("config") or {}).get("finetune") or {}).get("seeds") or [])
     rows = ["| model | masked-token accuracy (%) | GLUE macro-score (median of "
             f"{seeds} seeds) | zero-shot STS-B Spearman |", "|---|---:|---:|---:|"]
     for m in COMPARED:

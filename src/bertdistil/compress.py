@@ -30,7 +30,7 @@ from .cards import LIBRARIES, finetuned_card
 from .checkpoint import save_model_dir, save_torch, shareable, write_json
 from .deploy import INT8_FILE, ONNX_FILE, VARIANT_FILE, input_names, load_runner, predict_logits, quantize_torch_int8
 from .errors import BertdistilError
-from .finetune import encode, finetune, predict_outputs, to_predictions
+from .finetuning import encode, finetune, predict_outputs, to_predictions
 from .layout import cached_json
 from .metrics import task_metrics
 from .modelcard import teacher_id

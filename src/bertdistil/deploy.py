@@ -108,7 +108,7 @@ def load_runner(model_dir: str | Path, threads: int | None = None) -> Runner:
 def predict_logits(runner: Runner, tokenizer, examples: list[tuple], max_len: int = 128,
                    batch_size: int = 64) -> np.ndarray:
     """Logits (N, num_labels) float32 for (text_a, text_b, label) examples, batched by length."""
-    from .finetune import encode
+    from .finetuning import encode
     feats = encode(tokenizer, examples, max_len)
     order = np.argsort([len(f["input_ids"]) for f in feats], kind="stable")
     out = None

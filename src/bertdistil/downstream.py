@@ -1,9 +1,10 @@
 """Downstream evaluation protocol: fine-tune every model on every task with identical settings,
 median over seeds, GLUE macro-score and retention (paper Tables 1–2).
 
-Models (directories of a reproduce run): teacher (MLM-prepared), teacher_original (the checkpoint it was
-prepared from), truncated (student init), mlm_only, student, and student_d = the student fine-tuned with task
-distillation from the teacher fine-tuned on the task; plus the majority-class baseline row.
+Models (directories of a reproduce run): teacher (MLM-prepared; with ``teacher_head_only`` the original checkpoint,
+whose encoder it shares), teacher_original (the checkpoint an MLM-adapted teacher was prepared from), truncated
+(student init), mlm_only, student, and student_d = the student fine-tuned with task distillation from the
+teacher fine-tuned on the task; plus the majority-class baseline row.
 Epochs are chosen per run on a held-out slice of each train split (``heldout_prop``), never on dev; dev scores
 are summarised over seeds as median and min–max (seedstats.py), retention is relative to the better teacher.
 Each (task, model, seed) result is written to OUT/downstream/<protocol hash>/<task>/<model>/seed<k>.json
@@ -21,7 +22,7 @@ import numpy as np
 from .checkpoint import write_json
 from .config import Config
 from .errors import BertdistilError
-from .finetune import encode, finetune, predict_outputs
+from .finetuning import encode, finetune, predict_outputs
 from .layout import RunLayout, cached_json
 from .metrics import task_metrics
 from .seedstats import compare, macro_per_seed, retention, summary
@@ -57,8 +58,9 @@ def protocol_dir(run: Path, cfg: Config) -> Path:
     """OUT/downstream/<hash of the fine-tuning protocol and bf16>: results cached per protocol, so a
     changed learning rate or cap never reuses results measured with other settings."""
     which = ("tasks", "extra_tasks", "squad", "models")       # what is run, not how: not part of the key
-    key = json.dumps({**{k: v for k, v in asdict(cfg.finetune).items() if k not in which}, "bf16": cfg.bf16},
-                     sort_keys=True, default=str)
+    teacher = {"teacher": "original checkpoint"} if cfg.teacher_head_only else {}   # layout.model_dirs
+    key = json.dumps({**{k: v for k, v in asdict(cfg.finetune).items() if k not in which}, "bf16": cfg.bf16,
+                      **teacher}, sort_keys=True, default=str)
     return RunLayout(run).downstream / hashlib.sha256(key.encode()).hexdigest()[:12]
 
 

@@ -20,7 +20,7 @@ from .config import BenchConfig, Config
 from .dataroot import resolve_data_root
 from .downstream import model_dirs
 from .efficiency_report import compress_table, train_throughput_table
-from .finetune import encode, finetune, predict_outputs
+from .finetuning import encode, finetune, predict_outputs
 from .layout import RunLayout, cached_entries, cached_json
 from .modelcard import teacher_id
 from .tasks import builtin_tasks, load_examples

@@ -63,13 +63,18 @@ class RunLayout:
 
     def model_dirs(self) -> dict[str, Path]:
         """The trained model directories that exist: truncated (student_init), mlm_only, student, the teacher
-        named in results.json and, when that teacher was MLM-prepared, the original (teacher_original)."""
+        named in results.json and, when that teacher was MLM-adapted, the original (teacher_original). A teacher
+        whose MLM head alone was fitted (``teacher_head_only``) has the original's encoder bit for bit, so the
+        original checkpoint is the teacher downstream (it also keeps its pooler) and is not fine-tuned twice."""
         dirs = {"truncated": self.student_init, "mlm_only": self.control("mlm_only"), "student": self.student}
         if self.results.is_file():
-            teacher = json.loads(self.results.read_text())["teacher"]
+            results = json.loads(self.results.read_text())
+            teacher = results["teacher"]
             dirs["teacher"] = Path(teacher["name_or_path"])
             if teacher.get("preparation", {}).get("prepared") and teacher.get("source"):
-                dirs["teacher_original"] = Path(teacher["source"])    # the checkpoint before its MLM head was fitted
+                original = Path(teacher["source"])                      # the checkpoint before its head was fitted
+                head_only = results.get("config", {}).get("teacher_head_only")
+                dirs["teacher" if head_only else "teacher_original"] = original
         return {k: v for k, v in dirs.items() if (v / "config.json").is_file()}
 
     def train_logs(self) -> dict[str, list[dict]]:

@@ -1,4 +1,4 @@
-"""AdamW and one optimizer step, shared by distillation (train.py) and fine-tuning (finetune.py, squad.py)."""
+"""AdamW and one optimizer step, shared by distillation (train.py) and fine-tuning (finetuning.py, squad.py)."""
 from __future__ import annotations
 
 import math

@@ -10,7 +10,7 @@ from .cards import finetuned_card
 from .checkpoint import save_model_dir, write_json
 from .dataroot import resolve_data_root
 from .errors import BertdistilError
-from .finetune import encode, finetune, predict_outputs, score, to_predictions
+from .finetuning import encode, finetune, predict_outputs, score, to_predictions
 from .modelcard import teacher_id
 from .models import check_model_dir, load_tokenizer, resolve_device
 from .rows import rows
