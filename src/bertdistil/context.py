@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from .baseteacher import resolve_teacher
 from .config import Config
 from .data import prepare_corpus
 from .dataroot import resolve_data_root, wikitext_valid
@@ -22,7 +23,7 @@ from .errors import BertdistilError
 from .evaluate import EvalSet, evaluate_mlm
 from .masking import Masker
 from .models import check_model_dir, load_masked_lm, load_tokenizer, resolve_device
-from .resources import cache_dir, default_corpus, default_teacher
+from .resources import cache_dir, default_corpus
 
 
 def training_corpus(cfg: Config, tokenizer, progress: bool = True):
@@ -60,7 +61,7 @@ class Context:
         self.cfg, self.progress = cfg, progress
         torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
         self.cache = cache_dir(cfg.cache_dir)
-        self.teacher_src = check_model_dir(cfg.teacher or default_teacher(), "teacher")
+        self.teacher_src = check_model_dir(resolve_teacher(cfg.teacher, cfg.cache_dir), "teacher")
         self.original_teacher = self.teacher_src     # hidden-state targets when loss.hidden_teacher = original
         self.teacher_tokenizer = load_tokenizer(self.teacher_src)
         self.tokenizer = self.teacher_tokenizer      # replaced by the student's once it exists (no token types)

@@ -34,6 +34,8 @@ def teacher_id(src: str | Path) -> str:
     record = Path(src).parent / "source.json"
     if Path(src).name == "final" and record.is_file():
         src = json.loads(record.read_text())["source"]
+    if Path(src).name == "all-mpnet-base-v2":               # the base-size teacher (baseteacher.py)
+        return "sentence-transformers/all-mpnet-base-v2"
     try:
         if Path(src).resolve() == default_teacher().resolve():
             return EMBEDDED_TEACHER
