@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .dataroot import sha256_file
+from .dataroot import manifest, sha256_file
 
 LIBRARIES = ("torch", "transformers", "tokenizers", "datasets", "onnxruntime", "safetensors", "numpy",
              "sentence-transformers")
@@ -69,22 +69,12 @@ def weights_sha256(model_dir: Path) -> dict:
     return {f.name: sha256_file(f) for f in files}
 
 
-def corpus_files(paths: list[str]) -> dict:
-    """{file name: {sha256, bytes}} of the training corpus files that exist (a folder: every file in it)."""
-    out = {}
-    for p in map(Path, paths):
-        for f in sorted(p.rglob("*")) if p.is_dir() else [p]:
-            if f.is_file():
-                out[str(f.relative_to(p.parent))] = {"sha256": sha256_file(f), "bytes": f.stat().st_size}
-    return out
-
-
 def provenance(teachers: dict[str, Path], corpus: list[str]) -> dict:
     """results.json "provenance": {git, versions, teacher_weights: {role: {file: sha256}}, corpus_files}; the
     machine is results.json "machine" (``machine()``), the benchmark files' sha256s its "data"."""
     return {"git": git_state(), "versions": versions(),
             "teacher_weights": {role: weights_sha256(d) for role, d in teachers.items()},
-            "corpus_files": corpus_files(corpus)}
+            "corpus_files": manifest(None, [Path(p) for p in corpus])["files"]}
 
 
 def shown(path: str | Path | None, run: Path, cache: Path | None = None) -> str:
