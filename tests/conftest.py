@@ -65,3 +65,27 @@ def tiny_bert_dir(tmp_path_factory, tokenizer):
 def tiny_bert_no_head_dir(tmp_path_factory, tokenizer):
     """A head-less BertModel directory (like a sentence-embedding model)."""
     return _tiny_bert(tmp_path_factory.mktemp("tiny_bert_nohead"), tokenizer, with_head=False)
+
+
+def _tiny_mpnet(path, shipped_teacher, with_head=False, layers=4):
+    """A randomly initialised MPNet of all-mpnet-base-v2's layout at toy width, with an MPNet tokenizer whose
+    vocabulary is built as MPNet's is: <s> <pad> </s> <unk>, BERT's uncased WordPiece vocabulary, then <mask>."""
+    import torch
+    from transformers import MPNetConfig, MPNetForMaskedLM, MPNetModel, MPNetTokenizerFast
+    words = (shipped_teacher / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    vocab = {w: i for i, w in enumerate(["<s>", "<pad>", "</s>", "<unk>", *words, "<mask>"])}
+    tok = MPNetTokenizerFast(vocab=vocab, do_lower_case=True, unk_token="[UNK]")
+    torch.manual_seed(0)
+    cfg = MPNetConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=layers, num_attention_heads=2,
+                      intermediate_size=64, max_position_embeddings=130, pad_token_id=tok.pad_token_id,
+                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    (MPNetForMaskedLM(cfg) if with_head else MPNetModel(cfg, add_pooling_layer=True)).save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_mpnet_dir(tmp_path_factory, shipped_teacher):
+    """A head-less MPNet directory like all-mpnet-base-v2 (relative attention bias, <s>/</s> specials), 4 layers
+    of width 32, vocabulary 30,527."""
+    return _tiny_mpnet(tmp_path_factory.mktemp("tiny_mpnet"), shipped_teacher)

@@ -30,6 +30,7 @@ def test_a_missing_part_is_one_line_naming_it_and_the_fix(monkeypatch, tmp_path)
 def test_base_teacher_assembles_once_and_gives_the_paper_geometry(tmp_path):
     from bertdistil.models import load_masked_lm
     from bertdistil.student import build_student
+    from test_mpnet import assert_copied_bit_for_bit
     folder = baseteacher.resolve_teacher("all-mpnet-base-v2", tmp_path)
     assert folder == tmp_path / "teachers" / "all-mpnet-base-v2" and (folder / "modules.json").is_file()
     assert baseteacher.base_teacher(tmp_path) == folder                      # reused, not assembled again
@@ -40,11 +41,31 @@ def test_base_teacher_assembles_once_and_gives_the_paper_geometry(tmp_path):
     assert sum(p.numel() for p in teacher.mpnet.parameters()) == pytest.approx(109.5e6, rel=0.01)
     student, layer_map = build_student(teacher)
     assert layer_map == [0, 2, 4, 7, 9, 11] and student.config.num_hidden_layers == 6
-    s, t = student.state_dict(), teacher.state_dict()
-    for k, src in enumerate(layer_map):
-        for name, value in s.items():
-            if name.startswith(f"mpnet.encoder.layer.{k}."):
-                assert torch.equal(value, t[name.replace(f"layer.{k}.", f"layer.{src}.", 1)]), name
-    for name in ("mpnet.encoder.relative_attention_bias.weight", "mpnet.embeddings.word_embeddings.weight",
-                 "mpnet.embeddings.position_embeddings.weight"):
-        assert torch.equal(s[name], t[name]), name
+    assert_copied_bit_for_bit(student, teacher, layer_map)
+
+
+@pytest.mark.skipif(not _installed(), reason="the base teacher's parts are not installed (make install-base)")
+def test_onnx_of_the_base_student_matches_pytorch(tmp_path):
+    """The real 6-layer, 768-wide MPNet student as a classifier: ONNX Runtime (fused) equals PyTorch."""
+    import numpy as np
+    import onnxruntime as ort
+    from transformers import AutoModelForSequenceClassification
+
+    from bertdistil.api import build_student
+    from bertdistil.compress import export_onnx
+    from bertdistil.models import load_tokenizer
+    from test_mpnet import SENTENCES
+    folder = baseteacher.resolve_teacher("all-mpnet-base-v2", tmp_path)
+    build_student(folder, tmp_path / "student")
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(str(tmp_path / "student"), num_labels=2).eval()
+    tok = load_tokenizer(tmp_path / "student")
+    fusion = export_onnx(model, tok, tmp_path / "onnx", optimize=True)
+    assert fusion.get("SkipLayerNormalization", 0) >= 6
+    sess = ort.InferenceSession(str(tmp_path / "onnx" / "model.onnx"), providers=["CPUExecutionProvider"])
+    for batch in (SENTENCES[:1], SENTENCES * 4):
+        enc = tok(batch, padding=True, return_tensors="np")
+        out = sess.run(["logits"], {k: enc[k].astype(np.int64) for k in ("input_ids", "attention_mask")})[0]
+        with torch.no_grad():
+            ref = model(**{k: torch.from_numpy(enc[k]) for k in ("input_ids", "attention_mask")}).logits.numpy()
+        np.testing.assert_allclose(out, ref, atol=1e-4, rtol=1e-4)

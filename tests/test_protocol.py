@@ -142,3 +142,10 @@ def test_goal_checks_on_the_committed_gpu_run():
     checks = {c["goal"]: c["holds"] for c in goal_checks(r)}
     assert checks["student retention ≥ 95%"] and checks["student Score > MLM-only control's, beyond seed spread"]
     assert len(goal_lines(r)) == 2 + len(checks)
+
+
+def test_teacher_row_is_named_for_what_was_fine_tuned():
+    """With teacher_head_only the fine-tuned teacher is the original checkpoint, and the tables say so."""
+    from bertdistil.tables import ROWS, row_labels
+    assert row_labels({"config": {"teacher_head_only": True}})["teacher"].startswith("teacher (original checkpoint")
+    assert row_labels({"config": {"teacher_head_only": False}}) == ROWS == row_labels({})

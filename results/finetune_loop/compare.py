@@ -19,7 +19,7 @@ import torch
 from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
 from bertdistil.config import FinetuneConfig
-from bertdistil.finetune import _load_classifier, encode, finetune, score
+from bertdistil.finetuning import _load_classifier, encode, finetune, score
 from bertdistil.tasks import builtin_tasks, load_examples
 
 model_dir, root, out = sys.argv[1], sys.argv[2], sys.argv[3]

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from bertdistil.config import load_config
-from bertdistil.finetune import finetune
+from bertdistil.finetuning import finetune
 from bertdistil.tasks import builtin_tasks, load_examples
 
 student, teacher, root, out = sys.argv[1:5]

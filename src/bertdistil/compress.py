@@ -17,6 +17,7 @@ Variants (each a directory loadable by ``deploy.load_runner``):
 """
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import warnings
@@ -116,10 +117,12 @@ def magnitude_prune(model, sparsity: float):
     return model
 
 
-def export_onnx(model, tokenizer, out_dir: Path, optimize: bool = True, int8: bool = False) -> None:
+def export_onnx(model, tokenizer, out_dir: Path, optimize: bool = True, int8: bool = False) -> dict:
     """ONNX export (opset 17, dynamic batch/sequence axes; inputs per ``deploy.input_names``, output
-    ``logits``), then ONNX Runtime's BERT fusion (Attention, SkipLayerNorm, BiasGelu) and optionally
-    dynamic INT8 quantisation of MatMul weights. Writes model.onnx + config + tokenizer into out_dir."""
+    ``logits``), then ONNX Runtime's BERT fusion (Attention, SkipLayerNorm, BiasGelu, …: whichever patterns
+    the graph matches; MPNet's attention, with its relative position bias, is not one) and optionally dynamic
+    INT8 quantisation of MatMul weights. Writes model.onnx + config + tokenizer + onnx_fusion.json into
+    out_dir. Returns the fused operator counts {op: n} ({} without ``optimize``)."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers import optimizer
@@ -149,6 +152,7 @@ def export_onnx(model, tokenizer, out_dir: Path, optimize: bool = True, int8: bo
         heads = getattr(c, "num_attention_heads", None) or c.n_heads
         hidden = getattr(c, "hidden_size", None) or c.dim
         fused = optimizer.optimize_model(str(raw), model_type="bert", num_heads=heads, hidden_size=hidden)
+        fusion = {k: v for k, v in sorted(fused.get_fused_operator_statistics().items()) if v}
         fused.save_model_to_file(str(raw))
     if int8:
         logging.getLogger().setLevel(logging.ERROR)   # "consider pre-processing" advice from onnxruntime
@@ -159,9 +163,11 @@ def export_onnx(model, tokenizer, out_dir: Path, optimize: bool = True, int8: bo
         raw.rename(tmp / ONNX_FILE)
     model.config.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
+    (tmp / "onnx_fusion.json").write_text(json.dumps(fusion if optimize else {}, indent=1))
     shareable(tmp)
     shutil.rmtree(out_dir, ignore_errors=True)
     tmp.rename(out_dir)
+    return fusion if optimize else {}
 
 
 def evaluate_dir(model_dir: Path, spec, dev_ex: list[tuple], max_len: int) -> dict:
@@ -210,9 +216,10 @@ def _onnx(pruned: bool, int8: bool):
         if pruned and not (base / VARIANT_FILE).is_file():
             raise BertdistilError(f"{out.name} needs the 'ffn' variant first: list it before {out.name} in "
                                   "compress.variants")
-        export_onnx(_load(base), load_tokenizer(base), out, optimize=True, int8=int8)
-        return {"format": "onnx", "source": str(base), "method": ("FFN-pruned, then " if pruned else "")
-                + "ONNX + onnxruntime BERT fusion" + (" + onnxruntime dynamic INT8" if int8 else "")}
+        fusion = export_onnx(_load(base), load_tokenizer(base), out, optimize=True, int8=int8)
+        return {"format": "onnx", "source": str(base), "fused_ops": fusion,
+                "method": ("FFN-pruned, then " if pruned else "") + "ONNX + onnxruntime BERT fusion"
+                + (" + onnxruntime dynamic INT8" if int8 else "")}
     return build
 
 

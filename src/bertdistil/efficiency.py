@@ -107,13 +107,16 @@ def time_variants(variants: dict, bc, threads: int, cache: Path, texts_file: Pat
 
 
 def variant_rows(per_task: dict, timings: dict, teacher_s: float | None) -> dict:
-    """{variant: {format, method, size_mb, params, pass_s, threads, latency_ms_128_p50,
-    speedup_vs_teacher, <task>: {metric: %}}} from per-task compress() results and bench timings."""
+    """{variant: {format, method, [fused_ops: ONNX Runtime fusions applied {op: n}], size_mb, params, pass_s,
+    threads, latency_ms_128_p50, speedup_vs_teacher, <task>: {metric: %}}} from per-task compress() results
+    and bench timings."""
     first = next(iter(per_task.values()))["variants"]
     rows = {}
     for v, info in first.items():
         t = timings[v]
-        rows[v] = {"format": info["format"], "method": info["method"], "size_mb": t["size_mb"], "params": t["params"],
+        rows[v] = {"format": info["format"], "method": info["method"],
+                   **({"fused_ops": info["fused_ops"]} if "fused_ops" in info else {}),
+                   "size_mb": t["size_mb"], "params": t["params"],
                    "pass_s": t["pass_s"], "threads": t["threads"],
                    "latency_ms_128_p50": t["latency_ms"]["128"]["p50"],
                    "speedup_vs_teacher": teacher_s / t["pass_s"] if teacher_s else None,

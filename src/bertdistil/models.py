@@ -86,34 +86,41 @@ def encode_all(model: PreTrainedModel, input_ids: torch.Tensor, attention_mask: 
 
 
 def _last_self_attention(model: PreTrainedModel) -> tuple:
-    """(query, key, value) linear layers and head size of the model's last self-attention layer."""
+    """(query, key, value) linear layers, head size and position-bias function (None, or layer input (B, L, H)
+    → additive score bias (B, heads, L, L)) of the model's last self-attention layer."""
     base = model.base_model
     if hasattr(base, "transformer") and hasattr(base.transformer, "layer"):          # DistilBERT
         a = base.transformer.layer[-1].attention
-        return a.q_lin, a.k_lin, a.v_lin, a.dim // a.n_heads
-    sa = getattr(getattr(base.encoder.layer[-1], "attention", None), "self", None) if hasattr(base, "encoder") \
-        else None
+        return a.q_lin, a.k_lin, a.v_lin, a.dim // a.n_heads, None
+    layer = base.encoder.layer[-1] if hasattr(base, "encoder") else None
+    mp = getattr(getattr(layer, "attention", None), "attn", None)
+    if mp is not None and hasattr(base.encoder, "compute_position_bias"):            # MPNet: shared relative bias
+        return mp.q, mp.k, mp.v, mp.attention_head_size, base.encoder.compute_position_bias
+    sa = getattr(getattr(layer, "attention", None), "self", None)
     if sa is None or not all(hasattr(sa, n) for n in ("query", "key", "value")):
         raise BertdistilError(f"{type(model).__name__}: attention / value-relation distillation supports "
-                              "BERT-layout self-attention (BERT, RoBERTa, DistilBERT); set alpha_attn and "
+                              "BERT, RoBERTa, DistilBERT and MPNet self-attention; set alpha_attn and "
                               "alpha_value_rel to 0")
-    return sa.query, sa.key, sa.value, sa.attention_head_size
+    return sa.query, sa.key, sa.value, sa.attention_head_size, None
 
 
 def relation_scores(model: PreTrainedModel, layer_input: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pre-softmax (attention Q·Kᵀ/√d, value relation V·Vᵀ/√d) of the model's last self-attention layer,
-    each (B, heads, L, L), recomputed from that layer's input ``layer_input`` (B, L, H) = the second-to-last
-    entry of ``encode_all``; MiniLM's relations (Wang et al. 2020, arXiv:2002.10957). Supports BERT,
-    RoBERTa and DistilBERT layouts; raises BertdistilError otherwise (MPNet adds a relative position bias
-    to its scores, not reproduced here)."""
-    q_lin, k_lin, v_lin, d = _last_self_attention(model)
+    """Pre-softmax (attention Q·Kᵀ/√d [+ MPNet's relative position bias], value relation V·Vᵀ/√d) of the
+    model's last self-attention layer, each (B, heads, L, L) float, recomputed from that layer's input
+    ``layer_input`` (B, L, H) = the second-to-last entry of ``encode_all``; MiniLM's relations (Wang et al.
+    2020, arXiv:2002.10957). Padding is not masked here (``layer_losses.relation_kl_loss`` does that).
+    Supports BERT, RoBERTa, DistilBERT and MPNet layouts; raises BertdistilError otherwise."""
+    q_lin, k_lin, v_lin, d, position_bias = _last_self_attention(model)
     b, n, _ = layer_input.shape
 
     def heads(lin):                                                       # (B, heads, L, d)
         return lin(layer_input).view(b, n, -1, d).transpose(1, 2)
     q, k, v = heads(q_lin), heads(k_lin), heads(v_lin)
     scale = d ** -0.5
-    return torch.matmul(q, k.transpose(-1, -2)) * scale, torch.matmul(v, v.transpose(-1, -2)) * scale
+    attn = torch.matmul(q, k.transpose(-1, -2)) * scale
+    if position_bias is not None:
+        attn = attn + position_bias(layer_input)
+    return attn, torch.matmul(v, v.transpose(-1, -2)) * scale
 
 
 def head_logits(model: PreTrainedModel, hidden: torch.Tensor) -> torch.Tensor:

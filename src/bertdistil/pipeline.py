@@ -58,10 +58,13 @@ def train_stage(ctx: Context, name: str, init_dir: Path, teacher, loss: LossConf
 
 
 def fill_mask_examples(model_dir: Path, prompts: list[str], top_k: int = 5) -> dict:
-    """{prompt: [(token, probability), ...]} from ``transformers.pipeline('fill-mask')`` on a directory."""
+    """{prompt: [(token, probability), ...]} from ``transformers.pipeline('fill-mask')`` on a directory; a
+    ``[MASK]`` in a prompt stands for the model's own mask token (``<mask>`` for MPNet and RoBERTa)."""
     from transformers import pipeline
     fill = pipeline("fill-mask", model=str(model_dir), tokenizer=str(model_dir), device="cpu")
-    return {p: [(r["token_str"], round(float(r["score"]), 4)) for r in fill(p, top_k=top_k)] for p in prompts}
+    mask = fill.tokenizer.mask_token
+    return {p: [(r["token_str"], round(float(r["score"]), 4)) for r in fill(p.replace("[MASK]", mask), top_k=top_k)]
+            for p in prompts}
 
 
 # sections that leave the pre-trained models as they are

@@ -111,9 +111,10 @@ def write_report(out: Path, results: dict, logs: dict[str, list[dict]]) -> Path:
              f"student/teacher parameters: {100 * s['params'] / t['params']:.1f}%.", ""]
     prep = t.get("preparation", {})
     if prep.get("prepared"):
-        lines += [f"The teacher had no MLM head ({len(prep['missing_head'])} head tensors missing); it was adapted "
-                  f"with MLM for {prep['steps']} steps ({prep['tokens_seen']:,} tokens, "
-                  f"{prep['wall_s'] / 60:.1f} min).", ""]
+        how = ("an MLM head was fitted to its frozen encoder" if r.get("config", {}).get("teacher_head_only")
+               else "it was adapted with MLM")
+        lines += [f"The teacher had no MLM head ({len(prep['missing_head'])} head tensors missing); {how} "
+                  f"for {prep['steps']} steps ({prep['tokens_seen']:,} tokens, {prep['wall_s'] / 60:.1f} min).", ""]
     lines += data_lines(r.get("data"), out)
     lines += goals_section(r, Path(out))
     ev = r["eval_corpus"]

@@ -19,6 +19,14 @@ ROWS = {"majority": "majority class (train)", "teacher": "teacher (MLM-prepared)
 METRIC = {"CoLA": "mcc", "MRPC": "f1", "STS-B": "pearson"}
 
 
+def row_labels(results: dict) -> dict[str, str]:
+    """ROWS, with the teacher row named for what was fine-tuned: with ``teacher_head_only`` the teacher's encoder
+    is the original checkpoint's, so the original checkpoint is the teacher row (downstream.py)."""
+    if (results.get("config") or {}).get("teacher_head_only"):
+        return {**ROWS, "teacher": "teacher (original checkpoint; MLM head fitted alone)"}
+    return ROWS
+
+
 def _f(x) -> str:
     return "–" if x is None else f"{x:.1f}"
 
@@ -39,7 +47,7 @@ def _cell(r: dict, key: str, metric: str) -> str:
     return _spread(m.get("summary", {}).get(metric)) if "summary" in m else _f(m.get(metric))
 
 
-def table1(ds: dict) -> list[str]:
+def table1(ds: dict, rows: dict = ROWS) -> list[str]:
     """Markdown lines of Table 1 (GLUE): median over seeds (min–max) per task, the macro-score and retention."""
     glue, macro, ret = ds["glue"], ds["glue_macro"], ds.get("retention", {})
     msum = ds.get("glue_macro_summary", {})
@@ -49,7 +57,7 @@ def table1(ds: dict) -> list[str]:
     for name, row in PAPER_TABLE1.items():
         ret_paper = f"{100 * row[0] / PAPER_TABLE1['BERT-base (paper)'][0]:.1f}%" if "Distil" in name else ""
         lines.append(f"| {name} | " + " | ".join(_f(v) for v in row) + f" | {ret_paper} |")
-    for key, label in ROWS.items():
+    for key, label in rows.items():
         if key not in macro and not any(key in r for r in glue.values() if isinstance(r, dict)):
             continue
         cells = [_cell(glue.get(t, {}), key, METRIC.get(t, "accuracy")) for t in TABLE1_TASKS]
@@ -61,43 +69,43 @@ def table1(ds: dict) -> list[str]:
     return lines
 
 
-def verdict_lines(ds: dict) -> list[str]:
+def verdict_lines(ds: dict, rows: dict = ROWS) -> list[str]:
     """One line per comparison (seedstats.compare): the difference of median macro-scores, the larger seed
     spread, and whether the difference exceeds it."""
     out = []
     for name, c in ds.get("comparisons", {}).items():
         a, b = name.split(" vs ")
         verdict = "exceeds the seed spread" if c["exceeds"] else "**within seed noise**"
-        out.append(f"- {ROWS.get(a, a)} − {ROWS.get(b, b)}: {c['difference']:+.2f} points; larger min–max spread "
+        out.append(f"- {rows.get(a, a)} − {rows.get(b, b)}: {c['difference']:+.2f} points; larger min–max spread "
                    f"{c['spread']:.2f} → {verdict}")
     return out
 
 
-def zero_shot_lines(ds: dict) -> list[str]:
+def zero_shot_lines(ds: dict, rows: dict = ROWS) -> list[str]:
     """Zero-shot STS-B dev table: Spearman of mean-pooled embeddings' cosine (no fine-tuning, no seeds)."""
     zs = ds.get("zero_shot_stsb") or {}
     if not zs:
         return []
     lines = ["| model | zero-shot STS-B Spearman | Pearson |", "|---|---:|---:|"]
     for key, r in zs.items():
-        lines.append(f"| {ROWS.get(key, key)} | {r['spearman']:.1f} | {r['pearson']:.1f} |")
+        lines.append(f"| {rows.get(key, key)} | {r['spearman']:.1f} | {r['pearson']:.1f} |")
     return lines
 
 
-def table2(ds: dict, squad: dict | None) -> list[str]:
+def table2(ds: dict, squad: dict | None, rows: dict = ROWS) -> list[str]:
     lines = ["| model | IMDb acc. | SQuAD EM | SQuAD F1 |", "|---|---:|---:|---:|"]
     for name, (imdb, em, f1) in PAPER_TABLE2.items():
         lines.append(f"| {name} | {_f(imdb)} | {_f(em)} | {_f(f1)} |")
     imdb = ds.get("extra", {}).get("IMDb", {})
     sq = (squad or {}).get("results", {})
-    for key, label in ROWS.items():
+    for key, label in rows.items():
         if key in imdb or key in sq:
             lines.append(f"| {label} | {_f(imdb.get(key, {}).get('accuracy'))} | "
                          f"{_f(sq.get(key, {}).get('exact_match'))} | {_f(sq.get(key, {}).get('f1'))} |")
     return lines
 
 
-def plot_retention(ds: dict, path: Path) -> bool:
+def plot_retention(ds: dict, path: Path, rows: dict = ROWS) -> bool:
     """Bar chart of per-task retention (% of the teacher's score) per model."""
     per = ds.get("retention", {}).get("per_task", {})
     if not per or not any(per.values()):
@@ -110,7 +118,7 @@ def plot_retention(ds: dict, path: Path) -> bool:
     fig, ax = plt.subplots(figsize=(9, 4))
     width = 0.8 / len(models)
     for i, m in enumerate(models):
-        ax.bar([j + i * width for j in range(len(tasks))], [per[m].get(t, 0) for t in tasks], width, label=ROWS[m])
+        ax.bar([j + i * width for j in range(len(tasks))], [per[m].get(t, 0) for t in tasks], width, label=rows[m])
     ax.axhline(100, color="k", lw=0.8)
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(tasks))], tasks)
     ax.set_ylabel("retention (% of teacher score)")
@@ -127,6 +135,7 @@ def downstream_section(results: dict, out: Path) -> list[str]:
     ds = results.get("downstream")
     if not ds:
         return []
+    rows = row_labels(results)
     p = ds["protocol"]
     caps = {**({"all": p["max_train_examples"]} if p["max_train_examples"] else {}),
             **p.get("task_max_train_examples", {})}
@@ -141,19 +150,19 @@ def downstream_section(results: dict, out: Path) -> list[str]:
              "\"n/a\" = data not available here (MNLI and QQP are absent, QNLI has no train split), \"–\" = not run in "
              "this preset; our Score therefore averages fewer tasks than the paper's. Retention = model Score / "
              "teacher Score.", ""]
-    lines += table1(ds) + [""]
-    verdicts = verdict_lines(ds)
+    lines += table1(ds, rows) + [""]
+    verdicts = verdict_lines(ds, rows)
     if verdicts:
         lines += ["Differences of median Score against the larger min–max spread over seeds of the two models:", "",
                   *verdicts, ""]
-    zs = zero_shot_lines(ds)
+    zs = zero_shot_lines(ds, rows)
     if zs:
         lines += ["Zero-shot STS-B dev (cosine of mean-pooled last hidden states, no fine-tuning):", "", *zs, ""]
-    if plot_retention(ds, out / "retention.png"):
+    if plot_retention(ds, out / "retention.png", rows):
         lines += ["![per-task retention](retention.png)", ""]
     lines += ["## Downstream: IMDb and SQuAD (paper Table 2)", ""]
     sq = results.get("squad")
     if sq:
         lines += [f"SQuAD: {sq['protocol']['split']}.", ""]
-    lines += table2(ds, sq) + [""]
+    lines += table2(ds, sq, rows) + [""]
     return lines
