@@ -47,14 +47,12 @@ def test_base_teacher_assembles_once_and_gives_the_paper_geometry(tmp_path):
 @pytest.mark.skipif(not _installed(), reason="the base teacher's parts are not installed (make install-base)")
 def test_onnx_of_the_base_student_matches_pytorch(tmp_path):
     """The real 6-layer, 768-wide MPNet student as a classifier: ONNX Runtime (fused) equals PyTorch."""
-    import numpy as np
-    import onnxruntime as ort
     from transformers import AutoModelForSequenceClassification
 
     from bertdistil.api import build_student
     from bertdistil.compress import export_onnx
     from bertdistil.models import load_tokenizer
-    from test_mpnet import SENTENCES
+    from test_mpnet import assert_onnx_matches_pytorch
     folder = baseteacher.resolve_teacher("all-mpnet-base-v2", tmp_path)
     build_student(folder, tmp_path / "student")
     torch.manual_seed(0)
@@ -62,10 +60,4 @@ def test_onnx_of_the_base_student_matches_pytorch(tmp_path):
     tok = load_tokenizer(tmp_path / "student")
     fusion = export_onnx(model, tok, tmp_path / "onnx", optimize=True)
     assert fusion.get("SkipLayerNormalization", 0) >= 6
-    sess = ort.InferenceSession(str(tmp_path / "onnx" / "model.onnx"), providers=["CPUExecutionProvider"])
-    for batch in (SENTENCES[:1], SENTENCES * 4):
-        enc = tok(batch, padding=True, return_tensors="np")
-        out = sess.run(["logits"], {k: enc[k].astype(np.int64) for k in ("input_ids", "attention_mask")})[0]
-        with torch.no_grad():
-            ref = model(**{k: torch.from_numpy(enc[k]) for k in ("input_ids", "attention_mask")}).logits.numpy()
-        np.testing.assert_allclose(out, ref, atol=1e-4, rtol=1e-4)
+    assert assert_onnx_matches_pytorch(tmp_path / "onnx", model, tok) == ["input_ids", "attention_mask"]

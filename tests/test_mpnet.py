@@ -35,6 +35,20 @@ def assert_copied_bit_for_bit(student, teacher, layer_map, prefix="mpnet"):
         assert torch.equal(s[name], t[name]), name
 
 
+def assert_onnx_matches_pytorch(onnx_dir, model, tok) -> list[str]:
+    """ONNX Runtime's logits of onnx_dir/model.onnx equal ``model``'s within 1e-4, at batch 1 and on a padded
+    batch of different lengths; returns the ONNX graph's input names."""
+    sess = ort.InferenceSession(str(onnx_dir / "model.onnx"), providers=["CPUExecutionProvider"])
+    names = [i.name for i in sess.get_inputs()]
+    for batch in (SENTENCES[:1], SENTENCES * 4):
+        enc = tok(batch, padding=True, return_tensors="np")
+        out = sess.run(["logits"], {k: enc[k].astype(np.int64) for k in names})[0]
+        with torch.no_grad():
+            ref = model(**{k: torch.from_numpy(enc[k]) for k in names}).logits.numpy()
+        np.testing.assert_allclose(out, ref, atol=1e-4, rtol=1e-4)
+    return names
+
+
 @pytest.fixture(scope="module")
 def teacher_student(tiny_mpnet_dir):
     torch.manual_seed(0)
@@ -95,15 +109,7 @@ def test_onnx_export_of_an_mpnet_student_matches_pytorch(tmp_path, teacher_stude
     tok = load_tokenizer(tmp_path / "mlm")
     fusion = export_onnx(model, tok, tmp_path / "onnx", optimize=True)
     assert json.loads((tmp_path / "onnx" / "onnx_fusion.json").read_text()) == fusion
-    sess = ort.InferenceSession(str(tmp_path / "onnx" / "model.onnx"), providers=["CPUExecutionProvider"])
-    names = [i.name for i in sess.get_inputs()]
-    assert names == ["input_ids", "attention_mask"]                   # MPNet has no token type ids
-    for batch in (SENTENCES[:1], SENTENCES * 4):
-        enc = tok(batch, padding=True, return_tensors="np")
-        out = sess.run(["logits"], {k: enc[k].astype(np.int64) for k in names})[0]
-        with torch.no_grad():
-            ref = model(**{k: torch.from_numpy(enc[k]) for k in names}).logits.numpy()
-        np.testing.assert_allclose(out, ref, atol=1e-4, rtol=1e-4)
+    assert assert_onnx_matches_pytorch(tmp_path / "onnx", model, tok) == ["input_ids", "attention_mask"]  # no types
 
 
 def test_tiny_mpnet_distilled_end_to_end(tmp_path, tiny_mpnet_dir, data_root):

@@ -142,6 +142,7 @@ def export_onnx(model, tokenizer, out_dir: Path, optimize: bool = True, int8: bo
     sample = tokenizer(["a short example", "and a second, longer example sentence"], padding=True, return_tensors="pt")
     args = tuple(sample[k] if k in sample else torch.zeros_like(sample["input_ids"]) for k in names)
     raw = tmp / "raw.onnx"
+    fusion: dict = {}
     with warnings.catch_warnings():     # tracer warnings about data-dependent shapes in the mask code
         warnings.simplefilter("ignore")
         torch.onnx.export(Logits(model, names).eval(), args, str(raw), input_names=names, output_names=["logits"],
@@ -163,11 +164,11 @@ def export_onnx(model, tokenizer, out_dir: Path, optimize: bool = True, int8: bo
         raw.rename(tmp / ONNX_FILE)
     model.config.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
-    (tmp / "onnx_fusion.json").write_text(json.dumps(fusion if optimize else {}, indent=1))
+    (tmp / "onnx_fusion.json").write_text(json.dumps(fusion, indent=1))
     shareable(tmp)
     shutil.rmtree(out_dir, ignore_errors=True)
     tmp.rename(out_dir)
-    return fusion if optimize else {}
+    return fusion
 
 
 def evaluate_dir(model_dir: Path, spec, dev_ex: list[tuple], max_len: int) -> dict:
