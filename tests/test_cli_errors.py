@@ -18,7 +18,7 @@ def test_unknown_preset(capsys, tmp_path):
     assert code == 2 and "unknown preset 'nope'" in err and "smoke" in err and len(err.splitlines()) == 1
 
 
-@pytest.mark.parametrize("name", ["default", "smoke", "paper", "full"])
+@pytest.mark.parametrize("name", ["default", "smoke", "paper", "full", "base"])
 def test_every_documented_preset_loads(name):
     """The README documents these presets; an empty or stale file (paper.json was once emptied) must fail here."""
     from bertdistil.config import load_config, preset_names

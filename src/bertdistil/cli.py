@@ -152,6 +152,30 @@ def _ablate(p):
                         "choices: " + "; ".join(f"{r} = {RECIPES[r].description}" for r in ABLATION_ROWS))
 
 
+def _export(p):
+    p.add_argument("--format", choices=["web", "ort"], default="web",
+                   help="web: transformers.js layout + static demo page (open with `bertdistil serve`); ort: ONNX "
+                        "Runtime Mobile .ort files for an Android/iOS app")
+    p.add_argument("--model", required=True, help="a fine-tuned classifier (`finetune`), or a `compress` variant "
+                                                   "of one (hf, magnitude, ffn, onnx, onnx_int8, ffn_onnx_int8)")
+    p.add_argument("--out", required=True, type=Path, help="output folder (replaced)")
+    p.add_argument("--npm-dir", help="folder where `npm ci` ran on web/package.json (default: $BERTDISTIL_WEB, "
+                                     "else ./web)")
+
+
+def _serve(p):
+    p.add_argument("web", type=Path, help="a folder made by `bertdistil export --format web`")
+    p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (0 = any free one)")
+
+
+def _bench_web(p):
+    p.add_argument("web", type=Path, help="a folder made by `bertdistil export --format web`")
+    p.add_argument("--sentences", type=int, default=200, help="SST-2 dev sentences classified, one at a time")
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="WASM thread counts of the page")
+    _data_dir(p)
+    p.add_argument("--out", required=True, type=Path, help="output folder: edge.json, edge.png, ort/")
+
+
 def _fill_mask(p):
     _model(p)
     p.add_argument("prompts", nargs="+", help="texts with the model's mask token, e.g. [MASK]")
@@ -215,6 +239,16 @@ COMMANDS: dict[str, Command] = {
                          config=False),
     "report": Command("report:report_command", "regenerate RUN/report.md (+ plots) from RUN/results.json",
                       "bertdistil report --run runs/default --curve results/learning_curve", _report, config=False),
+    "export": Command("web:export_command", "a fine-tuned classifier for the browser (transformers.js + demo page, "
+                      "INT8 by default) or for phones (ONNX Runtime Mobile .ort)",
+                      "bertdistil export --format web --model runs/default/compress/SST-2/student_fp32 --out web_sst2",
+                      _export, config=False),
+    "serve": Command("web:serve_command", "serve a web export on 127.0.0.1 with the cross-origin isolation headers "
+                     "of multi-threaded WASM, and print its URL", "bertdistil serve web_sst2", _serve, config=False),
+    "bench-web": Command("webbench:bench_web_command", "the web export in headless Chromium vs ONNX Runtime and "
+                         "PyTorch in Python, and the mobile .ort: latency, agreement, download size, time to first "
+                         "prediction → OUT/edge.json, OUT/edge.png", "bertdistil bench-web web_sst2 --out edge",
+                         _bench_web, config=False),
     "fill-mask": Command("pipeline:fill_mask_command", "top predictions of a model directory for prompts with its "
                          "mask token", "bertdistil fill-mask --model runs/default/student 'Paris is the [MASK].'",
                          _fill_mask, config=False),

@@ -117,14 +117,22 @@ def magnitude_prune(model, sparsity: float):
     return model
 
 
+def quantize_onnx_int8(src: Path, dst: Path) -> None:
+    """ONNX Runtime dynamic INT8 quantisation of ``src``'s MatMul weights (per tensor, signed; activations
+    quantised at run time) into ``dst``."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    logging.getLogger().setLevel(logging.ERROR)   # "consider pre-processing" advice from onnxruntime
+    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8,
+                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+
+
 def export_onnx(model, tokenizer, out_dir: Path, optimize: bool = True, int8: bool = False) -> dict:
     """ONNX export (opset 17, dynamic batch/sequence axes; inputs per ``deploy.input_names``, output
     ``logits``), then ONNX Runtime's BERT fusion (Attention, SkipLayerNorm, BiasGelu, …: whichever patterns
     the graph matches; MPNet's attention, with its relative position bias, is not one) and optionally dynamic
     INT8 quantisation of MatMul weights. Writes model.onnx + config + tokenizer + onnx_fusion.json into
     out_dir. Returns the fused operator counts {op: n} ({} without ``optimize``)."""
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers import optimizer
 
     class Logits(nn.Module):          # keyword call: transformers 5 forwards do not take positional masks
@@ -156,9 +164,7 @@ def export_onnx(model, tokenizer, out_dir: Path, optimize: bool = True, int8: bo
         fusion = {k: v for k, v in sorted(fused.get_fused_operator_statistics().items()) if v}
         fused.save_model_to_file(str(raw))
     if int8:
-        logging.getLogger().setLevel(logging.ERROR)   # "consider pre-processing" advice from onnxruntime
-        quantize_dynamic(str(raw), str(tmp / ONNX_FILE), weight_type=QuantType.QInt8,
-                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        quantize_onnx_int8(raw, tmp / ONNX_FILE)
         raw.unlink()
     else:
         raw.rename(tmp / ONNX_FILE)

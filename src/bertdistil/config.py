@@ -146,6 +146,13 @@ class TrainBenchConfig:
 
 
 @dataclass
+class EdgeConfig:
+    """reproduce's edge stage (webbench.py): the compressed SST-2 student in headless Chromium and as .ort."""
+    sentences: int = 200          # SST-2 dev sentences classified one at a time
+    threads: list = field(default_factory=lambda: [1, 2])   # WASM thread counts of the page
+
+
+@dataclass
 class Config:
     """Everything a run needs; ``reproduce`` writes the resolved copy to ``OUT/results.json``."""
     preset: str = "default"
@@ -181,6 +188,7 @@ class Config:
     bench: BenchConfig | None = None         # None = no Table 3 in reproduce
     compress: CompressConfig | None = None   # None = no compression table in reproduce (needs finetune)
     train_bench: TrainBenchConfig | None = None   # None = no training-throughput measurement in reproduce
+    edge: EdgeConfig | None = None           # None = no web/mobile export and browser benchmark in reproduce
 
     @property
     def training_seed(self) -> int:
@@ -192,7 +200,7 @@ class Config:
 
 
 OPTIONAL_SECTIONS = {"finetune": FinetuneConfig, "bench": BenchConfig, "compress": CompressConfig,
-                     "train_bench": TrainBenchConfig}
+                     "train_bench": TrainBenchConfig, "edge": EdgeConfig}
 
 
 ALIASES = {"student_layers": "layer_map"}     # old name: accepted, with a deprecation note

@@ -101,6 +101,8 @@ def efficiency_section(r: dict) -> list[str]:
                      (f"**{best['variant']}**, {best['speedup_vs_teacher']:.2f}× the teacher's speed"
                       if best and best.get("speedup_vs_teacher") else "none") + ".")
         lines.append("")
+    if r.get("edge"):
+        lines += edge_section(r["edge"])
     if r.get("train_throughput"):
         tt = r["train_throughput"]
         lines += ["## Training throughput (distillation step)", "",
@@ -124,3 +126,14 @@ def stage_vs_bench(r: dict) -> list[str]:
             f"{100 * d['tokens_per_s'] / row['tokens_per_s']:.0f}% of bench-train's {row['tokens_per_s']:,.0f} "
             f"at {row['seq_len']} tokens × {row['batch_size']}" + (f" (stage time: {spent})" if spent else "") + ".",
             ""]
+
+
+def edge_section(edge: dict) -> list[str]:
+    """The report's Edge section: the compressed SST-2 student in the browser, in Python and as .ort."""
+    head = ["## Edge — the compressed SST-2 student in a browser and as an ONNX Runtime Mobile model", ""]
+    if "skipped" in edge:
+        return head + [f"Not measured in this run: {edge['skipped']}.", ""]
+    from .webbench import edge_table
+    return head + ["Headless Chromium opened the page of `bertdistil export --format web` (served by `bertdistil "
+                   "serve`) and classified each sentence through the page; the Python rows time the same files "
+                   "the same way.", "", *edge_table(edge), "", f"![the page](edge/{edge['screenshot']})", ""]

@@ -11,6 +11,7 @@ write the same one), and ``cached_json``, the one way a stage reuses what it wro
   OUT/eval/<text>/<model>.json    masked-LM results per evaluation text
   OUT/downstream/<protocol>/      fine-tuning results per protocol hash (downstream.protocol_dir)
   OUT/bench.json, bench_texts.json, train_throughput.json, compress/<task>/
+  OUT/edge/                       web export (web/), mobile export (ort/), edge.json, edge.png (webbench.py)
   OUT/ablation/<row>/             a run folder of its own per ablation row
 """
 from __future__ import annotations
@@ -42,6 +43,7 @@ class RunLayout:
     bench = property(lambda self: self._p("bench.json"))
     bench_texts = property(lambda self: self._p("bench_texts.json"))
     train_throughput = property(lambda self: self._p("train_throughput.json"))
+    edge = property(lambda self: self._p("edge"))
     downstream = property(lambda self: self._p("downstream"))
     downstream_json = property(lambda self: self._p("downstream.json"))
 

@@ -68,7 +68,7 @@ def fill_mask_examples(model_dir: Path, prompts: list[str], top_k: int = 5) -> d
 
 
 # sections that leave the pre-trained models as they are
-POST_TRAINING = ("finetune", "bench", "compress", "train_bench")
+POST_TRAINING = ("finetune", "bench", "compress", "train_bench", "edge")
 EXECUTION = ("world_size", "cpu_kernels", "bf16_teacher", "threads", "device", "data_dir")   # how, not what it trains
 
 
@@ -212,7 +212,8 @@ def data_record(ctx: Context, skipped: list[str]) -> dict:
 
 
 def efficiency_stages(ctx: Context, layout: RunLayout, teacher) -> dict:
-    """bench (Table 3), compress (needs finetune and a data root) and train_throughput, as the config asks;
+    """bench (Table 3), compress (needs finetune and a data root), edge (needs compress on SST-2) and
+    train_throughput, as the config asks;
     each cached in OUT. Table 3 times STS-B dev when the data root has it, else held-out corpus text."""
     from .bench import write_bench_texts
     from .efficiency import bench_results, compress_results, train_throughput_results
@@ -225,6 +226,9 @@ def efficiency_stages(ctx: Context, layout: RunLayout, teacher) -> dict:
         res["bench"] = bench_results(out, cfg, texts)
     if cfg.compress is not None and cfg.finetune is not None and ctx.root is not None:
         res["compress"] = compress_results(out, cfg, res.get("bench", {}), texts, ctx.progress, ctx.device)
+    if cfg.edge is not None and "compress" in res and "SST-2" in cfg.compress.tasks:
+        from .webbench import edge_results
+        res["edge"] = edge_results(out, cfg)
     if cfg.train_bench is not None:
         res["train_throughput"] = cached_json(layout.train_throughput, lambda: train_throughput_results(
             ctx.load(layout.student_init), teacher, ctx.dataset, ctx.masker, cfg))
