@@ -118,15 +118,19 @@ def export_web(model_dir: str | Path, out: str | Path, npm_dir: str | Path | Non
     return info
 
 
-def export_ort(model_dir: str | Path, out: str | Path) -> dict:
+def export_ort(model_dir: str | Path, out: str | Path, onnx_from: str | Path | None = None) -> dict:
     """ONNX Runtime Mobile export: ``out/model.ort`` (fp32) and ``out/model_quantized.ort`` (INT8), converted
     from the web export's two graphs by ``onnxruntime.tools.convert_onnx_models_to_ort`` (fixed optimisation
-    style), with config and tokenizer. Returns {format, source, files {path: bytes}}."""
+    style), with config and tokenizer. ``onnx_from``: an existing web export's ``model/`` folder to convert
+    (default: export the graphs from ``model_dir`` first). Returns {format, source, files {path: bytes}}."""
     from onnxruntime.tools.convert_onnx_models_to_ort import OptimizationStyle, convert_onnx_models_to_ort
     src, out = source_checkpoint(model_dir), Path(out)
     tmp = Path(f"{out}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    onnx_pair(src, tmp)
+    if onnx_from is None:
+        onnx_pair(src, tmp)
+    else:
+        shutil.copytree(onnx_from, tmp)
     with contextlib.redirect_stdout(io.StringIO()):      # the converter's progress lines
         convert_onnx_models_to_ort(tmp / "onnx", output_dir=tmp, optimization_styles=[OptimizationStyle.Fixed])
     shutil.rmtree(tmp / "onnx")               # required_operators.config stays: input of a reduced-size ORT build

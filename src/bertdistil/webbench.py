@@ -179,7 +179,7 @@ def edge_bench(web_dir: str | Path, texts: list[str], out: str | Path, threads: 
     ref, ref_ms = ort_logits(q8, model, texts)
     _, fp32_ms = ort_logits(model / "onnx" / FP32_FILE, model, texts)
     torch_ms = torch_latency(export["checkpoint"], texts)
-    mobile = export_ort(export["checkpoint"], out / "ort")
+    mobile = export_ort(export["checkpoint"], out / "ort", onnx_from=model)   # the very graphs the page runs
     ort_q8, ort_ms = ort_logits(out / "ort" / INT8_FILE.replace(".onnx", ".ort"), out / "ort", texts)
     browser = browser_runs(web_dir, texts, list(threads), out / "edge.png")
     id2label = json.loads((model / "config.json").read_text()).get("id2label", {})
