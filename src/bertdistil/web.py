@@ -79,6 +79,13 @@ def onnx_pair(src: Path, out: Path) -> None:
     quantize_onnx_int8(onnx_dir / FP32_FILE, onnx_dir / INT8_FILE)
 
 
+def _publish(tmp: Path, out: Path) -> None:
+    """Replace ``out`` with the finished folder ``tmp`` (readable by other users), in one rename."""
+    shareable(tmp)
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+
+
 def _sizes(folder: Path) -> dict[str, int]:
     return {str(f.relative_to(folder)): f.stat().st_size for f in sorted(folder.rglob("*")) if f.is_file()}
 
@@ -112,9 +119,7 @@ def export_web(model_dir: str | Path, out: str | Path, npm_dir: str | Path | Non
     info = {"format": "web", "source": str(Path(model_dir).resolve()), "checkpoint": str(src.resolve()),
             "files": sizes, "download_bytes": {d: page_download_bytes(sizes, d) for d in ("q8", "fp32")}}
     write_json(info, tmp / "export.json")
-    shareable(tmp)
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
+    _publish(tmp, out)
     return info
 
 
@@ -136,9 +141,7 @@ def export_ort(model_dir: str | Path, out: str | Path, onnx_from: str | Path | N
     shutil.rmtree(tmp / "onnx")               # required_operators.config stays: input of a reduced-size ORT build
     info = {"format": "ort", "source": str(Path(model_dir).resolve()), "files": _sizes(tmp)}
     write_json(info, tmp / "export.json")
-    shareable(tmp)
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
+    _publish(tmp, out)
     return info
 
 
