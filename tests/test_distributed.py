@@ -79,7 +79,7 @@ def test_two_process_checkpoint_resumes_in_one_process(teacher_no_dropout, tmp_p
         time.sleep(0.01)
     proc.wait()
     assert proc.returncode != 0, "the 2-process run finished before it could be killed"
-    ck = torch.load(out / "runs" / "student" / "checkpoint.pt", weights_only=False)
+    ck = torch.load(out / "runs" / "student" / "checkpoint.pt", weights_only=True)
     assert ck["world_size"] == 2 and ck["step"] >= 4
     p = subprocess.run(_one(teacher_no_dropout, out), env=_env(), capture_output=True, text=True)
     assert p.returncode == 0, p.stderr[-3000:]

@@ -51,7 +51,8 @@ def test_smoke_on_shipped_teacher(tmp_path):
     for task in ("SST-2", "MRPC", "STS-B"):
         assert set(glue[task]) >= {"teacher", "truncated", "mlm_only", "student", "student_d"}
         assert len(glue[task]["student"]["seeds"][next(iter(glue[task]["student"]["seeds"]))]) == 1
-    assert glue["MNLI"] == {"available": False, "reason": "data not available here"}
+    assert glue["MNLI"]["available"] is False and "no train split under" in glue["MNLI"]["reason"]
+    assert "glue/MNLI" in glue["MNLI"]["reason"] and "glue/mnli" in glue["MNLI"]["reason"]
     assert glue["QQP"]["available"] is False and glue["QNLI"]["available"] is False
     assert set(res["glue_macro"]) == {"majority", "teacher", "teacher_original", "truncated", "mlm_only", "student",
                                       "student_d"}
@@ -137,6 +138,19 @@ def test_smoke_without_benchmark_data(tmp_path, tiny_bert_dir, monkeypatch, caps
     assert res["bench"]["student@1t"]["pass_text"] == "held-out corpus text"
     report = (out / "report.md").read_text()
     assert "held-out split of the training corpus" in report and "held-out corpus text pass" in report
+    # the same run pointed at an empty data root: every configured task is skipped with a line naming the
+    # folders searched, and nothing earlier stages wrote is lost from results.json
+    empty = tmp_path / "dd_empty"
+    empty.mkdir()
+    assert main(["reproduce", "--preset", "smoke", "--out", str(out), "--quiet", "--teacher", str(tiny_bert_dir),
+                 "--data-dir", str(empty)]) == 0
+    err = capsys.readouterr().err
+    for task in ("SST-2", "MRPC", "STS-B", "IMDb"):
+        assert f"bertdistil: {task}: no train split under {empty}/" in err
+    assert f"SQuAD: no dev-v1.1.json[.gz] or validation split under {empty}/squad: skipped" in err
+    again = json.loads((out / "results.json").read_text())
+    assert again["bench"] == res["bench"] and again["train_throughput"] == res["train_throughput"]
+    assert again["glue"]["SST-2"]["available"] is False and "compress" not in again
 
 
 def _check_ecosystem(out, res, report):

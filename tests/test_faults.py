@@ -78,7 +78,7 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_previous(tmp_path, tiny_ber
     assert "unreadable" in _err(capsys)
     assert all(torch.equal(fresh.student.state_dict()[k], v) for k, v in weights_at_1.items())
     (tmp_path / PREVIOUS).write_bytes(b"not a checkpoint")
-    with pytest.raises(BertdistilError, match="no readable checkpoint.*--restart"):
+    with pytest.raises(BertdistilError, match="no readable checkpoint.*delete .*prev.pt to start this stage over"):
         load_checkpoint(_mlm_run(tiny_bert_dir, tokenizer, corpus)[3], tmp_path)
 
 
@@ -96,7 +96,7 @@ def test_non_finite_steps_are_skipped_then_stop_with_the_last_good_checkpoint(tm
         train(model, None, tokenizer, ds, masker, loss, cfg, tmp_path, seed=0, bf16=False, eval_fn=poison,
               progress=False, cpu_kernels=False)
     assert _err(capsys).count("update skipped") == 3
-    ck = torch.load(tmp_path / CHECKPOINT, weights_only=False)
+    ck = torch.load(tmp_path / CHECKPOINT, weights_only=True)
     assert ck["step"] == 2 and all(torch.isfinite(v).all() for v in ck["model"].values())
 
 
@@ -148,3 +148,17 @@ def test_fill_mask_without_mask_token(tiny_bert_dir, capsys):
     code = main(["fill-mask", "--model", str(tiny_bert_dir), "no mask in this prompt"])
     err = _err(capsys)
     assert code == 2 and "has no [MASK]" in err and len(err.splitlines()) == 1
+
+
+def test_disk_filling_up_during_a_checkpoint_raises_the_os_error(small_fs, tiny_bert_dir, tokenizer, corpus):
+    """torch's zip writer reports the full disk as RuntimeError("unexpected pos"): the OSError behind it is
+    raised instead, naming the file (the command prints it as one line, as above), and no half-written
+    checkpoint is left."""
+    fs = small_fs()
+    _, _, _, run = _mlm_run(tiny_bert_dir, tokenizer, corpus)
+    train_step(run)
+    with pytest.raises(OSError) as info:
+        save_checkpoint(run, fs, 1.0)                  # ~13 MB of model and optimizer state on a 256 kB disk
+    assert info.value.errno == 28 and str(fs / CHECKPOINT) in info.value.filename
+    assert list(fs.iterdir()) == []
+

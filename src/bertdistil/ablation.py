@@ -124,10 +124,10 @@ def table4(res: dict) -> list[str]:
 
 
 def ablate_command(args, cfg) -> int:
-    """``bertdistil ablate``: Table 4 into --out (locked), printed when done."""
+    """``bertdistil ablate``: Table 4 into --out (locked; --restart empties it first), printed when done."""
     from .context import Context
-    from .runlock import run_lock
+    from .ownership import writing
     ctx = Context(cfg, progress=not args.quiet)
-    with run_lock(args.out):
+    with writing(args.out, "run", restart=args.restart, inputs={"--teacher": ctx.teacher_src}):
         print("\n".join(table4(ablate(ctx, args.out, args.rows))))
     return 0

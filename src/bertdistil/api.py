@@ -8,7 +8,7 @@ contacted because every model and tokenizer is loaded from a local directory wit
     bertdistil.build_student(teacher, "runs/nb/student_init")     # one layer out of two
     run = bertdistil.distill(cfg, "runs/nb", teacher=teacher)     # → runs/nb/student
     bertdistil.evaluate_mlm(run["student"], cfg)["accuracy"]
-    bertdistil.finetuning(run["student"], "SST-2", "runs/nb/sst2", cfg)["accuracy"]
+    bertdistil.finetune(run["student"], "SST-2", "runs/nb/sst2", cfg)["accuracy"]
 
 Errors are ``bertdistil.errors.BertdistilError`` with one line naming the input and the fix.
 """
@@ -55,50 +55,58 @@ def prepare_teacher(cfg: Config, *, force: bool = False, evaluate: bool = True, 
 
 
 def build_student(teacher: str | Path, out: str | Path, layer_map: list[int] | None = None,
-                  random_init: bool = False) -> dict:
+                  random_init: bool = False, *, force: bool = False) -> dict:
     """Build the student of a teacher directory (or ``all-mpnet-base-v2``, baseteacher.py): DistilBERT for a
     BERT teacher, same family otherwise, one teacher layer out of two unless ``layer_map`` lists them; save it
-    with its tokenizer, model card and the teacher's sentence-transformers files to ``out``.
-    Returns {out, layer_map, params}.
+    with its tokenizer, model card and the teacher's sentence-transformers files to ``out``, which may only
+    be new, empty or an earlier student/model folder of bertdistil (``force``: replace any folder; never the
+    teacher's). Returns {out, layer_map, params}. BertdistilError for a refused ``out`` or layer map.
     Warns on stderr when the teacher has no MLM head (the student's head is then random)."""
     from .baseteacher import resolve_teacher
     from .cards import pretrained_card
     from .checkpoint import save_model_dir
     from .models import check_model_dir, describe, load_masked_lm, load_tokenizer
+    from .ownership import writing
     from .sentence import copy_sentence_config
     from .student import build_student as _build
     from .student import prepare_tokenizer_for
     teacher_dir = check_model_dir(resolve_teacher(str(teacher)), "teacher")
-    model, missing = load_masked_lm(teacher_dir)
-    if missing:
-        print(f"bertdistil: warning: {teacher_dir} has no MLM head ({len(missing)} tensors missing); the student's "
-              "head is random: run `bertdistil prepare-teacher` first", file=sys.stderr)
-    student, lm = _build(model, layer_map, random_init=random_init)
-    save_model_dir(student, prepare_tokenizer_for(student, load_tokenizer(teacher_dir)), Path(out))
-    copy_sentence_config(teacher_dir, Path(out))
-    pretrained_card(Path(out), "truncated", {"teacher": {**describe(model, teacher_dir), "source": str(teacher_dir)},
-                                             "student": {**describe(student, out), "layer_map": lm}})
+    with writing(Path(out), "model", force=force, inputs={"--teacher": teacher_dir}):
+        model, missing = load_masked_lm(teacher_dir)
+        if missing:
+            print(f"bertdistil: warning: {teacher_dir} has no MLM head ({len(missing)} tensors missing); the "
+                  "student's head is random: run `bertdistil prepare-teacher` first", file=sys.stderr)
+        student, lm = _build(model, layer_map, random_init=random_init)
+        save_model_dir(student, prepare_tokenizer_for(student, load_tokenizer(teacher_dir)), Path(out))
+        copy_sentence_config(teacher_dir, Path(out))
+        pretrained_card(Path(out), "truncated", {"teacher": {**describe(model, teacher_dir),
+                                                             "source": str(teacher_dir)},
+                                                 "student": {**describe(student, out), "layer_map": lm}})
     return {"out": Path(out), "layer_map": lm, "params": sum(p.numel() for p in student.parameters())}
 
 
 def distill(cfg: Config, out: str | Path, *, teacher: str | Path | None = None, student: str | Path | None = None,
-            original_teacher: str | Path | None = None, progress: bool = True) -> dict | None:
+            original_teacher: str | Path | None = None, restart: bool = False, progress: bool = True) -> dict | None:
     """Distil one student into ``out`` (resumable: a killed call continues from its last checkpoint).
     ``teacher`` (default ``cfg.teacher``) needs an MLM head when ``loss.alpha_ce`` > 0; ``student`` is an
-    init directory (default: built from the teacher into OUT/student_init). Returns {student: Path, mlm,
-    steps, tokens_seen, wall_s, …}, or None on the non-zero ranks of a torchrun job."""
+    init directory (default: built from the teacher into OUT/student_init). ``out`` is locked, and may only be
+    new, empty or a bertdistil run folder; ``restart`` empties such a folder first. Returns {student: Path,
+    mlm, steps, tokens_seen, wall_s, …}, or None on the non-zero ranks of a torchrun job."""
     from .context import Context
     from .distillation import distill_into
-    from .distributed import init_from_env, is_main
+    from .distributed import barrier, init_from_env, is_main
     from .models import check_model_dir
-    from .runlock import run_lock
+    from .ownership import writing
     init_from_env()                   # under torchrun: join the process group (gloo on CPU, NCCL on GPU)
     if teacher:
         cfg = dataclasses.replace(cfg, teacher=str(Path(teacher).expanduser()))
     ctx = Context(cfg, progress)
     if original_teacher:
         ctx.original_teacher = check_model_dir(original_teacher, "original teacher")
-    with run_lock(Path(out)) if is_main() else contextlib.nullcontext():
+    inputs = {"--teacher": ctx.teacher_src, "--original-teacher": original_teacher,
+              **(_read_inputs(cfg, student) if restart else {})}   # a student init inside OUT is fine to resume
+    with writing(Path(out), "run", restart=restart, inputs=inputs) if is_main() else contextlib.nullcontext():
+        barrier()
         return distill_into(ctx, student, Path(out))
 
 
@@ -106,12 +114,19 @@ def evaluate_mlm(model: str | Path, cfg: Config | None = None, *, progress: bool
     """Masked-token accuracy and perplexity of a model directory on the config's evaluation text
     (WikiText-2 valid from the data root, else the corpus's held-out split) with a fixed mask. Returns
     {text, accuracy (0–1), perplexity, targets, …, interval: {accuracy, perplexity: 95% bootstrap
-    interval over sequences}, per_sequence: per-sequence scores (bootstrap.py)}."""
+    interval over sequences}, per_sequence: per-sequence scores (bootstrap.py)}. BertdistilError for a model
+    without a trained MLM head (a sentence encoder, a fine-tuned classifier), whose scores would be a random
+    head's."""
     from .bootstrap import summarised
     from .context import Context
-    from .models import check_model_dir
+    from .errors import BertdistilError
+    from .models import load_masked_lm
+    masked_lm, missing = load_masked_lm(model)
+    if missing:
+        raise BertdistilError(f"{model} has no MLM head ({len(missing)} head tensors missing, e.g. {missing[0]}): "
+                              f"fit one with `bertdistil prepare-teacher --teacher {model}`, or pass a masked-LM")
     ctx = Context(cfg or load_config(), progress)
-    result = ctx.evaluate(ctx.load(check_model_dir(model)))
+    result = ctx.evaluate(masked_lm.to(ctx.device))
     return {"text": ctx.eval_source["description"], **summarised(result), "per_sequence": result["per_sequence"]}
 
 
@@ -129,12 +144,20 @@ def finetune(model: str | Path, task: str, out: str | Path, cfg: Config | None =
 
 def reproduce(cfg: Config, out: str | Path, *, restart: bool = False, progress: bool = True) -> dict:
     """The whole recipe into ``out`` (teacher preparation → student → distillation → controls → masked-LM
-    evaluation → downstream → efficiency → report); resumable, locked against a second writer, ``restart``
-    empties ``out`` first. Returns the dict written to OUT/results.json."""
-    from .pipeline import clear_out
+    evaluation → downstream → efficiency → report); resumable, locked against a second writer. ``out`` may
+    only be new, empty or a bertdistil run folder (ownership.py); ``restart`` empties such a folder first.
+    Returns the dict written to OUT/results.json. BertdistilError for a refused ``out`` or bad inputs."""
+    from .ownership import writing
     from .pipeline import reproduce as _reproduce
-    from .runlock import run_lock
-    with run_lock(Path(out)):
-        if restart:
-            clear_out(Path(out))
+    inputs = {"--teacher": cfg.teacher, **(_read_inputs(cfg) if restart else {})}
+    with writing(Path(out), "run", restart=restart, inputs=inputs):
         return _reproduce(cfg, Path(out), progress=progress)
+
+
+def _read_inputs(cfg: Config, student: str | Path | None = None) -> dict:
+    """The folders and files a run reads besides its teacher, which ``--restart`` must never empty: the
+    corpus files (globs left out), the evaluation text, the data root, the cache, a given student init."""
+    from .resources import cache_dir
+    corpus = {f"--corpus {c}": c for c in cfg.corpus if not any(ch in str(c) for ch in "*?[")}
+    return {**corpus, "eval.corpus": cfg.eval.corpus if cfg.eval.corpus != "heldout" else None,
+            "--data-dir": cfg.data_dir, "the cache": cache_dir(cfg.cache_dir), "--student": student}

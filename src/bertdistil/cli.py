@@ -8,7 +8,9 @@ import errno
 import importlib
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,8 +38,14 @@ class Command:
     out: bool = False                             # --out (required)
 
 
-def _reproduce(p):
-    p.add_argument("--restart", action="store_true", help="empty OUT first instead of resuming it")
+def _restart(p):
+    p.add_argument("--restart", action="store_true", help="empty OUT first instead of resuming it (only a folder "
+                                                           "that bertdistil wrote is emptied)")
+
+
+def _force(p, what: str):
+    p.add_argument("--force", action="store_true", help=f"replace --out even if it is a non-empty folder that "
+                                                         f"bertdistil did not write (default: refuse; {what})")
 
 
 def _prepare_teacher(p):
@@ -51,9 +59,11 @@ def _init_student(p):
                    help="teacher layer copied into each student layer, comma-separated, e.g. 0,2,4,7,9,11 "
                         "(default: every other layer, ends included)")
     p.add_argument("--random-init", action="store_true", help="same architecture, random weights (ablation)")
+    _force(p, "an earlier student or model folder of bertdistil is replaced")
 
 
 def _distill(p):
+    _restart(p)
     p.add_argument("--student", help="student init directory (default: built from the teacher)")
     p.add_argument("--original-teacher", help="the teacher before MLM preparation: its hidden states are the "
                                               "targets when loss.hidden_teacher=original (default: --teacher)")
@@ -106,6 +116,7 @@ def _finetune(p):
     _user_files(p)
     p.add_argument("--seed", type=int, default=1, help="fine-tuning seed")
     p.add_argument("--teacher-model", help="a model fine-tuned on the task → task distillation (student (D))")
+    _force(p, "an earlier fine-tuned model is replaced")
 
 
 def _evaluate(p):
@@ -146,6 +157,7 @@ def _compress(p):
 
 def _ablate(p):
     from .recipes import ABLATION_ROWS, RECIPES
+    _restart(p)
     p.add_argument("--rows", nargs="+", default=["no_ce", "no_cos", "no_mlm", "random_init", "first_half",
                                                   "ce_mask_swap"],
                    help="ablation rows besides 'full' (default: the paper's Table 4 rows and ce_mask_swap); "
@@ -158,7 +170,9 @@ def _export(p):
                         "Runtime Mobile .ort files for an Android/iOS app")
     p.add_argument("--model", required=True, help="a fine-tuned classifier (`finetune`), or a `compress` variant "
                                                    "of one (hf, magnitude, ffn, onnx, onnx_int8, ffn_onnx_int8)")
-    p.add_argument("--out", required=True, type=Path, help="output folder (replaced)")
+    p.add_argument("--out", required=True, type=Path, help="output folder: new, empty or an earlier export "
+                                                           "(replaced as a whole)")
+    _force(p, "an earlier export is replaced")
     p.add_argument("--npm-dir", help="folder where `npm ci` ran on web/package.json (default: $BERTDISTIL_WEB, "
                                      "else ./web)")
 
@@ -186,7 +200,7 @@ COMMANDS: dict[str, Command] = {
     "reproduce": Command("pipeline:reproduce_command", "the whole recipe: teacher prep → student init → distil → "
                          "controls → evaluation → downstream → efficiency → report",
                          "bertdistil reproduce --preset default --out runs/default --data-dir ~/data",
-                         _reproduce, inputs=True, out=True),
+                         _restart, inputs=True, out=True),
     "prepare-teacher": Command("teacher:prepare_teacher_command", "fit an MLM head to a teacher without one (and "
                                "adapt it); prints its cached directory",
                                "bertdistil prepare-teacher --teacher ~/models/all-MiniLM-L6-v2", _prepare_teacher,
@@ -328,6 +342,14 @@ def run(args) -> int:
     return getattr(importlib.import_module(f".{module}", __package__), func)(args, cfg)
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived: raised in the main thread so that every ``finally`` and cleanup handler runs."""
+
+
+def _terminate(signum, frame):
+    raise Terminated
+
+
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
            "TOKENIZERS_PARALLELISM": "false"}   # no fork of ours inherits a used tokenizer pool (sources.py)
 
@@ -340,24 +362,33 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .runtime import tune_malloc
     tune_malloc()                         # 1.67x faster training steps on glibc (runtime.py)
-    try:
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None   # `timeout`, `kill`: unwind,
+    try:                                                                          # removing half-written files
         return run(args)
     except BertdistilError as e:
         print(f"bertdistil: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:               # output piped into e.g. head, which closed it: not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as e:
         if e.errno not in WRITE_ERRORS:
             raise
         print(f"bertdistil: error: cannot write {e.filename or 'the output'}: {e.strerror}: {WRITE_ERRORS[e.errno]}",
               file=sys.stderr)
         return 2
-    except BrokenPipeError:               # output piped into e.g. head, which closed it: not an error of ours
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+    except Terminated:
+        print("bertdistil: terminated; run the same command again to resume from the last checkpoint",
+              file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("bertdistil: interrupted; run the same command again to resume from the last checkpoint",
               file=sys.stderr)
         return 130
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)   # a caller of main() (a test, a notebook) keeps its handler
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import warnings
 from pathlib import Path
 
@@ -28,22 +27,22 @@ import torch
 from torch import nn
 
 from .cards import LIBRARIES, finetuned_card
-from .checkpoint import save_model_dir, save_torch, shareable, write_json
+from .checkpoint import building_dir, save_model_dir, save_torch, write_json
 from .deploy import INT8_FILE, ONNX_FILE, VARIANT_FILE, input_names, load_runner, predict_logits, quantize_torch_int8
 from .errors import BertdistilError
 from .finetuning import encode, finetune, predict_outputs, to_predictions
 from .layout import cached_json
 from .metrics import task_metrics
 from .modelcard import teacher_id
-from .models import load_tokenizer
+from .models import load_classifier, load_tokenizer
 
 VARIANTS = ("torch_int8", "magnitude", "ffn", "onnx", "onnx_int8", "ffn_onnx_int8")
 
 
-def _load(model_dir: Path):
-    from transformers import AutoModelForSequenceClassification
-    return AutoModelForSequenceClassification.from_pretrained(str(model_dir), attn_implementation="eager",
-                                                              local_files_only=True).eval()
+def load_eager(model_dir: Path):
+    """The fine-tuned classifier of ``model_dir`` (``models.load_classifier``) with eager attention, the form
+    that pruning and the ONNX exporter trace."""
+    return load_classifier(model_dir, attn_implementation="eager")[0]
 
 
 def ffn_pairs(model: nn.Module) -> list[tuple[nn.Linear, nn.Linear]]:
@@ -133,7 +132,24 @@ def export_onnx(model, tokenizer, out_dir: Path, optimize: bool = True, int8: bo
     the graph matches; MPNet's attention, with its relative position bias, is not one) and optionally dynamic
     INT8 quantisation of MatMul weights. Writes model.onnx + config + tokenizer + onnx_fusion.json into
     out_dir. Returns the fused operator counts {op: n} ({} without ``optimize``)."""
-    from onnxruntime.transformers import optimizer
+    names = input_names(model.config)
+    with building_dir(Path(out_dir)) as tmp:
+        raw = tmp / "raw.onnx"
+        _trace_onnx(model, tokenizer, names, raw)
+        fusion = _fuse_onnx(raw, model.config) if optimize else {}
+        if int8:
+            quantize_onnx_int8(raw, tmp / ONNX_FILE)
+            raw.unlink()
+        else:
+            raw.rename(tmp / ONNX_FILE)
+        model.config.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "onnx_fusion.json").write_text(json.dumps(fusion, indent=1))
+    return fusion
+
+
+def _trace_onnx(model, tokenizer, names: list[str], path: Path) -> None:
+    """``torch.onnx.export`` of the classifier's logits (opset 17, dynamic batch and sequence axes) to ``path``."""
 
     class Logits(nn.Module):          # keyword call: transformers 5 forwards do not take positional masks
         def __init__(self, m, names):
@@ -143,37 +159,23 @@ def export_onnx(model, tokenizer, out_dir: Path, optimize: bool = True, int8: bo
         def forward(self, *xs):
             return self.m(**dict(zip(self.names, xs))).logits
 
-    names = input_names(model.config)
-    tmp = Path(str(out_dir) + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     sample = tokenizer(["a short example", "and a second, longer example sentence"], padding=True, return_tensors="pt")
     args = tuple(sample[k] if k in sample else torch.zeros_like(sample["input_ids"]) for k in names)
-    raw = tmp / "raw.onnx"
-    fusion: dict = {}
     with warnings.catch_warnings():     # tracer warnings about data-dependent shapes in the mask code
         warnings.simplefilter("ignore")
-        torch.onnx.export(Logits(model, names).eval(), args, str(raw), input_names=names, output_names=["logits"],
+        torch.onnx.export(Logits(model, names).eval(), args, str(path), input_names=names, output_names=["logits"],
                           dynamic_axes={**{k: {0: "batch", 1: "sequence"} for k in names}, "logits": {0: "batch"}},
                           opset_version=17, dynamo=False)
-    if optimize:
-        c = model.config
-        heads = getattr(c, "num_attention_heads", None) or c.n_heads
-        hidden = getattr(c, "hidden_size", None) or c.dim
-        fused = optimizer.optimize_model(str(raw), model_type="bert", num_heads=heads, hidden_size=hidden)
-        fusion = {k: v for k, v in sorted(fused.get_fused_operator_statistics().items()) if v}
-        fused.save_model_to_file(str(raw))
-    if int8:
-        quantize_onnx_int8(raw, tmp / ONNX_FILE)
-        raw.unlink()
-    else:
-        raw.rename(tmp / ONNX_FILE)
-    model.config.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    (tmp / "onnx_fusion.json").write_text(json.dumps(fusion, indent=1))
-    shareable(tmp)
-    shutil.rmtree(out_dir, ignore_errors=True)
-    tmp.rename(out_dir)
+
+
+def _fuse_onnx(path: Path, config) -> dict:
+    """ONNX Runtime's BERT graph fusion of the graph at ``path``, in place; returns the fused operator counts."""
+    from onnxruntime.transformers import optimizer
+    heads = getattr(config, "num_attention_heads", None) or config.n_heads
+    hidden = getattr(config, "hidden_size", None) or config.dim
+    fused = optimizer.optimize_model(str(path), model_type="bert", num_heads=heads, hidden_size=hidden)
+    fusion = {k: v for k, v in sorted(fused.get_fused_operator_statistics().items()) if v}
+    fused.save_model_to_file(str(path))
     return fusion
 
 
@@ -185,7 +187,7 @@ def evaluate_dir(model_dir: Path, spec, dev_ex: list[tuple], max_len: int) -> di
 
 
 def _torch_int8(src: Path, out: Path, tok, spec, train_ex, cfg, fc, bf16: bool, progress: bool) -> dict:
-    model = _load(src)
+    model = load_eager(src)
     out.mkdir(parents=True, exist_ok=True)
     save_torch(quantize_torch_int8(model).state_dict(), out / INT8_FILE)
     model.config.save_pretrained(out)
@@ -194,12 +196,12 @@ def _torch_int8(src: Path, out: Path, tok, spec, train_ex, cfg, fc, bf16: bool, 
 
 
 def _magnitude(src: Path, out: Path, tok, spec, train_ex, cfg, fc, bf16: bool, progress: bool) -> dict:
-    save_model_dir(magnitude_prune(_load(src), cfg.sparsity), tok, out)
+    save_model_dir(magnitude_prune(load_eager(src), cfg.sparsity), tok, out)
     return {"format": "hf", "method": f"global L1 unstructured pruning, sparsity {cfg.sparsity}"}
 
 
 def _ffn(src: Path, out: Path, tok, spec, train_ex, cfg, fc, bf16: bool, progress: bool) -> dict:
-    model = _load(src)
+    model = load_eager(src)
     teacher_out = predict_outputs(model, tok, encode(tok, train_ex, fc.max_seq_len), bf16=bf16)
     importance = taylor_importance(model, tok, spec, train_ex, fc.max_seq_len, cfg.importance_batches)
     prune_ffn(model, importance, cfg.ffn_keep)
@@ -223,7 +225,7 @@ def _onnx(pruned: bool, int8: bool):
         if pruned and not (base / VARIANT_FILE).is_file():
             raise BertdistilError(f"{out.name} needs the 'ffn' variant first: list it before {out.name} in "
                                   "compress.variants")
-        fusion = export_onnx(_load(base), load_tokenizer(base), out, optimize=True, int8=int8)
+        fusion = export_onnx(load_eager(base), load_tokenizer(base), out, optimize=True, int8=int8)
         return {"format": "onnx", "source": str(base), "fused_ops": fusion,
                 "method": ("FFN-pruned, then " if pruned else "") + "ONNX + onnxruntime BERT fusion"
                 + (" + onnxruntime dynamic INT8" if int8 else "")}

@@ -315,3 +315,18 @@ def check_config(cfg: Config) -> None:
         o = getattr(cfg, name)
         if o.batch_size < 1 or o.gradient_accumulation_steps < 1 or o.max_steps < 0:
             raise BertdistilError(f"{name}: batch_size and gradient_accumulation_steps must be >= 1, max_steps >= 0")
+        for key in ("log_every", "checkpoint_every"):
+            if getattr(o, key) < 1:
+                raise BertdistilError(f"{name}.{key} must be >= 1 (optimizer steps), got {getattr(o, key)}")
+        if o.eval_every < 0:
+            raise BertdistilError(f"{name}.eval_every must be >= 0 (0 = only at the end), got {o.eval_every}")
+    if cfg.loss.temperature <= 0:
+        raise BertdistilError(f"loss.temperature must be > 0 (the paper uses 2), got {cfg.loss.temperature}")
+    f = cfg.finetune
+    if f is not None:
+        if f.batch_size < 1:
+            raise BertdistilError(f"finetune.batch_size must be >= 1, got {f.batch_size}")
+        if f.task_temperature <= 0:
+            raise BertdistilError(f"finetune.task_temperature must be > 0, got {f.task_temperature}")
+        if f.epochs <= 0:
+            raise BertdistilError(f"finetune.epochs must be > 0, got {f.epochs}")

@@ -110,10 +110,11 @@ def plot_curve(curve: dict, path: Path) -> None:
 def curve_command(args, cfg=None) -> int:
     """``bertdistil curve``: OUT/curve.json and OUT/curve.png from several reproduce run folders."""
     from .dataroot import resolve_data_root
+    from .ownership import writing
     curve = learning_curve(args.runs, resolve_data_root(args.data_dir), tuple(args.exclude_tasks))
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_json(curve, args.out / "curve.json")
-    plot_curve(curve, args.out / "curve.png")
+    with writing(args.out, "curve", inputs={f"run {r}": r for r in args.runs}):
+        write_json(curve, args.out / "curve.json")
+        plot_curve(curve, args.out / "curve.png")
     print(json.dumps({p["run"]: {m: round(s["median"], 2) for m, s in p["macro"].items()} for p in curve["points"]},
                      indent=1))
     return 0

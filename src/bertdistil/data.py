@@ -26,6 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .errors import BertdistilError
+from .runlock import entry_lock
 from .sources import documents, expand_corpus, split_documents, tokenized_chunks, tokenizer_parallelism
 
 
@@ -103,10 +104,11 @@ class _SequenceWriter:
             if self.current and len(self.current) + len(ids) > self.body:
                 self._flush(self.current)
                 self.current = []
-            while len(ids) > self.body:
-                self._flush(ids[:self.body])
-                ids = ids[self.body:]
-            self.current.extend(ids)
+            start = 0                       # an offset, not re-slicing: linear in the document's length
+            while len(ids) - start > self.body:
+                self._flush(ids[start:start + self.body])
+                start += self.body
+            self.current.extend(ids[start:])
         self._drain()
 
     def end_file(self) -> None:
@@ -147,15 +149,47 @@ def prepare_corpus(patterns: list[str], tokenizer, max_seq_len: int, cache: Path
     if cls_id is None or sep_id is None:
         raise BertdistilError(f"tokenizer {tokenizer.name_or_path} has no [CLS]/[SEP] (cls/sep) tokens: "
                               "use a BERT-family tokenizer")
+    with entry_lock(folder, "this corpus"):        # a second process waits, then reuses the result
+        if not (folder / "meta.json").is_file():
+            _write_corpus(files, tokenizer, folder, dtype, max_seq_len, wikitext, max_sequences, part,
+                          heldout_every, desc, progress)
+    return TokenDataset(folder)
+
+
+def _counted(docs, seen: list[int]):
+    """``docs`` unchanged, counting them in ``seen[0]`` (before the held-out split filters them)."""
+    for doc in docs:
+        seen[0] += 1
+        yield doc
+
+
+def _no_text(files: list[Path], n_docs: int, part: str, every: int) -> str:
+    """The one-line reason a prepared corpus came out empty: no text at all, or every document on the other
+    side of the held-out split."""
+    names = ", ".join(map(str, files))
+    if n_docs and part == "train":
+        return (f"{names}: all its {n_docs} document(s) fell in the held-out split (eval.heldout_every={every}): "
+                "pass more documents or --set eval.heldout_every=0")
+    if n_docs and part == "heldout":
+        return (f"{names}: none of its {n_docs} document(s) fell in the held-out split (1 in {every}) that masked-LM "
+                "evaluation reads: pass more documents, a data root with wikitext/ (--data-dir), or --set "
+                "eval.corpus=FILE")
+    return f"corpus {names} contains no text: pass a non-empty UTF-8 text file"
+
+
+def _write_corpus(files: list[Path], tokenizer, folder: Path, dtype: np.dtype, max_seq_len: int, wikitext: bool,
+                  max_sequences: int, part: str, heldout_every: int, desc: str, progress: bool) -> None:
+    """Tokenise and pack ``files`` into the prepared-corpus folder ``folder`` (built beside it, then renamed)."""
+    cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
     tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    n_docs, n_bytes = 0, 0
+    n_docs, n_bytes, seen = 0, 0, [0]
     t0 = time.perf_counter()
     try:
         with _SequenceWriter(tmp, dtype, len(tokenizer), cls_id, sep_id, max_seq_len) as writer:
             for path in files:
-                docs = split_documents(documents(path, wikitext), part, heldout_every)
+                docs = split_documents(_counted(documents(path, wikitext), seen), part, heldout_every)
                 bar = tqdm(desc=f"{desc} {path.name}", unit=" docs", leave=False, disable=not progress)
                 with tokenizer_parallelism(), contextlib.closing(tokenized_chunks(docs, tokenizer)) as chunks:
                     for chunk, chunk_ids in chunks:
@@ -168,28 +202,32 @@ def prepare_corpus(patterns: list[str], tokenizer, max_seq_len: int, cache: Path
                 bar.close()
                 writer.end_file()
         if writer.n_seq == 0:
-            raise BertdistilError(f"corpus {', '.join(map(str, files))} contains no text: pass a non-empty UTF-8 "
-                                  "text file")
+            raise BertdistilError(_no_text(files, seen[0], part, heldout_every))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    n_seq, counts = writer.n_seq, writer.counts
-    offsets_arr = np.zeros(n_seq + 1, dtype=np.int64)
-    np.cumsum(np.fromfile(tmp / "lengths.bin", dtype=np.uint32), out=offsets_arr[1:])
-    (tmp / "lengths.bin").unlink()
-    if max_sequences > 0:
-        offsets_arr = offsets_arr[:max_sequences + 1]
-    np.save(tmp / "offsets.npy", offsets_arr)
-    np.save(tmp / "counts.npy", counts)
-    meta = {"files": [str(f) for f in files], "tokenizer": str(tokenizer.name_or_path), "max_seq_len": max_seq_len,
-            "dtype": dtype.name, "part": part, "heldout_every": heldout_every, "documents": n_docs,
-            "sequences": len(offsets_arr) - 1,
-            "tokens": int(offsets_arr[-1]), "vocab_size": len(tokenizer), "text_mb": n_bytes / 1e6,
-            "prepare_s": time.perf_counter() - t0, "mb_per_s": n_bytes / 1e6 / max(time.perf_counter() - t0, 1e-9)}
-    (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(tmp, folder)
-    return TokenDataset(folder)
+    try:                                     # the index files and the rename: a failure leaves no tmp folder
+        n_seq, counts = writer.n_seq, writer.counts
+        offsets_arr = np.zeros(n_seq + 1, dtype=np.int64)
+        np.cumsum(np.fromfile(tmp / "lengths.bin", dtype=np.uint32), out=offsets_arr[1:])
+        (tmp / "lengths.bin").unlink()
+        if max_sequences > 0:
+            offsets_arr = offsets_arr[:max_sequences + 1]
+        np.save(tmp / "offsets.npy", offsets_arr)
+        np.save(tmp / "counts.npy", counts)
+        meta = {"files": [str(f) for f in files], "tokenizer": str(tokenizer.name_or_path),
+                "max_seq_len": max_seq_len, "dtype": dtype.name, "part": part, "heldout_every": heldout_every,
+                "documents": n_docs,
+                "sequences": len(offsets_arr) - 1,
+                "tokens": int(offsets_arr[-1]), "vocab_size": len(tokenizer), "text_mb": n_bytes / 1e6,
+                "prepare_s": time.perf_counter() - t0,
+                "mb_per_s": n_bytes / 1e6 / max(time.perf_counter() - t0, 1e-9)}
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 class LengthGroupedBatches:

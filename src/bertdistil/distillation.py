@@ -24,7 +24,7 @@ def distill_command(args, cfg: Config) -> int:
     torchrun every process trains and rank 0 holds the folder's lock, writes and prints."""
     from .api import distill
     result = distill(cfg, args.out, student=args.student, original_teacher=args.original_teacher,
-                     progress=not args.quiet)
+                     restart=args.restart, progress=not args.quiet)
     if result is not None:
         print(json.dumps(result, indent=1, default=str))
     return 0

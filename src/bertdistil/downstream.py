@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -102,14 +103,28 @@ def _seed_result(spec, name, src, data, fc, cfg, seed, out, order, progress, dev
     return cached_json(f, compute, also=t_file if keeps_outputs else None)
 
 
+NOT_IN_PRESET = "not in this preset"
+
+
+def unavailable(spec: TaskSpec) -> dict | None:
+    """None when the task has train and dev files, else {available: False, reason} after printing the reason
+    and "skipped" on stderr (a configured task is never dropped without a notice)."""
+    split = next((s for s in ("train", "dev") if s not in spec.files), None)
+    if split is None:
+        return None
+    reason = spec.missing(split)
+    print(f"bertdistil: {reason}: skipped", file=sys.stderr)
+    return {"available": False, "reason": reason}
+
+
 def run_task(spec: TaskSpec, models: dict[str, Path], cfg: Config, out: Path, seeds: list[int],
              progress: bool = True, device="cpu") -> dict:
     """Fine-tune every model on one task for every seed, plus the majority baseline; returns
     {model: {metric: median, summary: {metric: {median, min, max, spread, n}}, seeds: {metric: [...]}, ...}}."""
     fc = cfg.finetune
-    if "train" not in spec.files or "dev" not in spec.files:
-        missing = "train" if "train" not in spec.files else "dev"
-        return {"available": False, "reason": f"{spec.name}: no {missing} split here"}
+    missing = unavailable(spec)
+    if missing is not None:
+        return missing
     data = task_data(spec, fc)
     sizes = {"train_examples": len(data[0]), "heldout_examples": len(data[1]), "dev_examples": len(data[2])}
     base = majority_baseline(spec, data[0] + data[1], data[2])
@@ -175,16 +190,16 @@ def run_downstream(run: Path, cfg: Config, root: Path, progress: bool = True, de
     out = protocol_dir(run, cfg)
     glue: dict[str, dict] = {}
     for name in GLUE_ORDER:
-        spec = tasks.get(name)
-        if spec is None or "train" not in spec.files:
-            glue[name] = {"available": False, "reason": "data not available here"}
-        elif name not in fc.tasks:
-            glue[name] = {"available": False, "reason": "not in this preset"}
-        else:
+        spec = tasks[name]
+        if name in fc.tasks:
             glue[name] = run_task(spec, models, cfg, out, fc.seeds, progress, device)
+        elif {"train", "dev"} <= set(spec.files):
+            glue[name] = {"available": False, "reason": NOT_IN_PRESET}
+        else:                                   # neither configured nor here: no notice, marked n/a in Table 1
+            glue[name] = {"available": False, "reason": spec.missing("train" if "train" not in spec.files else "dev")}
     scores = glue_scores(glue, tasks)
     extra = {name: run_task(tasks[name], models, cfg, out, fc.seeds[:1], progress, device)
-             for name in fc.extra_tasks if name in tasks and {"train", "dev"} <= set(tasks[name].files)}
+             for name in fc.extra_tasks if name in tasks and unavailable(tasks[name]) is None}
     return {"glue": glue, "glue_macro": scores["macro"], "glue_macro_seeds": scores["macro_seeds"],
             "glue_macro_summary": scores["macro_summary"], "retention": scores["retention"],
             "comparisons": scores["comparisons"], "extra": extra,

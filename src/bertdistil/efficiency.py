@@ -23,6 +23,8 @@ from .efficiency_report import compress_table, train_throughput_table
 from .finetuning import encode, finetune, predict_outputs
 from .layout import RunLayout, cached_entries, cached_json
 from .modelcard import teacher_id
+from .models import check_model_dir, load_classifier
+from .ownership import writing
 from .tasks import builtin_tasks, load_examples
 
 
@@ -52,15 +54,20 @@ def _finetuned(src: Path, dst: Path, spec, train_ex, dev_ex, cfg: Config, teache
 
 
 def compress_results(run: Path, cfg: Config, bench: dict, texts_file: Path, progress: bool = True,
-                     device="cpu") -> dict:
+                     device="cpu") -> dict | None:
     """{"variants": {variant: {size_mb, pass_s, speedup_vs_teacher, <task>: {metric: %}}}, "teacher": ...,
-    "protocol": ...}; every directory and score is cached under OUT/compress/<task>/."""
+    "protocol": ...}; every directory and score is cached under OUT/compress/<task>/. A configured task without
+    data is skipped with a notice (downstream.unavailable); None when none has data."""
+    from .downstream import unavailable
     cc, fc = cfg.compress, cfg.finetune
     run = Path(run)
     dirs = model_dirs(run)
     tasks = builtin_tasks(resolve_data_root(cfg.data_dir))
+    here = [name for name in cc.tasks if unavailable(tasks[name]) is None]
+    if not here:
+        return None
     per_task, first = {}, None
-    for name in cc.tasks:
+    for name in here:
         spec = tasks[name]
         train_ex = load_examples(spec, "train", fc.max_train_examples)
         dev_ex = load_examples(spec, "dev", fc.max_eval_examples)
@@ -83,7 +90,7 @@ def compress_results(run: Path, cfg: Config, bench: dict, texts_file: Path, prog
         first = first or base
     bc = cfg.bench or BenchConfig()
     threads = bc.threads[0]
-    first_variants = per_task[cc.tasks[0]]["variants"]
+    first_variants = per_task[here[0]]["variants"]
     timings = {"fp32": bench[f"student@{threads}t"]} if f"student@{threads}t" in bench else {}
     timings = time_variants(first_variants, bc, threads, first / "variants" / "bench.json", texts_file, timings)
     teacher_b = bench.get(f"teacher@{threads}t", {})
@@ -92,7 +99,7 @@ def compress_results(run: Path, cfg: Config, bench: dict, texts_file: Path, prog
                         **{task: r["teacher"] for task, r in per_task.items()}},
             "protocol": {
         "model": "student fine-tuned with task distillation from the fine-tuned teacher (DistilBERT (D))",
-        "tasks": cc.tasks, "metric": {t: r["metrics"][0] for t, r in per_task.items()},
+        "tasks": here, "metric": {t: r["metrics"][0] for t, r in per_task.items()},
         "train_examples": fc.max_train_examples or "all", "dev_examples": fc.max_eval_examples or "all",
         "seed": fc.seeds[0], "sparsity": cc.sparsity, "ffn_keep": cc.ffn_keep, "recovery_epochs": cc.recovery_epochs,
         "timing": f"Table 3 protocol, batch 1, {threads} thread(s), fresh process per variant, on the "
@@ -152,18 +159,25 @@ def train_throughput_results(student, teacher, dataset, masker, cfg: Config) -> 
 
 
 def compress_command(args, cfg: Config) -> int:
-    """``bertdistil compress``: variants of one fine-tuned model on one task, scored and timed."""
-    from .bench import write_bench_texts
-    from .models import check_model_dir
-    from .resources import default_corpus
-    from .usertask import resolve_task
+    """``bertdistil compress``: variants of one fine-tuned model on one task, scored and timed into --out
+    (created; locked, and refused unless new, empty or an earlier compress output)."""
     fc, cc, bc = cfg.finetune, cfg.compress, cfg.bench or BenchConfig()
     if fc is None or cc is None:
         from .config import CompressConfig, FinetuneConfig
         fc, cc = fc or FinetuneConfig(), cc or CompressConfig()
+    src = check_model_dir(args.model)
+    load_classifier(src)                             # refuses a model whose classifier head was never trained
+    with writing(args.out, "compress", inputs={"--model": src, "--baseline": args.baseline}):
+        return _compress_into(args, cfg, src, fc, cc, bc)
+
+
+def _compress_into(args, cfg: Config, src: Path, fc, cc, bc) -> int:
+    """``compress_command``'s work once --out is locked and claimed."""
+    from .bench import write_bench_texts
+    from .resources import default_corpus
+    from .usertask import resolve_task
     root = resolve_data_root(cfg.data_dir)
     spec = resolve_task(args.task, args.train, args.dev, args.regression, root, args.model)
-    src = check_model_dir(args.model)
     train_ex = load_examples(spec, "train", fc.max_train_examples)
     dev_ex = load_examples(spec, "dev", fc.max_eval_examples)
     out = Path(args.out)
@@ -199,7 +213,7 @@ def bench_train_command(args, cfg: Config) -> int:
     teacher = ctx.load(teacher_dir).eval()
     student, _ = build_student(teacher, cfg.layer_map, cfg.fold_token_type)
     res = train_throughput_results(student.to(ctx.device), teacher, ctx.dataset, ctx.masker, cfg)
-    Path(out).mkdir(parents=True, exist_ok=True)
-    write_json(res, Path(out) / "train_throughput.json")
+    with writing(Path(out), "bench-train"):
+        write_json(res, Path(out) / "train_throughput.json")
     print("\n".join(train_throughput_table(res)))
     return 0

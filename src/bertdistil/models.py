@@ -7,6 +7,7 @@ MLM head to selected rows only, so vocabulary projections are computed where a l
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import torch
@@ -16,8 +17,22 @@ from .errors import BertdistilError
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` → cuda if available else cpu; anything else is passed to torch.device."""
-    return torch.device(("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name)
+    """``auto`` → cuda if available else cpu; anything else is passed to torch.device. BertdistilError for a
+    name torch does not know, or a CUDA device this torch build or machine does not have."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise BertdistilError(f"--set device={name}: not a device name: use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise BertdistilError(f"--set device={name}: this torch build has no CUDA (or no GPU is visible): use "
+                                  "device=cpu or auto")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise BertdistilError(f"--set device={name}: only {torch.cuda.device_count()} GPU(s) visible: use "
+                                  f"cuda:0 … cuda:{torch.cuda.device_count() - 1}, or auto")
+    return device
 
 
 def check_model_dir(path: str | Path, what: str = "model") -> Path:
@@ -29,6 +44,12 @@ def check_model_dir(path: str | Path, what: str = "model") -> Path:
     if not (p / "config.json").is_file():
         raise BertdistilError(f"{p}/config.json missing: {what} must be a Hugging Face checkpoint directory "
                               "(save it with model.save_pretrained(DIR))")
+    try:
+        json.loads((p / "config.json").read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        where = f" (line {e.lineno}, column {e.colno})" if isinstance(e, json.JSONDecodeError) else ""
+        raise BertdistilError(f"{p}/config.json: invalid JSON{where}: fix it or re-save the checkpoint with "
+                              "model.save_pretrained(DIR)") from None
     if not any((p / n).is_file() for n in ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")):
         raise BertdistilError(f"{p}: no weights (model.safetensors or pytorch_model.bin): save the {what} with "
                               "save_pretrained")
@@ -61,6 +82,31 @@ def load_masked_lm(path: str | Path) -> tuple[PreTrainedModel, list[str]]:
                               "pass a BERT-family checkpoint directory") from None
     missing = sorted(k for k in info.get("missing_keys", []) if "position_ids" not in k)   # a set: sort it
     return model, missing
+
+
+CLASSIFIER_HEADS = ("classifier.", "pre_classifier.", "score.")   # BERT/RoBERTa/MPNet, DistilBERT, others
+
+
+def load_classifier(path: str | Path, device: torch.device | str = "cpu", **kwargs):
+    """A fine-tuned sequence classifier and its tokenizer: (``AutoModelForSequenceClassification`` in eval mode
+    on ``device``, tokenizer). ``kwargs`` go to ``from_pretrained`` (e.g. ``attn_implementation``).
+    BertdistilError when the directory is no checkpoint, or holds no trained classifier head (a pre-trained
+    or distilled encoder, whose head would be random): the fix is ``bertdistil finetune``."""
+    from transformers import AutoModelForSequenceClassification
+    p = check_model_dir(path)
+    try:
+        model, info = AutoModelForSequenceClassification.from_pretrained(str(p), output_loading_info=True,
+                                                                         local_files_only=True, **kwargs)
+    except Exception as e:               # transformers raises many types here
+        raise BertdistilError(f"{p}: cannot load as a sequence classifier ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0]}): pass a model fine-tuned with `bertdistil finetune`"
+                              ) from None
+    untrained = sorted(k for k in info.get("missing_keys", []) if k.startswith(CLASSIFIER_HEADS))
+    if untrained:
+        shown = ", ".join(untrained[:2]) + (", …" if len(untrained) > 2 else "")
+        raise BertdistilError(f"{p} is not a fine-tuned classifier (classifier weights missing: {shown}): fine-tune "
+                              f"it first with `bertdistil finetune --model {p} --task TASK --out DIR`")
+    return model.to(device).eval(), load_tokenizer(p)
 
 
 def describe(model: PreTrainedModel, path: str | Path) -> dict:

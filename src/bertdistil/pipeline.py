@@ -8,7 +8,6 @@ one-line notice, and masked-LM evaluation reads the held-out split of the traini
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -23,10 +22,10 @@ from .distributed import rank_world
 from .errors import BertdistilError
 from .layout import RunLayout, cached_json
 from .models import check_model_dir, describe, load_masked_lm, load_tokenizer, n_layers
+from .ownership import contents
 from .provenance import machine, provenance
 from .recipes import CONTROLS, recipe
 from .resources import default_corpus
-from .runlock import LOCK
 from .sentence import copy_sentence_config
 from .student import build_student, prepare_tokenizer_for, resolve_layer_map
 from .teacher import prepare_teacher
@@ -82,6 +81,12 @@ def _comparable(config: dict, world: int) -> dict:
     return out
 
 
+def has_stage_output(out: Path) -> bool:
+    """True when a run folder holds anything a stage made (more than its config and bookkeeping files): a
+    start that failed before its first stage leaves a folder that may be started afresh with other settings."""
+    return any(name != RunLayout(out).config.name for name in contents(Path(out)))
+
+
 def check_out_dir(out: Path, cfg: Config) -> None:
     """Refuse to mix two pre-training configs in one output folder (resume needs the same settings).
 
@@ -89,8 +94,12 @@ def check_out_dir(out: Path, cfg: Config) -> None:
     saved = RunLayout(out).config
     world = rank_world()[1]
     new = json.loads(json.dumps(cfg.to_dict(), default=str))
-    if saved.is_file():
-        old = json.loads(saved.read_text())
+    if saved.is_file() and has_stage_output(out):
+        try:
+            old = json.loads(saved.read_text())
+        except ValueError:
+            raise BertdistilError(f"{saved} is not valid JSON: pass a new --out, or --restart to discard the "
+                                  "run") from None
         if _comparable(old, old.get("world_size", 1)) != _comparable(new, world):
             raise BertdistilError(f"{saved}: {out} holds a run with other settings; pass a new --out, "
                                   "or --restart to discard it")
@@ -145,7 +154,11 @@ def reproduce(cfg: Config, out: Path, progress: bool = True) -> dict:
         "wall_s_this_invocation": time.perf_counter() - t_start,
         "config": cfg.to_dict(),
     }
-    write_json(results, layout.results)
+    try:
+        earlier = json.loads(layout.results.read_text()) if layout.results.is_file() else {}
+    except ValueError:
+        earlier = {}
+    write_json({**earlier, **results}, layout.results)   # later stages' results stay until they are redone
     if cfg.finetune is not None and ctx.root is not None:
         t_ds = time.perf_counter()
         results.update(downstream_results(out, cfg, progress, ctx.device))
@@ -225,8 +238,10 @@ def efficiency_stages(ctx: Context, layout: RunLayout, teacher) -> dict:
     if cfg.bench is not None:
         res["bench"] = bench_results(out, cfg, texts)
     if cfg.compress is not None and cfg.finetune is not None and ctx.root is not None:
-        res["compress"] = compress_results(out, cfg, res.get("bench", {}), texts, ctx.progress, ctx.device)
-    if cfg.edge is not None and "compress" in res and "SST-2" in cfg.compress.tasks:
+        comp = compress_results(out, cfg, res.get("bench", {}), texts, ctx.progress, ctx.device)
+        if comp is not None:
+            res["compress"] = comp
+    if cfg.edge is not None and "SST-2" in res.get("compress", {}).get("protocol", {}).get("tasks", []):
         from .webbench import edge_results
         res["edge"] = edge_results(out, cfg)
     if cfg.train_bench is not None:
@@ -248,6 +263,9 @@ def downstream_results(out: Path, cfg: Config, progress: bool, device) -> dict:
            "imdb": ds["extra"].get("IMDb")}
     if cfg.finetune.squad and squad_files(root):
         res["squad"] = run_squad(out, cfg, root, progress, device)
+    elif cfg.finetune.squad:
+        print(f"bertdistil: SQuAD: no dev-v1.1.json[.gz] or validation split under {root / 'squad'}: skipped",
+              file=sys.stderr)
     return res
 
 
@@ -258,13 +276,6 @@ def reproduce_command(args, cfg: Config) -> int:
     print(json.dumps({"out": str(args.out), "report": str(RunLayout(args.out).report),
                       "mlm_accuracy": {k: round(v["accuracy"], 4) for k, v in res["mlm"].items()}}, indent=1))
     return 0
-
-
-def clear_out(out: Path) -> None:
-    """Delete everything in a run folder but its lock."""
-    for p in Path(out).iterdir():
-        if p.name != LOCK:
-            shutil.rmtree(p) if p.is_dir() else p.unlink()
 
 
 def fill_mask_command(args, cfg=None) -> int:

@@ -4,15 +4,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from transformers import AutoModelForSequenceClassification
-
 from .cards import finetuned_card
 from .checkpoint import save_model_dir, write_json
 from .dataroot import resolve_data_root
 from .errors import BertdistilError
 from .finetuning import encode, finetune, predict_outputs, score, to_predictions
 from .modelcard import teacher_id
-from .models import check_model_dir, load_tokenizer, resolve_device
+from .models import check_model_dir, load_classifier, resolve_device
+from .ownership import writing
 from .rows import rows
 from .sources import is_arrow_source
 from .tasks import load_examples, load_split
@@ -23,38 +22,39 @@ def finetune_command(args, cfg) -> int:
     """``bertdistil finetune``: prints and writes OUT/eval_results.json (see ``finetune_model``)."""
     res = finetune_model(Path(args.model), args.task, Path(args.out), cfg, seed=args.seed, train=args.train,
                          dev=args.dev, regression=args.regression, teacher_model=args.teacher_model,
-                         progress=not args.quiet)
+                         progress=not args.quiet, force=args.force)
     print(json.dumps({"out": str(args.out), **res}, indent=1))
     return 0
 
 
 def finetune_model(model_dir: Path, task: str, out: Path, cfg, seed: int = 1, train: str | None = None,
                    dev: str | None = None, regression: bool = False, teacher_model: str | Path | None = None,
-                   progress: bool = True) -> dict:
+                   progress: bool = True, force: bool = False) -> dict:
     """Fine-tune ``model_dir`` on a task (train and dev capped by seeded random samples) and save it to ``out``
     with its label names, task record and eval_results.json; returns {task, dev metrics (percent), …}.
-    ``teacher_model`` adds the task-distillation loss. BertdistilError without a finetune section."""
+    ``teacher_model`` (a fine-tuned classifier) adds the task-distillation loss. ``out`` is locked while this
+    runs and may only be new, empty or an earlier ``finetune`` output (``force``: replace any folder).
+    BertdistilError without a finetune section, for a refused ``out`` or an unusable input."""
     fc = cfg.finetune
     if fc is None:
         raise BertdistilError(f"preset {cfg.preset} has no 'finetune' section: use --preset default or smoke")
-    spec = resolve_task(task, train, dev, regression, resolve_data_root(cfg.data_dir))
     model_dir, device = check_model_dir(model_dir), resolve_device(cfg.device)
-    train_ex = load_examples(spec, "train", fc.max_train_examples)
-    dev_ex = load_examples(spec, "dev", fc.max_eval_examples)
-    t_out = None
-    if teacher_model:
-        t_dir = check_model_dir(teacher_model, "teacher model")
-        t_tok = load_tokenizer(t_dir)
-        teacher = AutoModelForSequenceClassification.from_pretrained(str(t_dir), local_files_only=True).to(device)
-        t_out = predict_outputs(teacher, t_tok, encode(t_tok, train_ex, fc.max_seq_len), bf16=cfg.bf16)
-    res, model, tok = finetune(model_dir, spec, train_ex, dev_ex, fc, seed, cfg.bf16, t_out, progress, device)
-    model.config.finetuning_task = spec.name
-    save_model_dir(model.cpu(), tok, out)
-    save_task(spec, out)
-    res = {"task": spec.name, **res}
-    write_json(res, out / "eval_results.json")
-    finetuned_card(out, spec.name, res, teacher_id(model_dir),
-                   f"task distillation from {teacher_id(teacher_model)}" if teacher_model else None)
+    with writing(out, "model", force=force, inputs={"--model": model_dir, "--teacher-model": teacher_model}):
+        spec = resolve_task(task, train, dev, regression, resolve_data_root(cfg.data_dir))
+        train_ex = load_examples(spec, "train", fc.max_train_examples)
+        dev_ex = load_examples(spec, "dev", fc.max_eval_examples)
+        t_out = None
+        if teacher_model:
+            teacher, t_tok = load_classifier(check_model_dir(teacher_model, "teacher model"), device)
+            t_out = predict_outputs(teacher, t_tok, encode(t_tok, train_ex, fc.max_seq_len), bf16=cfg.bf16)
+        res, model, tok = finetune(model_dir, spec, train_ex, dev_ex, fc, seed, cfg.bf16, t_out, progress, device)
+        model.config.finetuning_task = spec.name
+        save_model_dir(model.cpu(), tok, out)
+        save_task(spec, out)
+        res = {"task": spec.name, **res}
+        write_json(res, out / "eval_results.json")
+        finetuned_card(out, spec.name, res, teacher_id(model_dir),
+                       f"task distillation from {teacher_id(teacher_model)}" if teacher_model else None)
     return res
 
 
@@ -65,20 +65,16 @@ def _max_len(cfg) -> int:
     return (cfg.finetune or FinetuneConfig()).max_seq_len
 
 
-def _load_finetuned(model: str, device="cpu"):
-    d = check_model_dir(model)
-    m = AutoModelForSequenceClassification.from_pretrained(str(d), local_files_only=True).to(device)
-    return m, load_tokenizer(d)
 
 
 def evaluate_command(args, cfg) -> int:
     """Score a fine-tuned model on its task's dev split (or ``--dev FILE``); prints the metrics."""
+    model, tok = load_classifier(args.model, resolve_device(cfg.device))      # refuses an untrained head first
     spec = resolve_task(args.task, root=resolve_data_root(cfg.data_dir), model_dir=args.model)
     if args.dev:
         ex = load_split(spec, [Path(args.dev)])
     else:
         ex = load_examples(spec, "dev")
-    model, tok = _load_finetuned(args.model, resolve_device(cfg.device))
     print(json.dumps({"task": spec.name, "examples": len(ex),
                       **score(model, tok, spec, ex, _max_len(cfg), bf16=cfg.bf16)}, indent=1))
     return 0
@@ -96,7 +92,9 @@ def predict_file(model: str, task: str | None, input_file: str, output_file: str
                  device="cpu", bf16: bool = True) -> int:
     """Write ``index<TAB>prediction`` rows (GLUE submission format) for every row of ``input_file``;
     labels are the task's file values (e.g. 0/1, entailment), scores for regression. ``task`` None =
-    the task recorded in the model directory. Returns the number of rows."""
+    the task recorded in the model directory. Returns the number of rows. BertdistilError for a model that is
+    not a fine-tuned classifier, an unknown task or a missing input file."""
+    m, tok = load_classifier(model, device)          # refuses an untrained head before anything else
     spec = resolve_task(task, model_dir=model)
     path = Path(input_file)
     if not path.exists():
@@ -108,7 +106,6 @@ def predict_file(model: str, task: str | None, input_file: str, output_file: str
     ex = load_split(spec, [path], labelled=labelled)
     index = [str(r.get("index", r.get("idx", i))) for i, r in enumerate(table)] if table is not None \
         else [str(i) for i in range(len(ex))]
-    m, tok = _load_finetuned(model, device)
     if m.config.num_labels != spec.num_labels:
         raise BertdistilError(f"{model} has {m.config.num_labels} outputs but {spec.name} needs {spec.num_labels}: "
                               "pass a model fine-tuned on this task")

@@ -177,7 +177,16 @@ def rewrite_report(out: Path) -> Path:
     layout = RunLayout(out)
     if not layout.results.is_file():
         raise BertdistilError(f"{layout.results} not found: pass the --out folder of a finished reproduce run")
-    return write_report(layout.root, json.loads(layout.results.read_text()), layout.train_logs())
+    fix = f"rerun bertdistil reproduce --out {out} (same preset) to regenerate it"
+    try:
+        results = json.loads(layout.results.read_text())
+    except ValueError as e:
+        raise BertdistilError(f"{layout.results} is not a valid results file (invalid JSON: {e}): {fix}") from None
+    try:
+        return write_report(layout.root, results, layout.train_logs())
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError) as e:   # a key missing or of another type
+        raise BertdistilError(f"{layout.results} is not a valid results file ({type(e).__name__}: {e}): "
+                              f"{fix}") from None
 
 
 def report_command(args, cfg=None) -> int:

@@ -1,6 +1,8 @@
 """One run per output folder: ``run_lock(OUT)`` holds ``OUT/.bertdistil.lock`` (pid, host, start, command)
 while a command writes there. A second command on the same folder stops with one line naming the running
-process; a lock left by a process that no longer exists (killed run) is taken over with a warning."""
+process; a lock left by a process that no longer exists (killed run) is taken over with a warning.
+``entry_lock(ENTRY)`` guards a shared cache entry (a prepared teacher, a tokenised corpus) instead: a second
+process waits for the first and then reuses what it made."""
 from __future__ import annotations
 
 import contextlib
@@ -68,3 +70,23 @@ def run_lock(out: Path):
     finally:
         if _read(lock).get("pid") == info["pid"]:
             lock.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def entry_lock(entry: Path, what: str):
+    """Hold ``<entry>.lock`` (``filelock.FileLock``: an OS lock, released when the process dies) while a
+    cache entry is made, so a second process preparing the same entry waits for the first and then reuses
+    its result instead of racing it. ``what`` names the entry in the one line printed while waiting."""
+    from filelock import FileLock, Timeout
+    entry = Path(entry)
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(entry) + ".lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        print(f"bertdistil: waiting for another process preparing {what} ({entry})", file=sys.stderr, flush=True)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()

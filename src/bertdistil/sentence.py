@@ -38,8 +38,8 @@ def copy_sentence_config(src: Path, dst: Path) -> bool:
     hidden = _hidden_size(dst)
     for m in modules:
         folder = m.get("path") or ""
-        if not folder or not (src / folder).is_dir():
-            continue
+        if not folder or Path(folder).name != folder or folder in (".", "..") or not (src / folder).is_dir():
+            continue                     # only a plain sub-folder name: modules.json is the teacher's, not ours
         tmp = dst / f"{folder}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.copytree(src / folder, tmp)

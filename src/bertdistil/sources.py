@@ -67,8 +67,22 @@ def _decode(line: bytes, path: Path, lineno: int, stats: list[int]) -> str:
         return line.decode("latin-1")
 
 
+def _pieces(line: str, size: int) -> Iterator[str]:
+    """``line`` cut into pieces of at most ``size`` characters, each at the last space before the limit (at the
+    limit where there is none)."""
+    start = 0
+    while len(line) - start > size:
+        cut = line.rfind(" ", start + 1, start + size)
+        cut = cut if cut > start else start + size
+        yield line[start:cut].strip()
+        start = cut
+    if line[start:].strip():
+        yield line[start:].strip()
+
+
 def iter_documents(path: Path, wikitext: bool = False) -> Iterator[str]:
-    """Yield the blank-line-separated blocks of a text file (plain or gzip), whitespace-normalised.
+    """Yield the blank-line-separated blocks of a text file (plain or gzip), whitespace-normalised; a block
+    grows to about MAX_BLOCK_CHARS and a longer line is cut at spaces (``_pieces``), so memory stays bounded.
 
     Lines that are not UTF-8 are read as Latin-1 while they are rare (≤ 1% of lines).
     ``wikitext=True`` undoes WikiText's number/hyphen escapes and drops ``= heading =`` lines.
@@ -85,6 +99,12 @@ def iter_documents(path: Path, wikitext: bool = False) -> Iterator[str]:
                         line = ""
                     for a, b in _WIKITEXT_FIXES:
                         line = line.replace(a, b)
+                if len(line) > MAX_BLOCK_CHARS:             # a text without newlines: cut at spaces
+                    if block:
+                        yield " ".join(block)
+                        block, size = [], 0
+                    yield from _pieces(line, MAX_BLOCK_CHARS)
+                    continue
                 if line:
                     block.append(line)
                     size += len(line)

@@ -30,9 +30,13 @@ def default_layer_map(n_teacher: int, n_student: int | None = None) -> list[int]
 
 
 def check_layer_map(layer_map: list[int], n_teacher: int) -> list[int]:
+    """``layer_map`` as ints; BertdistilError unless it lists 1 to ``n_teacher`` teacher layer indices."""
     lm = [int(x) for x in layer_map]
     if not lm or any(not 0 <= x < n_teacher for x in lm):
         raise BertdistilError(f"layer_map {layer_map} must be teacher layer indices in 0..{n_teacher - 1}")
+    if len(lm) > n_teacher:
+        raise BertdistilError(f"layer_map {layer_map} has {len(lm)} entries but the teacher has {n_teacher} layers: "
+                              f"a student has at most as many layers as its teacher (one index per student layer)")
     return lm
 
 
@@ -146,5 +150,6 @@ def init_student_command(args, cfg=None) -> int:
     except ValueError:
         raise BertdistilError(f"--layer-map {args.layer_map!r}: expected comma-separated layer numbers, "
                               "e.g. 0,2,4,7,9,11") from None
-    print(json.dumps(build(args.teacher, args.out, layers, random_init=args.random_init), default=str))
+    print(json.dumps(build(args.teacher, args.out, layers, random_init=args.random_init, force=args.force),
+                     default=str))
     return 0

@@ -40,9 +40,12 @@ def _spread(s: dict | None, unit: str = "") -> str:
     return f"{s['median']:.1f}{unit} ({s['min']:.1f}–{s['max']:.1f})"
 
 
+NOT_RUN = "not in this preset"      # downstream.NOT_IN_PRESET: the reason of a task left out, not missing
+
+
 def _cell(r: dict, key: str, metric: str) -> str:
     if not r.get("available", True):
-        return "n/a" if r.get("reason") == "data not available here" else "–"
+        return "–" if r.get("reason") == NOT_RUN else "n/a"
     m = r.get(key, {})
     return _spread(m.get("summary", {}).get(metric)) if "summary" in m else _f(m.get(metric))
 
@@ -130,6 +133,19 @@ def plot_retention(ds: dict, path: Path, rows: dict = ROWS) -> bool:
     return True
 
 
+def missing_note(ds: dict, root: str | None = None) -> str:
+    """" (MNLI: no train split under glue/MNLI …; …)": why each GLUE task marked n/a was not available, from the
+    results, with paths relative to the data root ``root``."""
+    reasons = []
+    for t, r in ds["glue"].items():
+        reason = r.get("reason", NOT_RUN)
+        if r.get("available", True) or reason == NOT_RUN:
+            continue
+        reason = reason.split(": ", 1)[1] if reason.startswith(f"{t}: ") else reason
+        reasons.append(f"{t}: {reason.replace(f'{root}/', '') if root else reason}")
+    return f" ({'; '.join(reasons)})" if reasons else ""
+
+
 def downstream_section(results: dict, out: Path) -> list[str]:
     """The report's downstream section (empty if results has no downstream evaluation)."""
     ds = results.get("downstream")
@@ -142,14 +158,14 @@ def downstream_section(results: dict, out: Path) -> list[str]:
     held = p.get("heldout_prop", 0)
     epochs = (f"up to {p['epochs']} epochs, the epoch kept chosen on {100 * held:g}% of each train split held out"
               if held else f"{p['epochs']} epochs")
+    missing = missing_note(ds, (results.get("data") or {}).get("root"))
     lines = ["## Downstream: GLUE dev (paper Table 1)", "",
              f"Median over seeds {p['seeds']} (min–max in brackets); fine-tuning lr {p['lr']}, {epochs}, "
              f"batch {p['batch_size']}, max_seq_len {p['max_seq_len']}, train sets capped at "
              f"{caps or 'nothing'}, dev at {p['max_eval_examples'] or 'all'}. "
              f"Score = macro average over the tasks measured here ({p['macro_metric']}); "
-             "\"n/a\" = data not available here (MNLI and QQP are absent, QNLI has no train split), \"–\" = not run in "
-             "this preset; our Score therefore averages fewer tasks than the paper's. Retention = model Score / "
-             "teacher Score.", ""]
+             f"\"n/a\" = data not available here{missing}, \"–\" = not run in this preset; our Score therefore "
+             "averages fewer tasks than the paper's. Retention = model Score / teacher Score.", ""]
     lines += table1(ds, rows) + [""]
     verdicts = verdict_lines(ds, rows)
     if verdicts:

@@ -36,6 +36,7 @@ class TaskSpec:
     test_text_b: str | int | None = None
     hub_columns: tuple | None = None          # (text_a, text_b, label) in parquet / datasets sources
     files: dict = field(default_factory=dict)  # split -> [paths]
+    searched: tuple = ()                      # folders a built-in task's files were looked for in (data root)
 
     @property
     def is_regression(self) -> bool:
@@ -51,16 +52,35 @@ class TaskSpec:
         return self.label_names or self.labels
 
     def to_json(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k != "files"}
+        return {k: v for k, v in asdict(self).items() if k not in ("files", "searched")}
+
+    def missing(self, split: str) -> str:
+        """Why ``split`` is not available, naming the folders searched and the fix (one line, no 'error:')."""
+        if not self.searched:
+            return (f"{self.name}: no {split} split: no benchmark data root; pass --data-dir DIR (or set "
+                    "BERTDISTIL_DATA) to a folder with the benchmark data, or --train FILE --dev FILE")
+        first, *others = self.searched
+        also = "".join(f" (or {o})" for o in others)
+        return f"{self.name}: no {split} split under {first}{also}: check the layout (README: Benchmark data)"
 
 
 GLUE_ORDER = ["CoLA", "MNLI", "MRPC", "QNLI", "QQP", "RTE", "SST-2", "STS-B", "WNLI"]
+GLUE_CONFIGS = {"CoLA": "cola", "MNLI": "mnli", "MRPC": "mrpc", "QNLI": "qnli", "QQP": "qqp", "RTE": "rte",
+                "SST-2": "sst2", "STS-B": "stsb", "WNLI": "wnli"}     # the hub's nyu-mll/glue config names
 SPLITS = {"train": ("train",), "dev": ("dev", "validation"), "test": ("test",)}
 _YES_NO = ["0", "1"]
 
 
 def _glue(root, task: str, config: str, splits: dict = SPLITS) -> dict:
     return task_files(root, [f"glue/{task}", f"glue/{config}"], splits)
+
+
+def _searched(root: Path | None, name: str) -> tuple:
+    """The folders under ``root`` where the built-in task ``name``'s files are looked for (() without a root)."""
+    if root is None:
+        return ()
+    folders = ["imdb", "imdb/plain_text"] if name == "IMDb" else [f"glue/{name}", f"glue/{GLUE_CONFIGS[name]}"]
+    return tuple(str(Path(root) / f) for f in folders)
 
 
 def builtin_tasks(root: Path | None = None) -> dict[str, TaskSpec]:
@@ -70,7 +90,7 @@ def builtin_tasks(root: Path | None = None) -> dict[str, TaskSpec]:
     stanfordnlp/imdb. IMDb's "dev" is its test set (the paper's protocol)."""
     pair = ("sentence1", "sentence2", "label")
     mnli = {"train": ("train",), "dev": ("dev_matched", "validation_matched"), "test": ("test_matched",)}
-    return {
+    tasks = {
         "CoLA": TaskSpec("CoLA", 3, 1, labels=_YES_NO, label_names=["unacceptable", "acceptable"],
                          metrics=("mcc", "accuracy"), header=False, test_text_a="sentence",
                          hub_columns=("sentence", None, "label"), files=_glue(root, "CoLA", "cola")),
@@ -100,6 +120,9 @@ def builtin_tasks(root: Path | None = None) -> dict[str, TaskSpec]:
         "IMDb": TaskSpec("IMDb", "text", "label", labels=_YES_NO, label_names=["neg", "pos"],
                          files=task_files(root, ["imdb", "imdb/plain_text"], {"train": ("train",), "dev": ("test",)})),
     }
+    for name, spec in tasks.items():
+        spec.searched = _searched(root, name)
+    return tasks
 
 
 def _get(row: dict, col, where: str):
@@ -177,6 +200,5 @@ def load_examples(spec: TaskSpec, split: str, cap: int = 0, seed: int = 0) -> li
     split is not available."""
     files = spec.files.get(split)
     if not files:
-        raise BertdistilError(f"{spec.name}: no {split} split found: pass --data-dir DIR (or set BERTDISTIL_DATA) "
-                              "to a folder with the benchmark data, or --train FILE --dev FILE")
+        raise BertdistilError(spec.missing(split))
     return subsample(load_split(spec, files, labelled=split != "test"), cap, seed)

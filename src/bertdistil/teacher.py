@@ -22,6 +22,7 @@ from .data import TokenDataset
 from .errors import BertdistilError
 from .masking import Masker
 from .models import check_model_dir, load_masked_lm
+from .runlock import entry_lock
 from .sentence import copy_sentence_config
 from .train import train
 
@@ -60,18 +61,19 @@ def prepare_teacher(src: Path, cfg: Config, tokenizer, dataset: TokenDataset, ma
     folder = cache / "teachers" / _teacher_key(src, cfg, dataset)
     final = folder / "final"
     summary_path = folder / "summary.json"
-    cached = summary_path.is_file() and (final / "config.json").is_file()
-    if cached:
-        summary = json.loads(summary_path.read_text())
-    else:
-        mlm = LossConfig(alpha_ce=0, alpha_mlm=1, alpha_cos=0)
-        if cfg.teacher_head_only:        # the encoder (and the decoder tied to its embeddings) stays as it was
-            model.base_model.requires_grad_(False)
-        summary = train(model.to(device), None, tokenizer, dataset, masker, mlm,
-                        cfg.teacher_prep, folder, seed=cfg.seed, bf16=cfg.bf16, resume=True,
-                        desc="prepare teacher (MLM)", progress=progress, cpu_kernels=cfg.cpu_kernels)
-        write_json({"source": str(src), "missing_head": missing}, folder / "source.json")
-    copy_sentence_config(src, final)     # a sentence-transformers teacher stays one (sentence.py)
+    with entry_lock(folder, "this teacher"):          # a second process waits, then reuses the result
+        cached = summary_path.is_file() and (final / "config.json").is_file()
+        if cached:
+            summary = json.loads(summary_path.read_text())
+        else:
+            mlm = LossConfig(alpha_ce=0, alpha_mlm=1, alpha_cos=0)
+            if cfg.teacher_head_only:    # the encoder (and the decoder tied to its embeddings) stays as it was
+                model.base_model.requires_grad_(False)
+            summary = train(model.to(device), None, tokenizer, dataset, masker, mlm,
+                            cfg.teacher_prep, folder, seed=cfg.seed, bf16=cfg.bf16, resume=True,
+                            desc="prepare teacher (MLM)", progress=progress, cpu_kernels=cfg.cpu_kernels)
+            write_json({"source": str(src), "missing_head": missing}, folder / "source.json")
+        copy_sentence_config(src, final)     # a sentence-transformers teacher stays one (sentence.py)
     info = {"prepared": True, "missing_head": missing, "dir": str(final), "from_cache": cached,
             **{k: summary[k] for k in ("steps", "tokens_seen", "wall_s", "tokens_per_s", "final_loss")}}
     return final, info

@@ -68,6 +68,7 @@ class Run:
     seconds: dict = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))   # where this process's time went
     next_batch: Callable | None = None      # () -> (ids, att, mask seed); default: the sampler's next batch
     hidden_teacher: torch.nn.Module | None = None   # targets of the hidden-state terms; None = teacher
+    log_window: dict | None = None          # the checkpoint's partial log record (TrainLogger.window), on resume
 
     @property
     def device(self) -> torch.device:
@@ -154,14 +155,16 @@ def train_step(run: Run) -> dict:
             "grad_norm": norm, "finite": finite}
 
 
-def save_checkpoint(run: Run, out_dir: Path, wall_s: float) -> None:
-    """Write CHECKPOINT atomically, keeping the one before as PREVIOUS (rank 0 writes; all ranks wait)."""
+def save_checkpoint(run: Run, out_dir: Path, wall_s: float, log_window: dict | None = None) -> None:
+    """Write CHECKPOINT atomically, keeping the one before as PREVIOUS (rank 0 writes; all ranks wait).
+    ``log_window``: the sums of the log record being accumulated (``TrainLogger.window``), so a resumed run
+    writes the same records as an uninterrupted one."""
     if run.rank == 0:
         latest, previous = Path(out_dir) / CHECKPOINT, Path(out_dir) / PREVIOUS
         state = {"model": run.student.state_dict(), "optimizer": run.optimizer.state_dict(),
                  "scheduler": run.scheduler.state_dict(), "sampler": run.sampler.state(),
                  "torch_rng": torch.get_rng_state(), "step": run.step, "world_size": run.world,
-                 "tokens_seen": run.tokens_seen, "wall_s": wall_s}
+                 "tokens_seen": run.tokens_seen, "wall_s": wall_s, "log_window": log_window or {}}
         if latest.is_file():
             latest.replace(previous)
         save_torch(state, latest)
@@ -169,9 +172,11 @@ def save_checkpoint(run: Run, out_dir: Path, wall_s: float) -> None:
 
 
 def _read_checkpoint(path: Path) -> dict | None:
+    """The checkpoint at ``path``, loaded with ``weights_only=True``: tensors, numbers, strings and containers
+    only, so a crafted file cannot run code; None when it is truncated, corrupt or holds anything else."""
     try:
-        ck = torch.load(path, weights_only=False, map_location="cpu")
-    except Exception:                       # truncated / corrupt zip, unpickling errors: all mean unusable
+        ck = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception:                       # truncated / corrupt zip, unpickling errors, foreign objects: unusable
         return None
     return ck if isinstance(ck, dict) and ck.keys() >= CHECKPOINT_KEYS else None
 
@@ -198,10 +203,11 @@ def load_checkpoint(run: Run, out_dir: Path) -> bool:
         else:
             torch.manual_seed(run.seed + run.rank + 7919 * ck["step"])
         run.step, run.tokens_seen, run.wall_before = ck["step"], ck["tokens_seen"], ck["wall_s"]
+        run.log_window = ck.get("log_window") or None
         return True
     if found:
-        raise BertdistilError(f"{out_dir}: no readable checkpoint ({', '.join(p.name for p in found)} corrupt): "
-                              "run again with --restart to start this stage over")
+        raise BertdistilError(f"{out_dir}: no readable checkpoint ({', '.join(p.name for p in found)} unreadable): "
+                              f"delete {' and '.join(str(p) for p in found)} to start this stage over")
     return False
 
 
@@ -228,7 +234,7 @@ def fit(run: Run, out_dir: Path, logger: TrainLogger, eval_fn: Callable | None =
             run.seconds["log"] += time.perf_counter() - t2
         if run.step % oc.checkpoint_every == 0 and run.step < run.total:
             t1 = time.perf_counter()
-            save_checkpoint(run, out_dir, run.wall_before + time.perf_counter() - t0)
+            save_checkpoint(run, out_dir, run.wall_before + time.perf_counter() - t0, logger.window())
             run.seconds["checkpoint"] += time.perf_counter() - t1
     return time.perf_counter() - t0
 
@@ -242,8 +248,9 @@ def _nonfinite(run: Run, out_dir: Path, stats: dict) -> None:
         ck = Path(out_dir) / CHECKPOINT
         kept = f"the last good checkpoint {ck} is kept" if ck.is_file() else "no checkpoint was written yet"
         raise BertdistilError(f"training diverged: {limit} steps in a row with a non-finite loss or gradient at "
-                              f"step {run.step + 1} ({kept}): lower the learning rate, e.g. --set distill.lr=..., "
-                              "and start over with --restart or a new --out")
+                              f"step {run.step + 1} ({kept}): lower this stage's learning rate (--set distill.lr=... "
+                              f"or teacher_prep.lr=...) and start the stage over: delete "
+                              f"{Path(out_dir)}/checkpoint*.pt or pass a new --out")
 
 
 def finish(run: Run, out_dir: Path, logger: TrainLogger, tokenizer, seconds: float, final_dir: Path | None) -> dict:

@@ -2,7 +2,9 @@
 
 A record is {step, loss, terms, lr, tokens_seen, tokens_per_s, wall_s[, eval]}: loss and terms are means
 over the micro-batches of every rank since the previous record, tokens/s over the same window. On resume
-the records up to the checkpoint's step are kept and later ones dropped, so the log never repeats a step.
+the records up to the checkpoint's step are kept and later ones dropped, so the log never repeats a step,
+and the record open at the checkpoint continues from its saved sums, so every record equals the one an
+uninterrupted run writes.
 """
 from __future__ import annotations
 
@@ -42,9 +44,21 @@ class TrainLogger:
         self.bar = tqdm(total=run.total, initial=run.step, desc=desc, unit="step",
                         disable=not (progress and self.main), dynamic_ncols=True)
         self._reset(time.perf_counter())
+        if run.log_window and self.main:      # resumed between two records: continue the open one (the saved
+            #                                   sums are over every rank, so rank 0 alone carries them)
+            w = run.log_window
+            self.loss_sum, self.n_micro, self.terms = w["loss_sum"], w["n_micro"], dict(w["terms"])
+            # tokens stay 0: tokens/s is measured over this process's part of the window
 
     def _reset(self, now: float) -> None:
         self.loss_sum, self.n_micro, self.terms, self.tokens, self.t = 0.0, 0, {}, 0, now
+
+    def window(self) -> dict:
+        """The sums over every rank of the record being accumulated (loss_sum, n_micro, terms), saved in
+        checkpoints; every rank must call it."""
+        keys = sorted(self.terms)
+        sums = all_reduce_sum([self.loss_sum, self.n_micro, *[self.terms[k] for k in keys]])
+        return {"loss_sum": sums[0], "n_micro": sums[1], "terms": dict(zip(keys, sums[2:]))}
 
     def add(self, stats: dict) -> None:
         """Accumulate one ``train_step`` result into the current window."""

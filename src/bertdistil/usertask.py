@@ -77,12 +77,17 @@ def user_task(name: str, train: str | Path, dev: str | Path, regression: bool | 
         spec.labels = names or values
         spec.label_names = names
         spec.metrics = ("accuracy", "f1") if len(spec.labels) == 2 else ("accuracy",)
+        if len(values) < 2:
+            raise BertdistilError(f"{train_p}: every train label is {values[0]!r} (column '{y}'): a classification "
+                                  "task needs at least 2 classes in its train file" if values else
+                                  f"{train_p}: no labels in column '{y}': pass a labelled train file")
     return spec
 
 
 def save_task(spec: TaskSpec, model_dir: Path) -> None:
-    """Record the task definition (columns, labels, metrics, files) in a fine-tuned model directory."""
-    files = {k: [str(p) for p in v] for k, v in spec.files.items()}
+    """Record the task definition (columns, labels, metrics, files as absolute paths) in a fine-tuned model
+    directory."""
+    files = {k: [str(Path(p).resolve()) for p in v] for k, v in spec.files.items()}   # usable from any directory
     write_json({**spec.to_json(), "files": files}, Path(model_dir) / TASK_FILE)
 
 

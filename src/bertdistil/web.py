@@ -19,6 +19,7 @@ export on 127.0.0.1 with the cross-origin isolation headers that multi-threaded 
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import io
 import os
@@ -27,10 +28,11 @@ import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from .checkpoint import shareable, write_json
+from .checkpoint import building_dir, write_json
 from .deploy import ONNX_FILE, variant_info
 from .errors import BertdistilError
 from .models import check_model_dir
+from .ownership import writing
 
 WEB_ENV = "BERTDISTIL_WEB"          # folder where `npm ci` ran on web/package.json (default: ./web)
 VENDOR_FILES = {"transformers.min.js": "@huggingface/transformers/dist/transformers.min.js",
@@ -69,21 +71,14 @@ def source_checkpoint(model_dir: str | Path) -> Path:
 def onnx_pair(src: Path, out: Path) -> None:
     """``out/model.onnx`` (fp32, unfused: only standard ops, which every runtime has) and
     ``out/model_quantized.onnx`` (dynamic INT8) of the classifier ``src``, plus its config and tokenizer."""
-    from .compress import _load, export_onnx, quantize_onnx_int8
+    from .compress import export_onnx, load_eager, quantize_onnx_int8
     from .models import load_tokenizer
-    export_onnx(_load(src), load_tokenizer(src), out, optimize=False)
+    export_onnx(load_eager(src), load_tokenizer(src), out, optimize=False)
     onnx_dir = out / "onnx"
-    onnx_dir.mkdir()
+    onnx_dir.mkdir(exist_ok=True)
     (out / ONNX_FILE).rename(onnx_dir / FP32_FILE)
     (out / "onnx_fusion.json").unlink()
     quantize_onnx_int8(onnx_dir / FP32_FILE, onnx_dir / INT8_FILE)
-
-
-def _publish(tmp: Path, out: Path) -> None:
-    """Replace ``out`` with the finished folder ``tmp`` (readable by other users), in one rename."""
-    shareable(tmp)
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
 
 
 def _sizes(folder: Path) -> dict[str, int]:
@@ -96,13 +91,23 @@ def page_download_bytes(sizes: dict[str, int], dtype: str = "q8") -> int:
     return sum(n for f, n in sizes.items() if f == graph or not f.startswith("model/onnx/"))
 
 
-def export_web(model_dir: str | Path, out: str | Path, npm_dir: str | Path | None = None) -> dict:
+def export_web(model_dir: str | Path, out: str | Path, npm_dir: str | Path | None = None, force: bool = False) -> dict:
     """Write the web export of the fine-tuned classifier ``model_dir`` (see the module docstring) to ``out``,
-    atomically (built in ``out.tmp``, then renamed). Returns export.json's dict: {format, source, files
-    {path: bytes}, download_bytes {q8, fp32}}. BertdistilError for a missing runtime or an unusable model."""
+    atomically (built beside it, then renamed). ``out`` may only be new, empty or an earlier export
+    (``force``: replace any folder), never the model's own folder. Returns export.json's dict: {format,
+    source, files {path: bytes}, download_bytes {q8, fp32}}. BertdistilError for a missing runtime, a refused
+    ``out``, or a model that is not a fine-tuned classifier."""
     src, nm, out = source_checkpoint(model_dir), node_modules(npm_dir), Path(out)
-    tmp = Path(f"{out}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
+    with writing(out, "export", force=force, inputs={"--model": model_dir, "source checkpoint": src}):
+        return _export_web(src, nm, model_dir, out)
+
+
+def _export_web(src: Path, nm: Path, model_dir: str | Path, out: Path) -> dict:
+    with building_dir(out) as tmp:
+        return _web_files(src, nm, model_dir, tmp)
+
+
+def _web_files(src: Path, nm: Path, model_dir: str | Path, tmp: Path) -> dict:
     onnx_pair(src, tmp / "model")
     for f in list((tmp / "model").iterdir()):
         if f.is_file() and f.name not in MODEL_FILES:
@@ -119,29 +124,33 @@ def export_web(model_dir: str | Path, out: str | Path, npm_dir: str | Path | Non
     info = {"format": "web", "source": str(Path(model_dir).resolve()), "checkpoint": str(src.resolve()),
             "files": sizes, "download_bytes": {d: page_download_bytes(sizes, d) for d in ("q8", "fp32")}}
     write_json(info, tmp / "export.json")
-    _publish(tmp, out)
     return info
 
 
-def export_ort(model_dir: str | Path, out: str | Path, onnx_from: str | Path | None = None) -> dict:
+def export_ort(model_dir: str | Path, out: str | Path, onnx_from: str | Path | None = None,
+               force: bool = False) -> dict:
     """ONNX Runtime Mobile export: ``out/model.ort`` (fp32) and ``out/model_quantized.ort`` (INT8), converted
     from the web export's two graphs by ``onnxruntime.tools.convert_onnx_models_to_ort`` (fixed optimisation
     style), with config and tokenizer. ``onnx_from``: an existing web export's ``model/`` folder to convert
-    (default: export the graphs from ``model_dir`` first). Returns {format, source, files {path: bytes}}."""
-    from onnxruntime.tools.convert_onnx_models_to_ort import OptimizationStyle, convert_onnx_models_to_ort
+    (default: export the graphs from ``model_dir`` first). ``out`` as for ``export_web``. Returns {format,
+    source, files {path: bytes}}."""
     src, out = source_checkpoint(model_dir), Path(out)
-    tmp = Path(f"{out}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    if onnx_from is None:
-        onnx_pair(src, tmp)
-    else:
-        shutil.copytree(onnx_from, tmp)
-    with contextlib.redirect_stdout(io.StringIO()):      # the converter's progress lines
-        convert_onnx_models_to_ort(tmp / "onnx", output_dir=tmp, optimization_styles=[OptimizationStyle.Fixed])
-    shutil.rmtree(tmp / "onnx")               # required_operators.config stays: input of a reduced-size ORT build
-    info = {"format": "ort", "source": str(Path(model_dir).resolve()), "files": _sizes(tmp)}
-    write_json(info, tmp / "export.json")
-    _publish(tmp, out)
+    with writing(out, "export", force=force, inputs={"--model": model_dir, "source checkpoint": src}):
+        return _export_ort(src, model_dir, out, onnx_from)
+
+
+def _export_ort(src: Path, model_dir: str | Path, out: Path, onnx_from: str | Path | None) -> dict:
+    from onnxruntime.tools.convert_onnx_models_to_ort import OptimizationStyle, convert_onnx_models_to_ort
+    with building_dir(out) as tmp:
+        if onnx_from is None:
+            onnx_pair(src, tmp)
+        else:
+            shutil.copytree(onnx_from, tmp, dirs_exist_ok=True)
+        with contextlib.redirect_stdout(io.StringIO()):      # the converter's progress lines
+            convert_onnx_models_to_ort(tmp / "onnx", output_dir=tmp, optimization_styles=[OptimizationStyle.Fixed])
+        shutil.rmtree(tmp / "onnx")           # required_operators.config stays: input of a reduced-size ORT build
+        info = {"format": "ort", "source": str(Path(model_dir).resolve()), "files": _sizes(tmp)}
+        write_json(info, tmp / "export.json")
     return info
 
 
@@ -161,15 +170,25 @@ class IsolatedHandler(SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+    def list_directory(self, path):
+        self.send_error(404, "No directory listings")     # serve the export's files, not its folder structure
+        return None
+
 
 def start_server(web_dir: str | Path, port: int = 0) -> ThreadingHTTPServer:
     """Serve ``web_dir`` on 127.0.0.1:``port`` (0 = a free port) from a daemon thread; the caller
-    calls ``.shutdown()``. BertdistilError when ``web_dir`` is not a web export."""
+    calls ``.shutdown()``. Directories are not listed. BertdistilError when ``web_dir`` is not a web export or
+    the port is taken."""
     web_dir = Path(web_dir)
     if not (web_dir / "index.html").is_file() or not (web_dir / "model" / "config.json").is_file():
         raise BertdistilError(f"{web_dir} is not a web export (index.html, model/config.json): make one with "
                               "`bertdistil export --format web --model DIR --out WEB`")
-    server = ThreadingHTTPServer(("127.0.0.1", port), functools.partial(IsolatedHandler, directory=str(web_dir)))
+    try:
+        server = ThreadingHTTPServer(("127.0.0.1", port), functools.partial(IsolatedHandler, directory=str(web_dir)))
+    except OSError as e:
+        if e.errno != errno.EADDRINUSE:
+            raise
+        raise BertdistilError(f"port {port} on 127.0.0.1 is in use: pass --port N (0 = any free port)") from None
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
@@ -177,11 +196,11 @@ def start_server(web_dir: str | Path, port: int = 0) -> ThreadingHTTPServer:
 def export_command(args, cfg=None) -> int:
     """``bertdistil export``: --format web (transformers.js + demo page) or ort (ONNX Runtime Mobile)."""
     if args.format == "web":
-        info = export_web(args.model, args.out, args.npm_dir)
+        info = export_web(args.model, args.out, args.npm_dir, force=args.force)
         print(f"wrote {args.out} (page download {info['download_bytes']['q8'] / 1e6:.1f} MB with the INT8 model); "
               f"open it with: bertdistil serve {args.out}")
     else:
-        info = export_ort(args.model, args.out)
+        info = export_ort(args.model, args.out, force=args.force)
         print(f"wrote {args.out}: " + ", ".join(f"{f} {n / 1e6:.1f} MB" for f, n in info["files"].items()
                                                   if f.endswith(".ort")))
     return 0

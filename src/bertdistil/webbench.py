@@ -121,10 +121,9 @@ def torch_latency(checkpoint: str | Path, texts: list[str], threads: int = 1) ->
     """PyTorch fp32 eager per-text latency in ms (tokenizer + forward) of the fine-tuned checkpoint."""
     import torch
 
-    from .compress import _load
     from .deploy import input_names
-    from .models import load_tokenizer
-    model, tok = _load(checkpoint), load_tokenizer(checkpoint)
+    from .models import load_classifier
+    model, tok = load_classifier(checkpoint)
     names, before = input_names(model.config), torch.get_num_threads()
     torch.set_num_threads(threads)
     ms = []
@@ -260,8 +259,10 @@ def edge_results(run: str | Path, cfg) -> dict:
 
 def bench_web_command(args, cfg=None) -> int:
     """``bertdistil bench-web``: edge_bench of a web export on SST-2 dev sentences."""
+    from .ownership import writing
     if (reason := browser_missing()) is not None:
         raise BertdistilError(f"no browser to benchmark in: {reason}")
-    res = edge_bench(args.web, sst2_sentences(args.data_dir, args.sentences), args.out, args.threads)
+    with writing(args.out, "edge", inputs={"web export": args.web}):
+        res = edge_bench(args.web, sst2_sentences(args.data_dir, args.sentences), args.out, args.threads)
     print("\n".join(edge_table(res)))
     return 0

@@ -1,0 +1,518 @@
+"""The reliability probe's cases, each as a new user meets it: no code runs from a checkpoint, no folder that
+bertdistil did not write is replaced or emptied, every writer holds a lock, nothing silently wrong is reported,
+and bad input ends in one line (exit 2) with nothing already written lost."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from bertdistil.cli import main
+from bertdistil.config import LossConfig, MaskingConfig, OptimConfig, load_config
+from bertdistil.data import prepare_corpus
+from bertdistil.errors import BertdistilError
+from bertdistil.masking import Masker
+from bertdistil.models import load_masked_lm
+from bertdistil.runlock import LOCK
+from bertdistil.sources import MAX_BLOCK_CHARS, is_heldout, iter_documents
+from bertdistil.train import CHECKPOINT, train
+
+REPO = Path(__file__).resolve().parents[1]
+WORDS = ["good", "bad", "fine", "dull", "bright", "grim"]
+
+
+def _err(capsys) -> str:
+    return capsys.readouterr().err.strip()
+
+
+def _one_line(capsys, code: int, *needles: str) -> str:
+    err = _err(capsys)
+    assert code == 2, err
+    assert len(err.splitlines()) == 1, err
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
+def _tree(folder: Path) -> dict:
+    """{relative path: bytes} of every file under ``folder``: what must survive a refused command."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def ut(tmp_path_factory):
+    """SST-2-style TSVs (sentence<TAB>label): train 80 rows, dev 40, a test file without labels, one-class files."""
+    d = tmp_path_factory.mktemp("ut")
+
+    def tsv(name, n, labels=(0, 1), header="sentence\tlabel"):
+        rows = [f"a {WORDS[i % 6]} film, number {i}\t{labels[i % len(labels)]}" for i in range(n)]
+        (d / name).write_text(header + "\n" + "\n".join(rows) + "\n")
+    tsv("train.tsv", 80)
+    tsv("dev.tsv", 40)
+    tsv("train_oneclass.tsv", 80, labels=(1,))
+    tsv("dev_oneclass.tsv", 40, labels=(1,))
+    (d / "test.tsv").write_text("index\tsentence\n" + "".join(f"{i}\ta film {i}\n" for i in range(5)))
+    return d
+
+
+@pytest.fixture(scope="module")
+def ft(ut, tiny_bert_dir, tmp_path_factory):
+    """A classifier fine-tuned with relative --train/--dev paths (from the data folder), as a user does."""
+    out = tmp_path_factory.mktemp("ft") / "ft_mine"
+    cwd = os.getcwd()
+    os.chdir(ut)
+    try:
+        assert main(["finetune", "--preset", "smoke", "--quiet", "--model", str(tiny_bert_dir), "--task", "mine",
+                     "--train", "train.tsv", "--dev", "dev.tsv", "--out", str(out)]) == 0
+    finally:
+        os.chdir(cwd)
+    return out
+
+
+# --- security and data loss -------------------------------------------------------------------------------------
+
+def test_no_checkpoint_load_may_run_code():
+    hits = subprocess.run(["grep", "-rn", "weights_only=False", str(REPO / "src")], capture_output=True, text=True)
+    assert hits.stdout == ""
+
+
+class _Payload:
+    """Unpickling this runs ``touch MARKER`` (what a crafted checkpoint.pt does)."""
+    marker = ""
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_crafted_checkpoint_is_unreadable_never_executed(tmp_path, tiny_bert_dir, tokenizer, capsys):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n\n".join(f"Line {i} of the town by the river." for i in range(60)))
+    ds = prepare_corpus([str(corpus)], tokenizer, 32, tmp_path / "cache")
+    masker = Masker(MaskingConfig(), ds.counts, sorted(set(tokenizer.all_special_ids)), tokenizer.mask_token_id)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    _Payload.marker = str(tmp_path / "PWNED")
+    torch.save({"model": _Payload(), "optimizer": {}, "scheduler": {}, "sampler": {}, "step": 1, "tokens_seen": 0,
+                "wall_s": 0.0}, run_dir / CHECKPOINT)
+    model, _ = load_masked_lm(tiny_bert_dir)
+    with pytest.raises(BertdistilError, match="no readable checkpoint"):
+        train(model, None, tokenizer, ds, masker, LossConfig(alpha_ce=0, alpha_mlm=1, alpha_cos=0),
+              OptimConfig(batch_size=4, gradient_accumulation_steps=1, max_steps=2), run_dir, seed=0, bf16=False,
+              progress=False, cpu_kernels=False)
+    assert not (tmp_path / "PWNED").exists()
+    assert "unreadable" in _err(capsys)
+
+
+def _user_folder(root: Path) -> Path:
+    (root / "photos").mkdir(parents=True)
+    (root / "thesis.txt").write_text("notes")
+    (root / "photos" / "a.jpg").write_bytes(b"\xff\xd8")
+    return root
+
+
+def test_export_refuses_a_folder_it_did_not_write(tmp_path, ft, capsys):
+    mine = _user_folder(tmp_path / "myproject")
+    before = _tree(mine)
+    code = main(["export", "--format", "ort", "--model", str(ft), "--out", str(mine)])
+    _one_line(capsys, code, "is not empty", "was not written by bertdistil", "--force")
+    assert _tree(mine) == before
+
+
+@pytest.mark.parametrize("where", ["same", "inside"])
+def test_export_refuses_out_at_or_inside_the_model(tmp_path, ft, capsys, where):
+    model = tmp_path / "ft_copy"
+    shutil.copytree(ft, model)
+    before = _tree(model)
+    out = model if where == "same" else model / "web"
+    code = main(["export", "--format", "ort", "--model", str(model), "--out", str(out), "--force"])
+    _one_line(capsys, code, "--out", "the --model folder", "pass an --out outside it")
+    assert _tree(model) == before
+
+
+def test_export_refuses_a_run_folder(tmp_path, ft, capsys):
+    from bertdistil.ownership import OWNER_FILE
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / OWNER_FILE).write_text(json.dumps({"kind": "run"}))
+    (run / "results.json").write_text("{}")
+    code = main(["export", "--format", "ort", "--model", str(ft), "--out", str(run)])
+    _one_line(capsys, code, "holds a run folder", "not an export")
+    assert (run / "results.json").read_text() == "{}"
+
+
+def test_init_student_refuses_a_user_folder_and_replaces_its_own(tmp_path, tiny_bert_dir, capsys):
+    from bertdistil.ownership import OWNER_FILE
+    mine = _user_folder(tmp_path / "mymodels")
+    before = _tree(mine)
+    code = main(["init-student", "--teacher", str(tiny_bert_dir), "--out", str(mine)])
+    _one_line(capsys, code, "is not empty", "--force")
+    assert _tree(mine) == before
+    out = tmp_path / "student_init"
+    assert main(["init-student", "--teacher", str(tiny_bert_dir), "--out", str(out)]) == 0
+    assert main(["init-student", "--teacher", str(tiny_bert_dir), "--out", str(out), "--layer-map", "0,3"]) == 0
+    assert json.loads((out / OWNER_FILE).read_text())["kind"] == "model" and not (out / LOCK).exists()
+    assert main(["init-student", "--teacher", str(tiny_bert_dir), "--out", str(mine), "--force"]) == 0
+    assert (mine / "config.json").is_file() and not (mine / "thesis.txt").exists()
+    code = main(["init-student", "--teacher", str(tiny_bert_dir), "--out", str(tiny_bert_dir), "--force"])
+    _one_line(capsys, code, "is the --teacher folder")
+
+
+@pytest.mark.parametrize("restart", [True, False])
+def test_reproduce_never_empties_or_fills_a_user_folder(tmp_path, capsys, restart):
+    home = _user_folder(tmp_path / "myhome")
+    before = _tree(home)
+    code = main(["reproduce", "--preset", "smoke", "--quiet", "--out", str(home), *(["--restart"] if restart else [])])
+    _one_line(capsys, code, *(["is not a run folder", "--restart empties only a folder bertdistil wrote"] if restart
+                              else ["is not empty", "was not written by bertdistil"]))
+    assert _tree(home) == before and sorted(p.name for p in home.iterdir()) == ["photos", "thesis.txt"]
+
+
+def test_restart_empties_a_run_folder_but_its_bookkeeping(tmp_path):
+    from bertdistil.ownership import OWNER_FILE, empty_folder, writing
+    out = tmp_path / "run"
+    with writing(out, "run"):
+        (out / "student").mkdir()
+        (out / "results.json").write_text("{}")
+        empty_folder(out)
+        assert sorted(p.name for p in out.iterdir()) == sorted([LOCK, OWNER_FILE])
+    with pytest.raises(BertdistilError, match="not a run folder"):
+        empty_folder(_user_folder(tmp_path / "mine"))
+
+
+def _held_lock(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / LOCK).write_text(json.dumps({"pid": os.getppid(), "host": socket.gethostname(),
+                                        "started": "2026-12-03 10:00:00", "command": "bertdistil finetune"}))
+
+
+@pytest.mark.parametrize("command", ["finetune", "compress", "export", "init-student", "bench"])
+def test_every_writer_refuses_a_folder_another_process_writes(tmp_path, ft, ut, tiny_bert_dir, capsys, command):
+    out = tmp_path / "out"
+    _held_lock(out)
+    argv = {"finetune": ["finetune", "--preset", "smoke", "--quiet", "--model", str(tiny_bert_dir), "--task", "mine",
+                         "--train", str(ut / "train.tsv"), "--dev", str(ut / "dev.tsv")],
+            "compress": ["compress", "--preset", "smoke", "--quiet", "--model", str(ft)],
+            "export": ["export", "--format", "ort", "--model", str(ft)],
+            "init-student": ["init-student", "--teacher", str(tiny_bert_dir)],
+            "bench": ["bench", "--models", f"s={ft}", "--max-pairs", "2"]}[command]
+    code = main([*argv, "--out", str(out)])
+    _one_line(capsys, code, f"in use by process {os.getppid()}")
+    assert sorted(p.name for p in out.iterdir()) == [LOCK]
+
+
+def test_two_teacher_preparations_on_a_fresh_cache_share_one_result(tmp_path, tiny_bert_no_head_dir):
+    env = {**os.environ, "BERTDISTIL_CACHE": str(tmp_path / "cache")}
+    cmd = [sys.executable, "-m", "bertdistil.cli", "prepare-teacher", "--preset", "smoke", "--quiet", "--teacher",
+           str(tiny_bert_no_head_dir)]
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [e for _, e in outs]
+    dirs = {json.loads(o)["dir"] for o, _ in outs}
+    assert len(dirs) == 1
+    log = Path(dirs.pop()).parent / "log.jsonl"
+    steps = [json.loads(line)["step"] for line in log.read_text().splitlines()]
+    assert steps == sorted(set(steps))                      # one training, no repeated rows
+
+
+# --- silent nonsense --------------------------------------------------------------------------------------------
+
+def test_predict_and_evaluate_refuse_a_model_that_was_never_fine_tuned(tmp_path, ut, tiny_bert_dir, capsys):
+    pred = tmp_path / "p.tsv"
+    for argv in (["predict", "--model", str(tiny_bert_dir), "--task", "SST-2", "--input", str(ut / "test.tsv"),
+                  "--output", str(pred)],
+                 ["predict", "--model", str(tiny_bert_dir), "--input", str(ut / "test.tsv"), "--output", str(pred)],
+                 ["evaluate", "--preset", "smoke", "--model", str(tiny_bert_dir), "--task", "SST-2"]):
+        _one_line(capsys, main(argv), "is not a fine-tuned classifier", "classifier weights missing",
+                  "bertdistil finetune")
+    assert not pred.exists()
+
+
+def test_export_and_compress_refuse_a_model_that_was_never_fine_tuned(tmp_path, tiny_bert_dir, capsys):
+    for argv in (["export", "--format", "ort", "--model", str(tiny_bert_dir), "--out", str(tmp_path / "e")],
+                 ["compress", "--preset", "smoke", "--model", str(tiny_bert_dir), "--out", str(tmp_path / "c")]):
+        _one_line(capsys, main(argv), "is not a fine-tuned classifier")
+    assert list(tmp_path.iterdir()) == []                    # no folder left behind
+
+
+def test_evaluate_mlm_refuses_a_model_without_mlm_head(shipped_teacher, ft, capsys):
+    for model in (shipped_teacher, ft):
+        code = main(["evaluate-mlm", "--preset", "smoke", "--quiet", "--model", str(model)])
+        _one_line(capsys, code, "has no MLM head", "prepare-teacher")
+
+
+def test_a_single_class_train_file_is_named(tmp_path, ut, tiny_bert_dir, capsys):
+    for dev in ("dev_oneclass.tsv", "dev.tsv"):
+        code = main(["finetune", "--preset", "smoke", "--quiet", "--model", str(tiny_bert_dir), "--task", "mine",
+                     "--train", str(ut / "train_oneclass.tsv"), "--dev", str(ut / dev), "--out", str(tmp_path / "o")])
+        err = _one_line(capsys, code, "train_oneclass.tsv", "every train label is '1'", "at least 2 classes")
+        assert dev not in err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.fixture
+def root_without_mrpc(tmp_path, data_root):
+    """The data root with glue/MRPC left out (symlinks to everything else)."""
+    dd = tmp_path / "dd_nomrpc"
+    (dd / "glue").mkdir(parents=True)
+    for p in data_root.iterdir():
+        if p.name != "glue":
+            (dd / p.name).symlink_to(p)
+    for p in (data_root / "glue").iterdir():
+        if p.name.lower() != "mrpc":
+            (dd / "glue" / p.name).symlink_to(p)
+    return dd
+
+
+def test_a_configured_task_missing_from_the_data_root_is_skipped_with_its_reason(tmp_path, root_without_mrpc, capsys):
+    from bertdistil.downstream import run_downstream
+    from bertdistil.tables import downstream_section
+    cfg = load_config("smoke", ['finetune.tasks=["MRPC"]', "finetune.extra_tasks=[]", "finetune.squad=false"])
+    ds = run_downstream(tmp_path / "run", cfg, root_without_mrpc, progress=False)
+    expected = (f"MRPC: no train split under {root_without_mrpc}/glue/MRPC (or {root_without_mrpc}/glue/mrpc): "
+                "check the layout")
+    err = _err(capsys)
+    assert f"bertdistil: {expected}" in err and "(README: Benchmark data): skipped" in err
+    assert ds["glue"]["MRPC"]["available"] is False and ds["glue"]["MRPC"]["reason"].startswith(expected)
+    text = "\n".join(downstream_section({"downstream": ds, "data": {"root": str(root_without_mrpc)}}, tmp_path))
+    assert "MRPC: no train split under glue/MRPC (or glue/mrpc)" in text
+    assert "MNLI and QQP are absent" not in text
+
+
+def test_missing_task_data_names_the_folder_searched(tmp_path, root_without_mrpc, ft, capsys):
+    code = main(["finetune", "--preset", "smoke", "--quiet", "--model", str(ft), "--task", "MRPC", "--data-dir",
+                 str(root_without_mrpc), "--out", str(tmp_path / "d02")])
+    err = _one_line(capsys, code, f"MRPC: no train split under {root_without_mrpc}/glue/MRPC", "check the layout")
+    assert "pass --data-dir" not in err and not (tmp_path / "d02").exists()
+
+
+def test_resumed_log_rows_equal_an_uninterrupted_run(tmp_path, tiny_bert_dir, tokenizer):
+    """checkpoint_every (3) not a multiple of log_every (2): the record open at the checkpoint continues."""
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n\n".join(f"Sentence {i} tells of a river, a town and {i % 9} boats." for i in range(200)))
+    ds = prepare_corpus([str(corpus)], tokenizer, 32, tmp_path / "cache")
+    masker = Masker(MaskingConfig(), ds.counts, sorted(set(tokenizer.all_special_ids)), tokenizer.mask_token_id)
+    loss = LossConfig(alpha_ce=0, alpha_mlm=1, alpha_cos=0)
+    oc = OptimConfig(lr=1e-3, batch_size=8, gradient_accumulation_steps=1, max_steps=8, log_every=2,
+                     checkpoint_every=3, eval_every=4)
+
+    def run(out, eval_fn=None):
+        return train(load_masked_lm(tiny_bert_dir)[0], None, tokenizer, ds, masker, loss, oc, out, seed=0, bf16=False,
+                     progress=False, cpu_kernels=False, eval_fn=eval_fn)
+
+    def kill_at_4(student):
+        raise KeyboardInterrupt
+    run(tmp_path / "a")
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "b", eval_fn=kill_at_4)               # stops at step 4, after the checkpoint at step 3
+    assert torch.load(tmp_path / "b" / CHECKPOINT, weights_only=True)["step"] == 3
+    run(tmp_path / "b")
+
+    def rows(out):
+        return [(r["step"], r["loss"], r["terms"], r["tokens_seen"])
+                for r in map(json.loads, (out / "log.jsonl").read_text().splitlines())]
+    assert [r[0] for r in rows(tmp_path / "b")] == [2, 4, 6, 8]
+    assert rows(tmp_path / "a") == rows(tmp_path / "b")
+
+
+# --- corpora ----------------------------------------------------------------------------------------------------
+
+def test_a_corpus_without_newlines_is_cut_into_blocks_and_packed(tmp_path, tokenizer):
+    words = " ".join(f"word{i % 997} of the long line" for i in range(120_000))        # ~2.9 MB, no newline
+    (tmp_path / "line.txt").write_text(words)
+    blocks = list(iter_documents(tmp_path / "line.txt"))
+    assert len(blocks) > 20 and all(len(b) <= MAX_BLOCK_CHARS for b in blocks)
+    assert " ".join(blocks).split() == words.split()                # nothing lost or duplicated at the cuts
+    ds = prepare_corpus([str(tmp_path / "line.txt")], tokenizer, 64, tmp_path / "cache", progress=False)
+    assert len(ds) > 1000 and max(ds.lengths) == 64
+
+
+def test_packing_a_long_document_is_linear_and_exact(tmp_path):
+    import numpy as np
+
+    from bertdistil.data import _SequenceWriter
+    ids = list(range(1000, 1000 + 2_000_000))                      # one 2M-token document
+    with _SequenceWriter(tmp_path, np.dtype(np.uint32), 3_000_000, 1, 2, 64) as w:
+        w.add([ids])
+        w.end_file()
+    flat = np.fromfile(tmp_path / "ids.bin", dtype=np.uint32)
+    lens = np.fromfile(tmp_path / "lengths.bin", dtype=np.uint32)
+    assert w.n_seq == -(-len(ids) // 62) and lens.max() == 64
+    body = flat[(flat != 1) & (flat != 2)]
+    assert np.array_equal(body, np.asarray(ids, dtype=np.uint32))
+
+
+def test_a_corpus_whose_documents_all_fall_in_the_held_out_split(tmp_path, tiny_bert_dir, capsys):
+    doc = next(f"The only document, version {i}." for i in range(10_000) if is_heldout(f"The only document, "
+                                                                                         f"version {i}.", 50))
+    (tmp_path / "one.txt").write_text(doc + "\n")
+    code = main(["prepare-corpus", "--preset", "smoke", "--quiet", "--teacher", str(tiny_bert_dir), "--corpus",
+                 str(tmp_path / "one.txt")])
+    err = _one_line(capsys, code, "all its 1 document(s) fell in the held-out split (eval.heldout_every=50)",
+                    "--set eval.heldout_every=0")
+    assert "contains no text" not in err
+
+
+def test_sigterm_leaves_no_temporary_corpus_folder(tmp_path, tiny_bert_dir):
+    (tmp_path / "big.txt").write_text("\n\n".join(f"Paragraph {i}: " + "words and more words " * 40
+                                                  for i in range(40_000)))
+    env = {**os.environ, "BERTDISTIL_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.Popen([sys.executable, "-m", "bertdistil.cli", "prepare-corpus", "--preset", "smoke", "--quiet",
+                             "--teacher", str(tiny_bert_dir), "--corpus", str(tmp_path / "big.txt")], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    corpus_dir, deadline = tmp_path / "cache" / "corpus", time.time() + 120
+    while time.time() < deadline and proc.poll() is None and not list(corpus_dir.glob("*.tmp*")):
+        time.sleep(0.01)
+    assert proc.poll() is None, "the preparation finished before it could be stopped"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and "terminated" in err
+    assert list(corpus_dir.glob("*.tmp*")) == []
+
+
+# --- misleading messages and failed starts ----------------------------------------------------------------------
+
+def test_a_failed_start_does_not_block_the_corrected_command(tmp_path, tiny_bert_dir, capsys):
+    out = tmp_path / "x"
+    argv = ["reproduce", "--preset", "smoke", "--quiet", "--teacher", str(tiny_bert_dir), "--out", str(out),
+            "--set", "finetune=null", "--set", "bench=null", "--set", "train_bench=null", "--set", "edge=null",
+            "--set", "compress=null"]
+    _one_line(capsys, main([*argv, "--corpus", str(tmp_path / "nope.txt")]), "nope.txt")
+    good = tmp_path / "good.txt"
+    good.write_text("\n\n".join(f"Paragraph {i} about a river and a mill." for i in range(300)))
+    assert main([*argv, "--corpus", str(good), "--set", "distill.max_steps=2"]) == 0, _err(capsys)
+    assert (out / "student" / "config.json").is_file()
+
+
+def test_a_malformed_teacher_config_is_named(tmp_path, tiny_bert_dir, capsys):
+    bad = tmp_path / "bad_json"
+    shutil.copytree(tiny_bert_dir, bad)
+    (bad / "config.json").write_text((tiny_bert_dir / "config.json").read_text()[:300])
+    code = main(["prepare-teacher", "--preset", "smoke", "--quiet", "--teacher", str(bad)])
+    err = _one_line(capsys, code, f"{bad}/config.json: invalid JSON (line", "re-save the checkpoint")
+    assert "tokenizer" not in err
+
+
+def test_the_task_record_works_from_any_directory(ft, monkeypatch, capsys):
+    record = json.loads((ft / "bertdistil_task.json").read_text())
+    assert all(Path(p).is_absolute() for files in record["files"].values() for p in files)
+    monkeypatch.chdir("/")
+    capsys.readouterr()
+    assert main(["evaluate", "--preset", "smoke", "--model", str(ft)]) == 0
+    assert json.loads(capsys.readouterr().out)["examples"] == 40
+
+
+def test_distill_takes_the_restart_it_advises(tmp_path, tiny_bert_dir, capsys):
+    out = tmp_path / "d"
+    argv = ["distill", "--preset", "smoke", "--quiet", "--teacher", str(tiny_bert_dir), "--out", str(out),
+            "--set", "distill.max_steps=2", "--set", "eval.max_tokens=300"]
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert main([*argv, "--set", "distill.lr=1e-4"]) == 2
+    assert "--restart" in _err(capsys)
+    assert main([*argv, "--set", "distill.lr=1e-4", "--restart"]) == 0
+    assert json.loads((out / "config.json").read_text())["distill"]["lr"] == 1e-4
+
+
+def test_a_layer_map_longer_than_the_teacher_is_refused(tmp_path, tiny_bert_dir, capsys):
+    code = main(["init-student", "--teacher", str(tiny_bert_dir), "--out", str(tmp_path / "s"), "--layer-map",
+                 "0,1,2,3,0,1,2,3,0"])
+    _one_line(capsys, code, "has 9 entries but the teacher has 4 layers")
+    assert not (tmp_path / "s").exists()
+
+
+# --- one line instead of a traceback ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("setting,needle", [
+    ("distill.checkpoint_every=0", "distill.checkpoint_every must be >= 1"),
+    ("distill.log_every=0", "distill.log_every must be >= 1"),
+    ("teacher_prep.checkpoint_every=0", "teacher_prep.checkpoint_every must be >= 1"),
+    ("finetune.batch_size=0", "finetune.batch_size must be >= 1"),
+    ("loss.temperature=0", "loss.temperature must be > 0"),
+    ("device=cuda", "--set device=cuda: this torch build has no CUDA"),
+])
+def test_impossible_settings_are_one_line_before_anything_is_written(tmp_path, tiny_bert_dir, capsys, setting,
+                                                                     needle):
+    if setting.startswith("device") and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    out = tmp_path / "o"
+    code = main(["distill", "--preset", "smoke", "--quiet", "--teacher", str(tiny_bert_dir), "--out", str(out),
+                 "--set", setting])
+    _one_line(capsys, code, needle)
+    assert not out.exists()
+
+
+def test_serve_on_a_port_in_use(tmp_path, capsys):
+    from bertdistil.web import start_server
+    web = tmp_path / "web"
+    (web / "model").mkdir(parents=True)
+    (web / "index.html").write_text("<html></html>")
+    (web / "model" / "config.json").write_text("{}")
+    first = start_server(web, 0)
+    try:
+        port = first.server_address[1]
+        with pytest.raises(BertdistilError, match=f"port {port} on 127.0.0.1 is in use: pass --port N"):
+            start_server(web, port)                     # what `bertdistil serve --port PORT` calls first
+        import urllib.error
+        import urllib.request
+        with pytest.raises(urllib.error.HTTPError, match="404"):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/model/")           # no directory listings
+    finally:
+        first.shutdown()
+
+
+def test_compress_creates_its_out_folder(tmp_path, ft, capsys):
+    out = tmp_path / "newdir" / "c"
+    code = main(["compress", "--preset", "smoke", "--quiet", "--model", str(ft), "--task", "mine", "--out", str(out),
+                 "--set", 'compress.variants=["torch_int8"]'])
+    assert code == 0, _err(capsys)
+    comp = json.loads((out / "compress.json").read_text())
+    assert set(comp["variants"]) == {"fp32", "torch_int8"} and (out / "compress.md").is_file()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "wrong type"])
+def test_report_on_a_damaged_results_file(tmp_path, capsys, damage):
+    run = tmp_path / "run"
+    shutil.copytree(REPO / "results" / "default", run)
+    results = run / "results.json"
+    if damage == "truncated":
+        results.write_text(results.read_text()[:5000])
+    else:
+        r = json.loads(results.read_text())
+        r["distill"] = "fast"
+        results.write_text(json.dumps(r))
+    before = (run / "report.md").read_bytes()
+    code = main(["report", "--run", str(run)])
+    _one_line(capsys, code, f"{results} is not a valid results file", "rerun bertdistil reproduce --out")
+    assert (run / "report.md").read_bytes() == before
+
+
+def test_force_never_replaces_another_kind_and_a_failed_force_leaves_no_mark(tmp_path, tiny_bert_dir, ft, capsys):
+    from bertdistil.ownership import OWNER_FILE
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"distill": {}, "loss": {}, "masking": {}}))   # a run folder
+    code = main(["export", "--format", "ort", "--model", str(ft), "--out", str(run), "--force"])
+    _one_line(capsys, code, "holds a run folder")
+    mine = _user_folder(tmp_path / "mine")
+    before = _tree(mine)
+    code = main(["export", "--format", "ort", "--model", str(tiny_bert_dir), "--out", str(mine), "--force"])
+    _one_line(capsys, code, "is not a fine-tuned classifier")
+    assert _tree(mine) == before and not (mine / OWNER_FILE).exists()      # still refused without --force
+    _one_line(capsys, main(["export", "--format", "ort", "--model", str(ft), "--out", str(mine)]), "is not empty")
+
+
+def test_a_run_folder_may_already_hold_its_student_init(tmp_path, tiny_bert_dir, capsys):
+    run = tmp_path / "run"
+    assert main(["init-student", "--teacher", str(tiny_bert_dir), "--out", str(run / "student_init")]) == 0
+    assert main(["distill", "--preset", "smoke", "--quiet", "--teacher", str(tiny_bert_dir), "--out", str(run),
+                 "--student", str(run / "student_init"), "--set", "distill.max_steps=2", "--set",
+                 "eval.max_tokens=300"]) == 0, _err(capsys)
+    assert (run / "student" / "config.json").is_file()
