@@ -128,7 +128,7 @@ def test_squad_split_and_span_finetune(tiny_bert_dir, data_root):
 def test_predict_writes_one_row_per_test_example(task, test_rows, tiny_bert_dir, tmp_path, data_root):
     out = tmp_path / "ft"
     assert main(["finetune", "--preset", "smoke", "--quiet", "--model", str(tiny_bert_dir), "--task", task,
-                 "--out", str(out)]) == 0
+                 "--out", str(out), "--max-train-examples", "48", "--max-eval-examples", "48"]) == 0
     spec = builtin_tasks(data_root)[task]
     pred = tmp_path / "pred.tsv"
     assert main(["predict", "--model", str(out), "--task", task, "--input", str(spec.files["test"][0]),

@@ -73,13 +73,18 @@ def test_sentence_config_is_not_invented_for_plain_checkpoints(tmp_path, tiny_be
 def test_finetuned_model_card_parses_and_equals_its_scores(tmp_path, data_root, tiny_bert_dir):
     out = tmp_path / "ft"
     assert main(["finetune", "--model", str(tiny_bert_dir), "--task", "SST-2", "--out", str(out), "--preset", "smoke",
-                 "--quiet"]) == 0
+                 "--quiet", "--max-train-examples", "48", "--max-eval-examples", "48"]) == 0
     meta = card_metadata(out)
     scores = json.loads((out / "eval_results.json").read_text())
     metrics = meta["model-index"][0]["results"][0]["metrics"]
     assert [(m["type"], m["value"]) for m in metrics] == [("accuracy", round(scores["accuracy"], 2))]
-    assert meta["base_model"] == tiny_bert_dir.name and meta["pipeline_tag"] == "text-classification"
+    assert metrics[0]["name"] == "accuracy on a seeded sample of 48 of the 872 dev examples"
+    # a local folder is no hub id: the Hub rejects such a base_model, so the card leaves it out
+    assert "base_model" not in meta and meta["pipeline_tag"] == "text-classification"
     assert "distillation" in meta["tags"]
+    text = (out / "README.md").read_text()
+    assert "## Usage" in text and 'pipeline("text-classification", model=MODEL_DIR)' in text
+    assert "compressed" not in text
     config = json.loads((out / "config.json").read_text())
     assert config["id2label"] == {"0": "negative", "1": "positive"}
 

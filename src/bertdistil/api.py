@@ -132,14 +132,18 @@ def evaluate_mlm(model: str | Path, cfg: Config | None = None, *, progress: bool
 
 def finetune(model: str | Path, task: str, out: str | Path, cfg: Config | None = None, *, seed: int = 1,
              train: str | None = None, dev: str | None = None, regression: bool = False,
-             teacher_model: str | Path | None = None, progress: bool = True) -> dict:
+             teacher_model: str | Path | None = None, progress: bool = True, max_train_examples: int = 0,
+             max_eval_examples: int = 0) -> dict:
     """Fine-tune a model directory on a built-in task (GLUE name or IMDb, from the data root) or your
     ``train``/``dev`` files, and save it to ``out`` with its label names, task record and model card.
-    ``teacher_model`` (a model fine-tuned on the task) turns on task distillation ("DistilBERT (D)").
-    Returns {task, accuracy / f1 / mcc / pearson / spearman (percent), …} on the dev split."""
+    ``teacher_model`` (a model fine-tuned on the task) turns on task distillation ("DistilBERT (D)"). The
+    whole train and dev splits are used unless ``max_train_examples`` / ``max_eval_examples`` (> 0) ask for
+    seeded samples; the preset's protocol caps are ``reproduce``'s. Returns {task, accuracy / f1 / mcc /
+    pearson / spearman (percent), train_examples, dev_examples, …} on the dev split."""
     from .predict import finetune_model
     return finetune_model(Path(model), task, Path(out), cfg or load_config(), seed=seed, train=train, dev=dev,
-                          regression=regression, teacher_model=teacher_model, progress=progress)
+                          regression=regression, teacher_model=teacher_model, progress=progress,
+                          caps=(max_train_examples, max_eval_examples))
 
 
 def reproduce(cfg: Config, out: str | Path, *, restart: bool = False, progress: bool = True) -> dict:

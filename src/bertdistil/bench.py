@@ -9,7 +9,8 @@ memory, thread pools and caches never leak from one model to the next. Protocol:
     runs over held-out documents of the corpus instead (``bench_texts``; ``pass_text`` names which);
   * latency at batch 1 for inputs of 16/64/128/256 tokens: p50/p90/p99 over 50 runs after 5 warm-ups (ms);
   * throughput at batch 32 × 128 tokens (sequences/s); cold start = process start → first prediction (s);
-  * peak resident memory of the measuring process (MB) and its value before the model was loaded.
+  * peak resident memory of the measuring process itself (MB, ``peak_rss_mb``) and its value before the
+    model was loaded.
 """
 from __future__ import annotations
 
@@ -31,8 +32,19 @@ def size_on_disk_mb(model_dir: Path) -> float:
     return sum(f.stat().st_size for f in Path(model_dir).iterdir() if f.name in WEIGHT_FILES) / 1e6
 
 
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # Linux: KiB
+def peak_rss_mb() -> float:
+    """This process's own peak resident memory in MB: ``VmHWM`` of /proc/self/status on Linux, whose
+    high-water mark starts afresh at exec. (``getrusage(RUSAGE_SELF).ru_maxrss`` does not: a child keeps the
+    peak of the parent it was forked from, so a benchmark child would report its parent's memory.) Elsewhere
+    ``ru_maxrss`` (KiB on Linux and BSD, bytes on macOS), the best that platform offers."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024                      # kB
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024 if sys.platform == "darwin" else 1024)
 
 
 def bench_texts(root: Path | None, max_pairs: int, corpus: list[str], heldout_every: int) -> dict:
@@ -62,7 +74,7 @@ def _measure(model_dir: str, threads: int, repeats: int, texts_file: str, latenc
 
     from .deploy import load_runner
     from .models import load_tokenizer
-    rss_before = _rss_mb()
+    rss_before = peak_rss_mb()
     tok = load_tokenizer(model_dir)
     run = load_runner(model_dir, threads)
     texts = json.loads(Path(texts_file).read_text())
@@ -101,8 +113,8 @@ def _measure(model_dir: str, threads: int, repeats: int, texts_file: str, latenc
             "threads": threads, "pass_s": statistics.median(passes), "pass_s_min": min(passes),
             "pass_s_max": max(passes), "pass_text": texts["name"], "pass_texts": len(enc), "repeats": repeats,
             "latency_ms": latency,
-            "throughput_seq_s": throughput, "cold_start_s": cold, "peak_rss_mb": _rss_mb(),
-            "rss_before_model_mb": rss_before}
+            "throughput_seq_s": throughput, "cold_start_s": cold, "peak_rss_mb": peak_rss_mb(),
+            "rss_before_model_mb": rss_before, "peak_rss_of": "measuring process (VmHWM)"}
 
 
 def count_params(model_dir: str | Path) -> dict:
@@ -133,7 +145,9 @@ def bench_model(model_dir: str | Path, threads: int, repeats: int, texts_file: s
 
 
 def table3(bench: dict) -> list[str]:
-    """Markdown Table 3: paper rows, then measured rows, with speed-up relative to the first measured model."""
+    """Markdown Table 3: paper rows, then measured rows. The peak RSS of a row recorded without
+    ``peak_rss_of`` is shown as "–": such rows read ``ru_maxrss``, the peak of the process that started the
+    benchmark rather than the model's own."""
     text = next(iter(bench.values()), {}).get("pass_text", "STS-B dev")
     lines = [f"| model | params (M) | size (MB) | {text} pass, batch 1 (s) | threads | p50 latency @128 (ms) | "
              "throughput @32×128 (seq/s) | peak RSS (MB) |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
@@ -142,7 +156,8 @@ def table3(bench: dict) -> list[str]:
     for name, b in bench.items():
         lines.append(f"| {name} | {b['params'] / 1e6:.1f} | {b['size_mb']:.1f} | {b['pass_s']:.1f} "
                      f"({b['pass_s_min']:.1f}–{b['pass_s_max']:.1f}) | {b['threads']} | "
-                     f"{b['latency_ms']['128']['p50']:.1f} | {b['throughput_seq_s']:.0f} | {b['peak_rss_mb']:.0f} |")
+                     f"{b['latency_ms']['128']['p50']:.1f} | {b['throughput_seq_s']:.0f} | "
+                     + (f"{b['peak_rss_mb']:.0f} |" if "peak_rss_of" in b else "– |"))
     return lines
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCardData
 
 from . import __version__
+from .errors import BertdistilError
 from .layout import RunLayout
 from .modelcard import (
     GLUE_CONFIGS,
@@ -16,6 +17,7 @@ from .modelcard import (
     ROLES,
     datasets_used,
     glue_results,
+    hub_id,
     mlm_result,
     save_card,
     teacher_id,
@@ -23,6 +25,7 @@ from .modelcard import (
     zero_shot_result,
 )
 from .sentence import sentence_modules
+from .tasks import load_examples
 
 PAPER = "DistilBERT (Sanh et al. 2019, arXiv:1910.01108)"
 METRICS = ("accuracy", "f1", "mcc", "pearson", "spearman", "exact_match")
@@ -59,14 +62,48 @@ def _training_line(name: str, r: dict) -> str:
             + (f", temperature {loss['temperature']}" if loss.get("temperature") else ""))
 
 
+def _mask_token(model_dir: Path) -> str:
+    """The model's own mask token (``[MASK]`` for BERT, ``<mask>`` for MPNet and RoBERTa)."""
+    from .models import load_tokenizer
+    return load_tokenizer(model_dir).mask_token or "[MASK]"
+
+
 def _usage(model_dir: Path) -> list[str]:
+    """Usage of a pre-trained model: as a sentence encoder when it has sentence-transformers modules, and fill-mask."""
     lines = ["## Usage", "", "```python"]
     if sentence_modules(model_dir) is not None:
         lines += ["from sentence_transformers import SentenceTransformer",
-                  "embeddings = SentenceTransformer(MODEL_DIR).encode([\"A sentence.\", \"Another one.\"])"]
-    lines += ["from transformers import pipeline", "pipeline(\"fill-mask\", model=MODEL_DIR)(\"Paris is the [MASK] "
-              "of France.\")", "```", ""]
+                  "embeddings = SentenceTransformer(MODEL_DIR).encode([\"A sentence.\", \"Another one.\"])", ""]
+    lines += ["from transformers import pipeline",
+              f"pipeline(\"fill-mask\", model=MODEL_DIR)(\"Paris is the {_mask_token(model_dir)} of France.\")",
+              "```", ""]
     return lines
+
+
+def classifier_usage(spec, fmt: str = "hf") -> list[str]:
+    """Usage of a fine-tuned classifier of task ``spec`` saved in format ``fmt`` (deploy.py's formats)."""
+    example = '{"text": "A man is playing a guitar.", "text_pair": "A person plays music."}' if spec.text_b \
+        is not None else '"A gripping, funny and moving film."'
+    if fmt == "onnx":
+        call = '"A man is playing a guitar.", "A person plays music."' if spec.text_b is not None else \
+            '"A gripping, funny and moving film."'
+        code = ["import onnxruntime as ort", "from transformers import AutoTokenizer",
+                "tokenizer = AutoTokenizer.from_pretrained(MODEL_DIR)",
+                "session = ort.InferenceSession(f\"{MODEL_DIR}/model.onnx\")",
+                "names = [i.name for i in session.get_inputs()]",
+                f"inputs = tokenizer({call}, return_tensors=\"np\")",
+                "logits = session.run([\"logits\"], {n: inputs[n] for n in names})[0]"]
+    elif fmt == "torch_int8":
+        code = ["# PyTorch dynamic INT8 weights (model_int8.pt): loaded through bertdistil",
+                "from bertdistil.deploy import load_runner, predict_logits",
+                "from transformers import AutoTokenizer",
+                "logits = predict_logits(load_runner(MODEL_DIR), AutoTokenizer.from_pretrained(MODEL_DIR),",
+                "                        [(\"A gripping, funny and moving film.\", None, 0)])"]
+    else:
+        extra = ", function_to_apply=\"none\"" if spec.is_regression else ""
+        code = ["from transformers import pipeline", "classify = pipeline(\"text-classification\", model=MODEL_DIR)",
+                f"classify({example}{extra})"]
+    return ["## Usage", "", "```python", *code, "```", ""]
 
 
 def pretrained_card(model_dir: Path, name: str, r: dict) -> Path:
@@ -76,20 +113,23 @@ def pretrained_card(model_dir: Path, name: str, r: dict) -> Path:
     tags = ["distillation", "bertdistil", "knowledge-distillation"] + \
         (["sentence-transformers", "sentence-similarity"] if sentence_modules(model_dir) is not None else [])
     results = mlm_result(name, r) + zero_shot_result(name, r) + glue_results(name, r)
-    data = ModelCardData(license=teacher_license(source), base_model=teacher_id(source), library_name="transformers",
+    hub = t["hub_id"] if "hub_id" in t else hub_id(source)          # recorded by the run (its paths are relative)
+    licence = t["license"] if "license" in t else teacher_license(source)
+    named = hub or teacher_id(source)
+    data = ModelCardData(license=licence, base_model=hub, library_name="transformers",
                          pipeline_tag="fill-mask", tags=tags, datasets=datasets_used(r) or None, language="en",
                          model_name=name, eval_results=results or None)
     prep = t.get("preparation", {})
     head = ("its masked-LM head fitted here (encoder unchanged)" if cfg.get("teacher_head_only") else
             "adapted with the masked-LM loss here") if prep.get("prepared") else "used as it is"
     bench = (r.get("bench") or {})
-    speed = [f"- {who}: {b['params']:,} parameters, {b['size_mb']:.1f} MB, batch-1 latency at 128 tokens "
+    speed = [f"- {who}: {b['size_mb']:.1f} MB of weights, batch-1 latency at 128 tokens "
              f"{b['latency_ms']['128']['p50']:.1f} ms (p50, {b['threads']} thread)"
              for who, b in bench.items() if who.endswith("@1t") and "128" in b.get("latency_ms", {})]
-    body = [f"{ROLES.get(name, name)} of `{teacher_id(source)}`, made by bertdistil {__version__} following {PAPER} "
+    body = [f"{ROLES.get(name, name)} of `{named}`, made by bertdistil {__version__} following {PAPER} "
             f"with `bertdistil reproduce --preset {r.get('preset', cfg.get('preset'))}`.", "",
             "## How it was made", "",
-            f"- teacher: `{teacher_id(source)}` ({t.get('layers')} layers, hidden {t.get('hidden')}, "
+            f"- teacher: `{named}` ({t.get('layers')} layers, hidden {t.get('hidden')}, "
             f"{t.get('params', 0):,} parameters), {head}",
             f"- this model: {s.get('layers')} layers copied from teacher layers {s.get('layer_map')}, hidden "
             f"{s.get('hidden')}, {s.get('params', 0):,} parameters (token-type embeddings and pooler dropped)",
@@ -105,30 +145,51 @@ def pretrained_card(model_dir: Path, name: str, r: dict) -> Path:
              "- A sentence-embedding teacher has no masked-LM head of its own: masked-token accuracies are low in "
              "absolute terms for every model here, the teacher included.",
              "- English text only; inherits the teacher's biases."]
-    return save_card(model_dir, data, f"{name} — a distilled {teacher_id(source).split('/')[-1]}", body)
+    return save_card(model_dir, data, f"{name} — a distilled {named.split('/')[-1]}", body)
 
 
-def finetuned_card(model_dir: Path, task: str, metrics: dict, base_model: str, method: str | None = None,
-                   library: str = "transformers", size_mb: float | None = None) -> Path:
-    """README.md of a fine-tuned (or compressed) classifier: its dev metrics, where it came from, how it was made."""
-    glue = task in GLUE_CONFIGS
-    results = [EvalResult(task_type="text-classification", task_name=task,
-                          dataset_type=HUB_DATASETS["glue"] if glue else HUB_DATASETS.get(task.lower(), task),
-                          dataset_name=f"GLUE {task}" if glue else task, dataset_config=GLUE_CONFIGS.get(task),
-                          dataset_split="validation" if glue else "test", metric_type=k, metric_value=round(v, 2))
+def _sample_note(spec, metrics: dict) -> str | None:
+    """How much of the dev split the scores are on, when a cap took a sample of it (``metrics["dev_examples"]``
+    against the size of the task's dev files)."""
+    n = metrics.get("dev_examples")
+    try:
+        whole = len(load_examples(spec, "dev")) if n else 0
+    except BertdistilError:
+        return None
+    return f"a seeded sample of {n:,} of the {whole:,} dev examples" if n < whole else None
+
+
+def finetuned_card(model_dir: Path, spec, metrics: dict, origin: str | Path, *, task_teacher: str | None = None,
+                   compression: str | None = None, fmt: str = "hf", size_mb: float | None = None) -> Path:
+    """README.md of a fine-tuned (or, with ``compression``, compressed) classifier of task ``spec``: its dev
+    metrics (``metrics``: percent, with train_examples / dev_examples / seed when known), the
+    model it came from (``origin``: its hub id becomes ``base_model`` when known, its card's licence is
+    carried on), ``task_teacher`` (the fine-tuned teacher of task distillation), usage for format ``fmt``."""
+    glue, sample = spec.name in GLUE_CONFIGS, _sample_note(spec, metrics)
+    split = "validation" if glue else "test"
+    results = [EvalResult(task_type="text-classification", task_name=spec.name,
+                          dataset_type=HUB_DATASETS["glue"] if glue else HUB_DATASETS.get(spec.name.lower(), spec.name),
+                          dataset_name=f"GLUE {spec.name}" if glue else spec.name,
+                          dataset_config=GLUE_CONFIGS.get(spec.name), dataset_split=split, metric_type=k,
+                          metric_value=round(v, 2), metric_name=f"{k} on {sample}" if sample else k)
                for k, v in metrics.items() if isinstance(v, (int, float)) and k in METRICS]
-    data = ModelCardData(base_model=base_model, library_name=library, pipeline_tag="text-classification",
+    data = ModelCardData(license=teacher_license(origin), base_model=hub_id(origin),
+                         library_name=LIBRARIES.get(fmt, "transformers"), pipeline_tag="text-classification",
                          tags=["distillation", "bertdistil", *(["glue"] if glue else [])], language="en",
                          model_name=Path(model_dir).name, eval_results=results or None)
-    body = [f"`{base_model}` fine-tuned on {task} by bertdistil {__version__}"
-            + (f", then compressed: {method}" if method else "") + ".", "",
-            "Dev-set scores (percent): " + ", ".join(f"{r.metric_type} {r.metric_value}" for r in results) + ".", ""]
+    made = f"`{teacher_id(origin)}` fine-tuned on {spec.name} by bertdistil {__version__}" + \
+        (f", with task distillation from `{task_teacher}`" if task_teacher else "") + \
+        (f", then compressed: {compression}" if compression else "") + "."
+    body = [made, "", "Dev-set scores (percent" + (f", {sample}" if sample else "") + "): "
+            + ", ".join(f"{r.metric_type} {r.metric_value}" for r in results) + ".", ""]
     if size_mb:
         body += [f"Size: {size_mb:.1f} MB.", ""]
-    body += ["Limitations: fine-tuned on a capped, seeded sample of the train split with one seed; see the run's "
-             "report for the median over seeds and the controls."]
-    return save_card(model_dir, data, f"{Path(model_dir).name} ({task})", body)
-
+    body += classifier_usage(spec, fmt)
+    used = metrics.get("train_examples")
+    body += ["## Limitations", "", f"- One fine-tuning seed ({metrics.get('seed', 'n/a')})"
+             + (f" on {used:,} train examples" if used else "") + "; a run's report gives the median over seeds "
+             "and the controls.", "- English text only; inherits the teacher's biases."]
+    return save_card(model_dir, data, f"{Path(model_dir).name} ({spec.name})", body)
 
 
 def write_run_cards(run: Path, r: dict) -> list[Path]:

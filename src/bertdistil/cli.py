@@ -110,10 +110,18 @@ def _user_files(p):
     p.add_argument("--regression", action="store_true", help="your task is a regression (scores)")
 
 
+def _caps(p):
+    p.add_argument("--max-train-examples", type=int, default=0, metavar="N",
+                   help="fine-tune on a seeded random sample of N train examples (default 0: the whole split)")
+    p.add_argument("--max-eval-examples", type=int, default=0, metavar="N",
+                   help="score on a seeded random sample of N dev examples (default 0: the whole split)")
+
+
 def _finetune(p):
     _model(p)
     _task(p, required=True)
     _user_files(p)
+    _caps(p)
     p.add_argument("--seed", type=int, default=1, help="fine-tuning seed")
     p.add_argument("--teacher-model", help="a model fine-tuned on the task → task distillation (student (D))")
     _force(p, "an earlier fine-tuned model is replaced")
@@ -151,6 +159,7 @@ def _compress(p):
     p.add_argument("--model", required=True, help="a model fine-tuned with `bertdistil finetune`")
     _task(p)
     _user_files(p)
+    _caps(p)
     p.add_argument("--baseline", help="a model directory to time as the 1.00x reference (e.g. the fine-tuned teacher)")
     p.add_argument("--threads", type=int, default=1, help="threads for timing (paper: 1)")
 

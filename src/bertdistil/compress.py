@@ -26,14 +26,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .cards import LIBRARIES, finetuned_card
+from .cards import finetuned_card
 from .checkpoint import building_dir, save_model_dir, save_torch, write_json
 from .deploy import INT8_FILE, ONNX_FILE, VARIANT_FILE, input_names, load_runner, predict_logits, quantize_torch_int8
 from .errors import BertdistilError
 from .finetuning import encode, finetune, predict_outputs, to_predictions
 from .layout import cached_json
 from .metrics import task_metrics
-from .modelcard import teacher_id
 from .models import load_classifier, load_tokenizer
 
 VARIANTS = ("torch_int8", "magnitude", "ffn", "onnx", "onnx_int8", "ffn_onnx_int8")
@@ -264,5 +263,5 @@ def compress(src: Path, spec, train_ex: list[tuple], dev_ex: list[tuple], out: P
         results[name] = cached_json(out / f"{name}.eval.json", compute, also=vdir / "config.json")
         if name != "fp32":
             r = results[name]
-            finetuned_card(vdir, spec.name, r, teacher_id(src), r["method"], LIBRARIES.get(r["format"]), r["size_mb"])
+            finetuned_card(vdir, spec, r, src, compression=r["method"], fmt=r["format"], size_mb=r["size_mb"])
     return results

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BertdistilError
+from .precision import PRECISIONS, native_bf16, resolve_precision
 
 PRESET_DIR = Path(__file__).parent / "presets"
 
@@ -165,7 +166,7 @@ class Config:
     fold_token_type: bool = True
     seed: int = 56
     distill_seed: int | None = None     # distillation + controls (order, masks, dropout); None = seed (teacher: seed)
-    bf16: bool = True
+    precision: str = "auto"             # auto (bf16 where the CPU/GPU computes it natively, else fp32) | bf16 | fp32
     cpu_kernels: bool = True            # CPU pre-training: faster dropout + attention (cpu_kernels.py); false = stock
     bf16_teacher: bool = True           # with bf16: the frozen teacher held in bf16 (models.bf16_inference_copy)
     threads: int = 0                    # 0 = all cores
@@ -195,8 +196,15 @@ class Config:
         """Seed of the distillation and control runs: ``distill_seed``, else ``seed``."""
         return self.seed if self.distill_seed is None else self.distill_seed
 
+    @property
+    def bf16(self) -> bool:
+        """True when training and inference run under bf16 autocast: ``precision`` resolved on ``device``
+        (precision.resolve_precision)."""
+        return resolve_precision(self.precision, self.device) == "bf16"
+
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The settings, plus ``bf16``: the precision as resolved on this machine (what the run used)."""
+        return {**dataclasses.asdict(self), "bf16": self.bf16}
 
 
 OPTIONAL_SECTIONS = {"finetune": FinetuneConfig, "bench": BenchConfig, "compress": CompressConfig,
@@ -233,6 +241,8 @@ def _apply(obj: Any, data: dict, where: str, prefix: str = "") -> None:
     names = {f.name: f for f in dataclasses.fields(obj)}
     hints = typing.get_type_hints(type(obj))
     for key, value in data.items():
+        if key == "bf16" and not prefix:         # the earlier name of precision, recorded in saved configs
+            key, value = "precision", {True: "bf16", False: "fp32"}.get(_check_type(value, bool, f"{where} bf16"))
         if key in ALIASES and ALIASES[key] in names:
             print(f"bertdistil: note: setting '{key}' is now called '{ALIASES[key]}'", file=sys.stderr)
             key = ALIASES[key]
@@ -307,6 +317,11 @@ def check_config(cfg: Config) -> None:
         raise BertdistilError("eval.heldout_every must be 0 (nothing held out) or at least 2")
     if cfg.loss.hidden_teacher not in ("prepared", "original"):
         raise BertdistilError("loss.hidden_teacher must be prepared or original")
+    if cfg.precision not in PRECISIONS:
+        raise BertdistilError(f"precision must be {', '.join(PRECISIONS)}, got {cfg.precision!r}")
+    if cfg.precision == "bf16" and not native_bf16(cfg.device):
+        print("bertdistil: note: precision=bf16 on hardware without native bf16 (AVX512-BF16/AMX, or a bf16 GPU) is "
+              "emulated and far slower than fp32: precision=auto picks fp32 here", file=sys.stderr)
     if cfg.token_dtype not in ("auto", "uint16", "uint32"):
         raise BertdistilError("token_dtype must be auto, uint16 or uint32")
     if cfg.finetune is not None and not 0 <= cfg.finetune.heldout_prop < 1:

@@ -22,10 +22,9 @@ from .downstream import model_dirs
 from .efficiency_report import compress_table, train_throughput_table
 from .finetuning import encode, finetune, predict_outputs
 from .layout import RunLayout, cached_entries, cached_json
-from .modelcard import teacher_id
 from .models import check_model_dir, load_classifier
 from .ownership import writing
-from .tasks import builtin_tasks, load_examples
+from .tasks import builtin_tasks, load_examples, task_examples
 
 
 def bench_results(run: Path, cfg: Config, texts_file: Path, models: dict[str, Path] | None = None) -> dict:
@@ -48,8 +47,8 @@ def _finetuned(src: Path, dst: Path, spec, train_ex, dev_ex, cfg: Config, teache
         save_model_dir(model.cpu(), tok, dst)
         return res
     res = cached_json(dst.parent / f"{dst.name}.eval.json", run, also=dst / "config.json")
-    finetuned_card(dst, spec.name, res, teacher_id(src), "task distillation from the fine-tuned teacher"
-                   if teacher_out is not None else None)
+    finetuned_card(dst, spec, res, src, task_teacher="the teacher fine-tuned on the task" if teacher_out is not None
+                   else None)
     return res
 
 
@@ -132,26 +131,30 @@ def variant_rows(per_task: dict, timings: dict, teacher_s: float | None) -> dict
 
 
 def train_throughput_results(student, teacher, dataset, masker, cfg: Config) -> dict:
-    """``train_throughput``: the distillation step per sequence length as training runs it (bf16 autocast,
-    ``cfg.cpu_kernels``, ``cfg.bf16_teacher``), as bf16 with stock PyTorch ops and an fp32-weight teacher
-    (when either is on, to show their effect) and as a plain fp32 eager loop, each with the matmul peak of
-    its precision measured between its steps (trainbench.py has the FLOP formula); ``peak_gflops``
-    {bf16, fp32} are those of the first sequence length; top-level tokens_per_s and mfu are the first
-    bf16 row's."""
+    """``train_throughput``: the distillation step per sequence length as training runs it (``cfg.precision``
+    resolved on this machine, ``cfg.cpu_kernels``, ``cfg.bf16_teacher``); when that is bf16, also as bf16
+    with stock PyTorch ops and an fp32-weight teacher (when either is on, to show their effect) and as a
+    plain fp32 eager loop. Each row has the matmul peak of its precision measured between its steps
+    (trainbench.py has the FLOP formula); ``peak_gflops`` {precision: GFLOP/s} are those of the first
+    sequence length; top-level tokens_per_s and mfu are the first row's (the training loop's)."""
     import torch
 
     from .trainbench import bench_train
-    tb = cfg.train_bench
-    rows = {"bf16": bench_train(student, teacher, dataset, masker, cfg.loss, tb, True, cpu_kernels=cfg.cpu_kernels,
-                                bf16_teacher=cfg.bf16_teacher)}
-    if cfg.cpu_kernels or cfg.bf16_teacher:
-        rows["bf16_stock"] = bench_train(student, teacher, dataset, masker, cfg.loss, tb, True)
-    rows["fp32"] = bench_train(student, teacher, dataset, masker, cfg.loss, tb, False)
-    for r, r16 in zip(rows["fp32"], rows["bf16"]):
-        r["mfu_vs_bf16_peak"] = r["achieved_gflops"] / r16["peak_gflops"]
-    peak = {"bf16": rows["bf16"][0]["peak_gflops"], "fp32": rows["fp32"][0]["peak_gflops"]}
-    first = rows["bf16"][0]
+    tb, rows = cfg.train_bench, {}
+    if cfg.bf16:
+        rows["bf16"] = bench_train(student, teacher, dataset, masker, cfg.loss, tb, True, cpu_kernels=cfg.cpu_kernels,
+                                   bf16_teacher=cfg.bf16_teacher)
+        if cfg.cpu_kernels or cfg.bf16_teacher:
+            rows["bf16_stock"] = bench_train(student, teacher, dataset, masker, cfg.loss, tb, True)
+    rows["fp32"] = bench_train(student, teacher, dataset, masker, cfg.loss, tb, False,
+                               cpu_kernels=cfg.cpu_kernels and not cfg.bf16)
+    if cfg.bf16:
+        for r, r16 in zip(rows["fp32"], rows["bf16"]):
+            r["mfu_vs_bf16_peak"] = r["achieved_gflops"] / r16["peak_gflops"]
+    peak = {k: rows[k][0]["peak_gflops"] for k in ("bf16", "fp32") if k in rows}
+    first = next(iter(rows.values()))[0]
     return {"tokens_per_s": first["tokens_per_s"], "mfu": first["mfu"], "peak_gflops": peak,
+            "precision": "bf16" if cfg.bf16 else "fp32",
             "threads": torch.get_num_threads(), "steps": rows, "loss": {
                 "restrict_ce_to_mask": cfg.loss.restrict_ce_to_mask, "alpha": [cfg.loss.alpha_ce, cfg.loss.alpha_mlm,
                                                                               cfg.loss.alpha_cos]},
@@ -178,8 +181,7 @@ def _compress_into(args, cfg: Config, src: Path, fc, cc, bc) -> int:
     from .usertask import resolve_task
     root = resolve_data_root(cfg.data_dir)
     spec = resolve_task(args.task, args.train, args.dev, args.regression, root, args.model)
-    train_ex = load_examples(spec, "train", fc.max_train_examples)
-    dev_ex = load_examples(spec, "dev", fc.max_eval_examples)
+    train_ex, dev_ex = task_examples(spec, (args.max_train_examples, args.max_eval_examples), args.quiet)
     out = Path(args.out)
     texts = write_bench_texts(out / "bench_texts.json", root, bc.max_pairs, cfg.corpus or default_corpus(),
                               cfg.eval.heldout_every)

@@ -1,15 +1,19 @@
-"""Does distillation work on this run? Issue 14's goals checked from a run's results.json, stated plainly.
+"""Does distillation work on this run? The project's goals checked from a run's results.json, stated plainly.
 
 Goals (each True, False, or None when the run lacks what it needs):
   1–2. the student's GLUE Score exceeds the truncated control's / the MLM-only control's by more than the larger
-       min–max spread over fine-tuning seeds of the two models (seedstats.compare);
+       min–max spread over fine-tuning seeds of the two models (seedstats.compare; not measurable with fewer
+       than seedstats.MIN_SEEDS seeds);
   3.   retention (student Score / the better teacher's) ≥ 95% — and the same for student (D);
   4.   every task's teacher is clearly above the majority-class baseline: the better teacher's worst seed beats
        the majority score by more than that teacher's min–max spread;
-  5.   masked-LM: the student's accuracy against the MLM-only control's, with its paired-bootstrap interval;
+  5.   masked-LM: the student's accuracy against the MLM-only control's, with its paired-bootstrap interval
+       (evaluation-sampling noise over sequences; one distillation seed, so seed noise is not in it);
   6.   the run's wall-clock time ≤ 150 minutes (when one invocation made the whole run).
 """
 from __future__ import annotations
+
+from .seedstats import verdict
 
 RETENTION_GOAL = 95.0
 MINUTES_GOAL = 150.0
@@ -19,8 +23,11 @@ def _beats(ds: dict, other: str) -> dict:
     c = ds.get("comparisons", {}).get(f"student vs {other}")
     if c is None:
         return {"holds": None, "evidence": f"no student vs {other} comparison in this run"}
-    return {"holds": bool(c["exceeds"]), "evidence": f"median difference {c['difference']:+.2f} points against "
-                                                     f"a larger seed spread of {c['spread']:.2f}"}
+    said = verdict(c)
+    holds = None if said.startswith("not measurable") else said == "yes"
+    head = f"{said}: " if holds is None else ""
+    return {"holds": holds, "evidence": f"{head}median difference {c['difference']:+.2f} points against "
+                                        f"a larger seed spread of {c['spread']:.2f}"}
 
 
 def _retention(ds: dict, model: str) -> dict:
@@ -56,7 +63,8 @@ def _mlm(results: dict) -> dict:
         return {"holds": None, "evidence": "no paired-bootstrap comparison with the MLM-only control in this run"}
     lo, hi = c["accuracy_interval"]
     return {"holds": bool(c["accuracy_exceeds"] and c["accuracy"] > 0),
-            "evidence": f"masked-token accuracy {c['accuracy']:+.2f} points, 95% interval [{lo:+.2f}, {hi:+.2f}]"}
+            "evidence": f"masked-token accuracy {c['accuracy']:+.2f} points, 95% interval [{lo:+.2f}, {hi:+.2f}] "
+                        "(bootstrap over evaluation sequences; one distillation seed)"}
 
 
 def _minutes(results: dict) -> dict:
@@ -68,7 +76,7 @@ def _minutes(results: dict) -> dict:
 
 
 def goal_checks(results: dict, metrics: dict[str, str] | None = None) -> list[dict]:
-    """[{goal, holds: True / False / None, evidence}] for issue 14's goals, from a results.json dict;
+    """[{goal, holds: True / False / None, evidence}] for the project's goals, from a results.json dict;
     ``metrics`` = {task: its first metric} (default: the first in each teacher summary)."""
     ds = results.get("downstream") or {}
     checks = [("student Score > truncated control's, beyond seed spread", _beats(ds, "truncated")),
@@ -76,7 +84,8 @@ def goal_checks(results: dict, metrics: dict[str, str] | None = None) -> list[di
               (f"student retention ≥ {RETENTION_GOAL:g}%", _retention(ds, "student")),
               (f"student (D) retention ≥ {RETENTION_GOAL:g}%", _retention(ds, "student_d")),
               ("every task's teacher clearly above the majority class", _teacher_above_majority(ds, metrics or {})),
-              ("masked-LM: student above the MLM-only control beyond its bootstrap interval", _mlm(results)),
+              ("masked-LM: student above the MLM-only control beyond its bootstrap interval (evaluation noise)",
+               _mlm(results)),
               (f"whole run ≤ {MINUTES_GOAL:g} min", _minutes(results))]
     return [{"goal": g, **c} for g, c in checks]
 
@@ -84,6 +93,6 @@ def goal_checks(results: dict, metrics: dict[str, str] | None = None) -> list[di
 def goal_lines(results: dict) -> list[str]:
     """The report's goal table: one row per goal with yes / **no** / not measured and its evidence."""
     word = {True: "yes", False: "**no**", None: "not measured"}
-    lines = ["| goal (issue 14) | holds | evidence |", "|---|---|---|"]
+    lines = ["| goal | holds | evidence |", "|---|---|---|"]
     lines += [f"| {c['goal']} | {word[c['holds']]} | {c['evidence']} |" for c in goal_checks(results)]
     return lines

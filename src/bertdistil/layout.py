@@ -3,7 +3,8 @@ write the same one), and ``cached_json``, the one way a stage reuses what it wro
 
   OUT/.bertdistil.lock            the running command (runlock.py)
   OUT/config.json                 the resolved config; a resume must match it (pipeline.check_out_dir)
-  OUT/results.json, report.md, loss_curves.png
+  OUT/results.json, report.md, loss_curves.png   (results.json names no machine's folders: provenance.portable)
+  OUT/teacher_dirs.json           this machine's teacher folders, for the stages after pre-training
   OUT/student_init/               the student before training (= the truncated-teacher control)
   OUT/student/                    the distilled student
   OUT/controls/<name>/            trained controls (mlm_only, hidden_only, …)
@@ -36,6 +37,7 @@ class RunLayout:
 
     config = property(lambda self: self._p("config.json"))
     results = property(lambda self: self._p("results.json"))
+    teacher_dirs = property(lambda self: self._p("teacher_dirs.json"))
     report = property(lambda self: self._p("report.md"))
     loss_curves = property(lambda self: self._p("loss_curves.png"))
     student_init = property(lambda self: self._p("student_init"))
@@ -72,9 +74,11 @@ class RunLayout:
         if self.results.is_file():
             results = json.loads(self.results.read_text())
             teacher = results["teacher"]
-            dirs["teacher"] = Path(teacher["name_or_path"])
-            if teacher.get("preparation", {}).get("prepared") and teacher.get("source"):
-                original = Path(teacher["source"])                      # the checkpoint before its head was fitted
+            # this machine's folders; results.json before it was portable held them itself
+            where = json.loads(self.teacher_dirs.read_text()) if self.teacher_dirs.is_file() else teacher
+            dirs["teacher"] = Path(where["name_or_path"])
+            if teacher.get("preparation", {}).get("prepared") and where.get("source"):
+                original = Path(where["source"])                        # the checkpoint before its head was fitted
                 head_only = results.get("config", {}).get("teacher_head_only")
                 dirs["teacher" if head_only else "teacher_original"] = original
         return {k: v for k, v in dirs.items() if (v / "config.json").is_file()}

@@ -1,8 +1,9 @@
 """Model cards: a Hugging Face ``README.md`` (YAML metadata + text) in every model directory we save, generated
 from the measurements (results.json of a run, eval_results.json of a fine-tuning), never typed by hand.
 
-The metadata (``huggingface_hub.ModelCardData``) carries ``license`` from the teacher's own card, ``base_model``
-= the teacher, ``library_name``, ``pipeline_tag``, ``tags`` (``distillation``…), ``datasets`` and a
+The metadata (``huggingface_hub.ModelCardData``) carries ``license`` from the teacher's own card (passed on to
+every card made from it), ``base_model`` = the hub id of the model it was made from when that is known
+(``hub_id``; omitted otherwise), ``library_name``, ``pipeline_tag``, ``tags`` (``distillation``…), ``datasets`` and a
 ``model-index`` whose values are the results' numbers (medians over fine-tuning seeds, percent; masked-LM
 accuracy in percent). The text says how the model was made, what it scored next to its teacher and the
 controls, its size and speed, and its limitations.
@@ -27,26 +28,40 @@ ROLES = {"student": "the distilled student", "truncated": "the truncated teacher
          "teacher": "the teacher with a fitted masked-LM head"}
 
 
-def teacher_id(src: str | Path) -> str:
-    """The hub id of the embedded teacher, else the teacher directory's name (a local checkpoint). A teacher
-    prepared by bertdistil (CACHE/teachers/<key>/final) is named after the checkpoint it was prepared from."""
-    from .resources import default_teacher
+def _origin(src: str | Path) -> Path:
+    """The checkpoint a folder stands for: a teacher prepared by bertdistil (CACHE/teachers/<key>/final) is
+    the checkpoint it was prepared from (its ``source.json``); any other folder is itself."""
     record = Path(src).parent / "source.json"
     if Path(src).name == "final" and record.is_file():
-        src = json.loads(record.read_text())["source"]
-    if Path(src).name == "all-mpnet-base-v2":               # the base-size teacher (baseteacher.py)
+        return Path(json.loads(record.read_text())["source"])
+    return Path(src)
+
+
+def hub_id(src: str | Path) -> str | None:
+    """The Hugging Face Hub id of a checkpoint when it is known — the embedded teacher, the base-size teacher,
+    or a teacher prepared from either — else None (a local folder such as a student or a fine-tuned model:
+    the Hub accepts only model ids as ``base_model``)."""
+    from .resources import default_teacher
+    src = _origin(src)
+    if src.name == "all-mpnet-base-v2":                     # the base-size teacher (baseteacher.py)
         return "sentence-transformers/all-mpnet-base-v2"
     try:
-        if Path(src).resolve() == default_teacher().resolve():
+        if src.resolve() == default_teacher().resolve():
             return EMBEDDED_TEACHER
     except BertdistilError:
         pass
-    return Path(src).name
+    return None
+
+
+def teacher_id(src: str | Path) -> str:
+    """How a card names a checkpoint: its hub id (``hub_id``) when known, else its directory's name."""
+    return hub_id(src) or _origin(src).name
 
 
 def teacher_license(src: str | Path) -> str | None:
-    """``license`` from the teacher directory's own model card (README.md metadata), if it has one."""
-    card = Path(src) / "README.md"
+    """``license`` from the checkpoint's own model card (README.md metadata), if it has one: a teacher's
+    card, or a bertdistil card that carried the teacher's licence on (student, fine-tuned, compressed)."""
+    card = _origin(src) / "README.md"
     return ModelCard.load(card).data.license if card.is_file() else None
 
 

@@ -21,9 +21,10 @@ from .dataroot import manifest, resolve_data_root, skipped_notice, squad_files
 from .distributed import rank_world
 from .errors import BertdistilError
 from .layout import RunLayout, cached_json
+from .modelcard import hub_id, teacher_license
 from .models import check_model_dir, describe, load_masked_lm, load_tokenizer, n_layers
 from .ownership import contents
-from .provenance import machine, provenance
+from .provenance import machine, portable, provenance
 from .recipes import CONTROLS, recipe
 from .resources import default_corpus
 from .sentence import copy_sentence_config
@@ -68,7 +69,8 @@ def fill_mask_examples(model_dir: Path, prompts: list[str], top_k: int = 5) -> d
 
 # sections that leave the pre-trained models as they are
 POST_TRAINING = ("finetune", "bench", "compress", "train_bench", "edge")
-EXECUTION = ("world_size", "cpu_kernels", "bf16_teacher", "threads", "device", "data_dir")   # how, not what it trains
+# how, not what it trains (the precision as resolved is compared through the recorded "bf16")
+EXECUTION = ("world_size", "precision", "cpu_kernels", "bf16_teacher", "threads", "device", "data_dir")
 
 
 def _comparable(config: dict, world: int) -> dict:
@@ -107,6 +109,12 @@ def check_out_dir(out: Path, cfg: Config) -> None:
     write_json({**new, "world_size": world}, saved)
 
 
+def write_results(results: dict, out: Path, ctx: Context) -> None:
+    """OUT/results.json, its paths relative to the run, cache or data root (provenance.portable): the dict in
+    memory keeps the absolute ones."""
+    write_json(portable(results, out, ctx.cache, ctx.root), RunLayout(out).results)
+
+
 def reproduce(cfg: Config, out: Path, progress: bool = True) -> dict:
     """Run the whole DistilBERT recipe into ``out``; returns the results dict written to results.json.
 
@@ -134,7 +142,8 @@ def reproduce(cfg: Config, out: Path, progress: bool = True) -> dict:
     student_model, _ = load_masked_lm(layout.student)
     results = {
         "preset": cfg.preset,
-        "teacher": {**describe(teacher, teacher_dir), "source": str(ctx.teacher_src), "preparation": prep},
+        "teacher": {**describe(teacher, teacher_dir), "source": str(ctx.teacher_src), "hub_id": hub_id(ctx.teacher_src),
+                    "license": teacher_license(ctx.teacher_src), "preparation": prep},
         "student": {**describe(student_model, layout.student), "layer_map":
                     resolve_layer_map(n_layers(teacher.config), cfg.layer_map)},
         "corpus": ctx.dataset.meta,
@@ -158,16 +167,17 @@ def reproduce(cfg: Config, out: Path, progress: bool = True) -> dict:
         earlier = json.loads(layout.results.read_text()) if layout.results.is_file() else {}
     except ValueError:
         earlier = {}
-    write_json({**earlier, **results}, layout.results)   # later stages' results stay until they are redone
+    write_json({"name_or_path": str(teacher_dir), "source": str(ctx.teacher_src)}, layout.teacher_dirs)
+    write_results({**earlier, **results}, out, ctx)   # later stages' results stay until they are redone
     if cfg.finetune is not None and ctx.root is not None:
         t_ds = time.perf_counter()
         results.update(downstream_results(out, cfg, progress, ctx.device))
         results["wall_s_downstream_this_invocation"] = time.perf_counter() - t_ds
-        write_json(results, layout.results)
+        write_results(results, out, ctx)
     results.update(efficiency_stages(ctx, layout, teacher))
     results["wall_s_this_invocation"] = time.perf_counter() - t_start
     results["single_invocation"] = fresh and not prep.get("from_cache", False)
-    write_json(results, layout.results)
+    write_results(results, out, ctx)
     write_run_cards(out, results)
     from .report import write_report
     write_report(out, results, {k: v.get("log", []) for k, v in trained.items()})

@@ -14,7 +14,7 @@ from .models import check_model_dir, load_classifier, resolve_device
 from .ownership import writing
 from .rows import rows
 from .sources import is_arrow_source
-from .tasks import load_examples, load_split
+from .tasks import load_examples, load_split, task_examples
 from .usertask import resolve_task, save_task
 
 
@@ -22,16 +22,20 @@ def finetune_command(args, cfg) -> int:
     """``bertdistil finetune``: prints and writes OUT/eval_results.json (see ``finetune_model``)."""
     res = finetune_model(Path(args.model), args.task, Path(args.out), cfg, seed=args.seed, train=args.train,
                          dev=args.dev, regression=args.regression, teacher_model=args.teacher_model,
-                         progress=not args.quiet, force=args.force)
+                         progress=not args.quiet, force=args.force,
+                         caps=(args.max_train_examples, args.max_eval_examples))
     print(json.dumps({"out": str(args.out), **res}, indent=1))
     return 0
 
 
 def finetune_model(model_dir: Path, task: str, out: Path, cfg, seed: int = 1, train: str | None = None,
                    dev: str | None = None, regression: bool = False, teacher_model: str | Path | None = None,
-                   progress: bool = True, force: bool = False) -> dict:
-    """Fine-tune ``model_dir`` on a task (train and dev capped by seeded random samples) and save it to ``out``
-    with its label names, task record and eval_results.json; returns {task, dev metrics (percent), …}.
+                   progress: bool = True, force: bool = False, caps: tuple[int, int] = (0, 0)) -> dict:
+    """Fine-tune ``model_dir`` on a task and save it to ``out`` with its label names, task record and
+    eval_results.json; returns {task, dev metrics (percent), train_examples, dev_examples, …}. The whole train
+    and dev splits are used unless ``caps`` = (max train, max dev examples; 0 = all) asks for seeded samples;
+    what was used is printed to stderr (the preset's ``finetune`` caps are ``reproduce``'s protocol, not
+    applied here).
     ``teacher_model`` (a fine-tuned classifier) adds the task-distillation loss. ``out`` is locked while this
     runs and may only be new, empty or an earlier ``finetune`` output (``force``: replace any folder).
     BertdistilError without a finetune section, for a refused ``out`` or an unusable input."""
@@ -41,8 +45,7 @@ def finetune_model(model_dir: Path, task: str, out: Path, cfg, seed: int = 1, tr
     model_dir, device = check_model_dir(model_dir), resolve_device(cfg.device)
     with writing(out, "model", force=force, inputs={"--model": model_dir, "--teacher-model": teacher_model}):
         spec = resolve_task(task, train, dev, regression, resolve_data_root(cfg.data_dir))
-        train_ex = load_examples(spec, "train", fc.max_train_examples)
-        dev_ex = load_examples(spec, "dev", fc.max_eval_examples)
+        train_ex, dev_ex = task_examples(spec, caps)
         t_out = None
         if teacher_model:
             teacher, t_tok = load_classifier(check_model_dir(teacher_model, "teacher model"), device)
@@ -53,8 +56,7 @@ def finetune_model(model_dir: Path, task: str, out: Path, cfg, seed: int = 1, tr
         save_task(spec, out)
         res = {"task": spec.name, **res}
         write_json(res, out / "eval_results.json")
-        finetuned_card(out, spec.name, res, teacher_id(model_dir),
-                       f"task distillation from {teacher_id(teacher_model)}" if teacher_model else None)
+        finetuned_card(out, spec, res, model_dir, task_teacher=teacher_id(teacher_model) if teacher_model else None)
     return res
 
 

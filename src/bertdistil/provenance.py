@@ -5,6 +5,7 @@ absolute path).
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import os
 import platform
@@ -13,6 +14,8 @@ import sys
 from pathlib import Path
 
 from .dataroot import manifest, sha256_file
+from .errors import BertdistilError
+from .resources import shipped_data_dir
 
 LIBRARIES = ("torch", "transformers", "tokenizers", "datasets", "onnxruntime", "safetensors", "numpy",
              "sentence-transformers")
@@ -77,16 +80,41 @@ def provenance(teachers: dict[str, Path], corpus: list[str]) -> dict:
             "corpus_files": manifest(None, [Path(p) for p in corpus])["files"]}
 
 
-def shown(path: str | Path | None, run: Path, cache: Path | None = None) -> str:
+def _bases(run: Path, cache: Path | None, data_root: Path | None) -> list[tuple[Path, str]]:
+    """(folder, how it is written) for the folders a portable path is relative to, most specific first."""
+    bases = [(Path(run).resolve(), "")]
+    bases += [(Path(cache).resolve(), "$BERTDISTIL_CACHE/")] if cache else []
+    bases += [(Path(data_root).resolve(), "$BERTDISTIL_DATA/")] if data_root else []
+    with contextlib.suppress(BertdistilError):                # an install without the repository's data/
+        bases.append((shipped_data_dir(), "<bertdistil data>/"))
+    return bases
+
+
+def shown(path: str | Path | None, run: Path, cache: Path | None = None, data_root: Path | None = None) -> str:
     """A path as a report shows it: relative to the run folder (``student``), else ``$BERTDISTIL_CACHE/…`` under
-    the cache, ``<python packages>/…`` inside an installed package, else the last two parts (``…/parent/name``)."""
+    the cache, ``$BERTDISTIL_DATA/…`` under the data root, ``<bertdistil data>/…`` in the shipped data,
+    ``<python packages>/…`` inside an installed package, else the last two parts (``…/parent/name``). A path
+    that is already relative (results.json stores them so: ``portable``) is returned as it is."""
     if path is None:
         return "n/a"
     p = Path(path).resolve()
-    bases = [(Path(run).resolve(), ""), *([(Path(cache).resolve(), "$BERTDISTIL_CACHE/")] if cache else [])]
-    for base, prefix in bases:
+    if not Path(path).is_absolute() and not (p == Path(run).resolve() or Path(run).resolve() in p.parents):
+        return str(path)                                  # stored portable, or relative to the run already
+    for base, prefix in _bases(run, cache, data_root):
         if p == base or base in p.parents:
             return prefix + (str(p.relative_to(base)) or ".")
     if "site-packages" in p.parts:
         return "<python packages>/" + "/".join(p.parts[p.parts.index("site-packages") + 1:])
     return "…/" + "/".join(p.parts[-2:])
+
+
+def portable(obj, run: Path, cache: Path | None = None, data_root: Path | None = None):
+    """``obj`` (a results dict) with every absolute path string written as ``shown`` writes it, so a results
+    file names no machine's folders (home, cache, site-packages) and reads the same on every machine."""
+    if isinstance(obj, dict):                              # keys too: manifests are keyed by file
+        return {portable(k, run, cache, data_root): portable(v, run, cache, data_root) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [portable(v, run, cache, data_root) for v in obj]
+    if isinstance(obj, str) and len(obj) < 4096 and "\n" not in obj and Path(obj).is_absolute():
+        return shown(obj, run, cache, data_root)
+    return obj

@@ -27,9 +27,9 @@ def mlm_verdicts(mlm: dict, comparisons: dict) -> list[str]:
             out.append(f"student − {other}: {diff:+.2f} points (one run, no interval)")
             continue
         lo, hi = c["accuracy_interval"]
-        word = "beyond noise" if c["accuracy_exceeds"] else "within noise"
+        word = "beyond sampling noise" if c["accuracy_exceeds"] else "within sampling noise"
         plo, phi = c["perplexity_ratio_interval"]
-        pword = "beyond noise" if c["perplexity_exceeds"] else "within noise"
+        pword = "beyond sampling noise" if c["perplexity_exceeds"] else "within sampling noise"
         out.append(f"student − {other}: accuracy {c['accuracy']:+.2f} points [{lo:+.2f}, {hi:+.2f}], {word}; "
                    f"perplexity × {c['perplexity_ratio']:.3f} [{plo:.3f}, {phi:.3f}], {pword}")
     return out
@@ -133,7 +133,9 @@ def write_report(out: Path, results: dict, logs: dict[str, list[dict]]) -> Path:
         ppl = _fmt(m["perplexity"]) + (f" [{iv['perplexity'][0]:,.1f}, {iv['perplexity'][1]:,.1f}]" if iv else "")
         lines.append(f"| {ROW_NAMES.get(name, name)} | {acc} | {ppl} | {'' if tok is None else f'{tok:,}'} |")
     verdicts = mlm_verdicts(r["mlm"], r.get("mlm_comparisons", {}))
-    lines += ["", "Student against each model on the same masked targets (paired bootstrap over sequences, 95%): "
+    lines += ["", "Student against each model on the same masked targets (paired bootstrap over evaluation sequences, "
+              "95%: sampling noise of the evaluation text; each model was distilled with one seed, so seed noise is "
+              "not measurable here): "
               + "; ".join(verdicts) + ".", "",
               "## Distillation run", "",
               f"- loss weights: {r['config']['loss']}",

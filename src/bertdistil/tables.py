@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .seedstats import verdict
+
 # Sanh et al. 2019 (arXiv:1910.01108v4), Table 1: GLUE dev; Table 2: IMDb test acc., SQuAD v1.1 dev EM/F1.
 PAPER_TABLE1 = {
     "ELMo (paper)": [68.7, 44.1, 68.6, 76.6, 71.1, 86.2, 53.4, 91.5, 70.4, 56.3],
@@ -78,9 +80,10 @@ def verdict_lines(ds: dict, rows: dict = ROWS) -> list[str]:
     out = []
     for name, c in ds.get("comparisons", {}).items():
         a, b = name.split(" vs ")
-        verdict = "exceeds the seed spread" if c["exceeds"] else "**within seed noise**"
+        said = verdict(c)
+        words = {"yes": "exceeds the seed spread", "no": "**within seed noise**"}.get(said, said)
         out.append(f"- {rows.get(a, a)} − {rows.get(b, b)}: {c['difference']:+.2f} points; larger min–max spread "
-                   f"{c['spread']:.2f} → {verdict}")
+                   f"{c['spread']:.2f} → {words}")
     return out
 
 

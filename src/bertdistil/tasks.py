@@ -8,6 +8,7 @@ Loaders raise BertdistilError naming the file and line (or row) of a malformed e
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -179,6 +180,23 @@ def subsample(items: list, n: int, seed: int = 0) -> list:
         return items
     keep = np.random.default_rng(seed).choice(len(items), n, replace=False)
     return [items[i] for i in sorted(keep)]
+
+
+def task_examples(spec, caps: tuple[int, int] = (0, 0), quiet: bool = False) -> tuple[list, list]:
+    """(train, dev) examples of a single-task command: the whole splits, or seeded samples of at most
+    ``caps`` = (train, dev) examples (0 = all). Prints one line saying what is used (unless ``quiet``)."""
+    used, said = [], []
+    for split, cap in zip(("train", "dev"), caps):
+        whole = load_examples(spec, split)
+        part = subsample(whole, cap)
+        used.append(part)
+        said.append(f"all {len(whole):,} {split}" if len(part) == len(whole) else
+                    f"a seeded sample of {len(part):,} of the {len(whole):,} {split}")
+    if not quiet:
+        print(f"bertdistil: {spec.name}: {said[0]} examples, {said[1]} examples"
+              + ("" if all(caps) else " (--max-train-examples / --max-eval-examples N take seeded samples)"),
+              file=sys.stderr)
+    return used[0], used[1]
 
 
 def heldout_split(examples: list, prop: float, seed: int = 0) -> tuple[list, list]:

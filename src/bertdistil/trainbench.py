@@ -12,11 +12,12 @@ optimizer are not counted, which is the usual convention for MFU):
        + 3·(B·L·n_s·layer + N·head)  (student, forward + backward ≈ 3 × forward)
 with d hidden size, f FFN size, V vocabulary, n_t/n_s layers, N rows through the head (MLM targets
 when ``restrict_ce_to_mask`` or alpha_ce = 0, else all B·L tokens).
-MFU = FLOPs per step / seconds per step / peak (Chowdhery et al. 2022, PaLM, appendix B), with peak = the
-best of 3 n×n×n ``torch.mm`` of the step's precision timed right before that step, on the same threads (a
-measured peak, not a datasheet one: this CPU's speed drifts over minutes); the median over the timed steps.
-Beside it: the MFU ceiling (the model's own GEMM shapes vs that matmul, ``gemm_ceiling``) and where a
-profiled step's time goes (``time_shares``).
+MFU = FLOPs per step / seconds per step / peak (Chowdhery et al. 2022, PaLM, appendix B), at the median step
+time, with peak = the best matmul rate measured in the same window on the same threads (``robust_peak``: n×n×n
+``torch.mm`` of the step's precision timed between the steps, and the model's own GEMM shapes) — a measured
+peak, not a datasheet one, so MFU never exceeds 100%. Beside it: the achieved GFLOP/s, the MFU ceiling (the
+model's own GEMM shapes over the peak, ``gemm_ceiling``) and where a profiled step's time goes
+(``time_shares``).
 """
 from __future__ import annotations
 
@@ -85,12 +86,12 @@ def _mm_gflops(a: torch.Tensor, b: torch.Tensor, repeats: int = 3) -> float:
 
 
 def gemm_ceiling(config, tokens: int, a: torch.Tensor, b: torch.Tensor, repeats: int = 3) -> tuple[float, float]:
-    """(GFLOP/s, fraction of the peak) of the model's own layer projections at ``tokens`` rows: ``F.linear``
+    """(GFLOP/s of the model's own layer projections, GFLOP/s of ``a @ b``) at ``tokens`` rows: ``F.linear``
     of (tokens, d) by the d→d, d→f and f→d weights, FLOP-weighted like a layer (4 × d→d + d→f + f→d), in
-    the dtype of ``a``; the peak is ``a @ b`` timed alternately with them, best of ``repeats`` for both.
+    the dtype of ``a``, timed alternately with ``a @ b``, best of ``repeats`` for both.
 
-    The fraction is the MFU ceiling of the step's matmuls on this machine: what MFU would be if nothing
-    else (attention, softmax, dropout, casts, optimizer) took time.
+    The first over the peak is the MFU ceiling of the step's matmuls on this machine: what MFU would be if
+    nothing else (attention, softmax, dropout, casts, optimizer) took time.
     """
     d, f, _, _ = _dims(config)
     shapes = ((d, d, 4), (d, f, 1), (f, d, 1))
@@ -106,8 +107,16 @@ def gemm_ceiling(config, tokens: int, a: torch.Tensor, b: torch.Tensor, repeats:
         torch.mm(a, b)
         t2 = time.perf_counter()
         best_layer, best_mm = min(best_layer, t1 - t0), min(best_mm, t2 - t1)
-    gemm = flops / best_layer / 1e9
-    return gemm, gemm / (2 * a.shape[0] * a.shape[1] * b.shape[1] / best_mm / 1e9)
+    return flops / best_layer / 1e9, 2 * a.shape[0] * a.shape[1] * b.shape[1] / best_mm / 1e9
+
+
+def robust_peak(mm_gflops: list[float], gemm_gflops: float, step_gflops: list[float]) -> float:
+    """The peak MFU is measured against (GFLOP/s): the best matmul rate seen in the benchmark's window — the
+    ``n``³ products timed before every step and after the last, the model's own GEMM shapes — and never below
+    a step's achieved rate (a step that ran faster than every product timed shows the products were slowed,
+    not that the step beat the hardware). So MFU ≤ 1 by construction; one slow matmul timing cannot lift it
+    above."""
+    return max([*mm_gflops, gemm_gflops, *step_gflops])
 
 
 # Profiler op name fragments → where the step's time goes (self CPU time of each aten op).
@@ -158,22 +167,40 @@ def _warm_up(step: Callable, batches, min_steps: int) -> int:
             return done
 
 
+def _row(cfg: TrainBenchConfig, L: int, times: list[float], rows: list[int], peaks: list[float],
+         peak_gflops: float | None, student, teacher, teacher_head: bool, a, b, **how) -> dict:
+    """One ``bench_train`` result row from a sequence length's step times and interleaved matmul rates."""
+    step_s = float(np.median(times))
+    fl = step_flops(student.config, teacher.config, cfg.batch_size, L, int(np.mean(rows)), teacher_head)
+    rates = [fl["total"] / t / 1e9 for t in times]
+    gemm, mm = gemm_ceiling(student.config, cfg.batch_size * L, a, b)
+    peak = peak_gflops if peak_gflops is not None else robust_peak([*peaks, mm], gemm, rates)
+    achieved = fl["total"] / step_s / 1e9
+    return {"seq_len": L, "batch_size": cfg.batch_size, **how, "step_s": step_s, "step_s_min": min(times),
+            "step_s_max": max(times), "steps": len(times), "tokens_per_s": cfg.batch_size * L / step_s,
+            "flops_per_step": fl["total"], "achieved_gflops": achieved, "mfu": achieved / peak,
+            "mfu_range": [min(rates) / peak, max(rates) / peak], "peak_gflops": peak,
+            "peak_gflops_range": [min(peaks), max(peaks)], "peak_fixed": peak_gflops is not None,
+            "gemm_ceiling_gflops": gemm, "mfu_ceiling": gemm / peak,
+            "vocab_projection_share": fl["vocab_projection_share"]}
+
+
 def bench_train(student, teacher, dataset, masker, loss_cfg: LossConfig, cfg: TrainBenchConfig,
                 bf16: bool, peak_gflops: float | None = None, profile: bool = True,
                 cpu_kernels: bool = False, bf16_teacher: bool = False) -> list[dict]:
     """Time ``cfg.steps`` distillation steps per sequence length, after ``_warm_up`` (≥ ``cfg.warmup_steps``).
 
-    The peak is measured in the same window: the best of three ``cfg.matmul_size``³ ``torch.mm`` of the
-    step's precision right before every timed step (this machine's speed drifts by ±15% over minutes, so a
-    peak taken once at start would make MFU drift too); pass ``peak_gflops`` to use a fixed one.
+    The peak is measured in the same window (``robust_peak``): the best of three ``cfg.matmul_size``³
+    ``torch.mm`` of the step's precision right before every timed step and after the last, and the model's own
+    GEMM shapes (``gemm_ceiling``); pass ``peak_gflops`` to use a fixed one.
     ``cpu_kernels``: the step under ``cpu_kernels.use_cpu_kernels``; ``bf16_teacher`` (with bf16): the teacher
     as ``models.bf16_inference_copy`` — both as training runs (defaults: stock PyTorch ops, fp32 teacher).
     Returns one dict per seq_len: {seq_len, batch_size, bf16, cpu_kernels, warmup_steps, step_s (median),
-    tokens_per_s, flops_per_step, achieved_gflops, peak_gflops (median of the interleaved ones), mfu (median
-    over steps of each step's FLOP/s over the peak timed right before it; achieved/peak with a fixed peak),
-    mfu_range, gemm_ceiling_gflops and mfu_ceiling (``gemm_ceiling``), time_shares (profiled step, see
-    ``time_shares``), vocab_projection_share}. The student's weights are restored afterwards (optimizer steps
-    discarded).
+    tokens_per_s, flops_per_step, achieved_gflops (GFLOP/s at the median step time), peak_gflops, mfu
+    (achieved / peak, ≤ 1 unless ``peak_gflops`` is fixed), mfu_range (fastest and slowest step over the
+    peak), peak_gflops_range (the n³ timings), gemm_ceiling_gflops and mfu_ceiling (the model's GEMMs alone
+    over the peak), time_shares (profiled step, see ``time_shares``), vocab_projection_share}. The student's
+    weights are restored afterwards (optimizer steps discarded).
     """
     state = {k: v.clone() for k, v in student.state_dict().items()}
     optim = OptimConfig(lr=1e-5, batch_size=cfg.batch_size, gradient_accumulation_steps=1, max_steps=10**9,
@@ -202,28 +229,15 @@ def bench_train(student, teacher, dataset, masker, loss_cfg: LossConfig, cfg: Tr
             times, rows, peaks = [], [], []
             for _ in range(cfg.steps):
                 ids = next(batches)
-                if peak_gflops is None:
-                    peaks.append(_mm_gflops(a, b))
+                peaks.append(_mm_gflops(a, b))
                 t0 = time.perf_counter()
                 rows.append(step(ids))
                 times.append(time.perf_counter() - t0)
+            peaks.append(_mm_gflops(a, b))                           # and once after the last step
             last = next(batches)
             shares = time_shares(lambda batch=last: step(batch)) if profile else {}
-            step_s = float(np.median(times))
-            peak = peak_gflops if peak_gflops is not None else float(np.median(peaks))
-            fl = step_flops(student.config, teacher.config, cfg.batch_size, L, int(np.mean(rows)), teacher_head)
-            achieved = fl["total"] / step_s / 1e9
-            # each step against the peak timed right before it: drift slows both alike and cancels out
-            step_mfu = [fl["total"] / t / 1e9 / p for t, p in zip(times, peaks)] or [achieved / peak]
-            ceiling, ceiling_frac = gemm_ceiling(student.config, cfg.batch_size * L, a, b)
-            out.append({"seq_len": L, "batch_size": cfg.batch_size, "bf16": bf16, "cpu_kernels": cpu_kernels,
-                        "bf16_teacher": bf16 and bf16_teacher, "step_s": step_s, "step_s_min": min(times),
-                        "step_s_max": max(times), "steps": len(times), "warmup_steps": warmup,
-                        "tokens_per_s": cfg.batch_size * L / step_s, "flops_per_step": fl["total"],
-                        "achieved_gflops": achieved, "mfu": float(np.median(step_mfu)),
-                        "mfu_range": [min(step_mfu), max(step_mfu)], "peak_gflops": peak,
-                        "peak_gflops_range": [min(peaks), max(peaks)] if peaks else [peak, peak],
-                        "gemm_ceiling_gflops": ceiling, "mfu_ceiling": ceiling_frac, "time_shares": shares,
-                        "vocab_projection_share": fl["vocab_projection_share"]})
+            out.append(_row(cfg, L, times, rows, peaks, peak_gflops, student, teacher, teacher_head, a, b,
+                            bf16=bf16, cpu_kernels=cpu_kernels, bf16_teacher=bf16 and bf16_teacher,
+                            warmup_steps=warmup, time_shares=shares))
     student.load_state_dict(state)
     return out

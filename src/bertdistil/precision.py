@@ -1,0 +1,44 @@
+"""Which floating-point precision training and inference run in.
+
+``precision: auto`` picks bf16 autocast only where the hardware computes bf16 natively — a CPU with
+AVX512-BF16 or AMX tiles (Intel Cooper Lake / Sapphire Rapids and later, AMD Zen 4 and later), or a CUDA
+GPU that supports bf16 (Ampere and later) — and fp32 everywhere else. On a CPU without those units
+PyTorch emulates bf16 through fp32 conversions, which makes a training step one to two orders of
+magnitude slower than plain fp32, so bf16 there is only used when asked for (``precision: bf16``).
+Weights stay fp32 in every mode (mixed precision, Micikevicius et al. 2018).
+"""
+from __future__ import annotations
+
+import torch
+
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+def native_cpu_bf16() -> bool:
+    """True when this CPU has AVX512-BF16 or AMX tile instructions (PyTorch's own CPU feature probe)."""
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
+
+
+def device_kind(device: str = "auto") -> str:
+    """``cpu`` or ``cuda`` for a device setting (``auto`` → cuda when a GPU is visible)."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return "cuda" if str(device).startswith("cuda") else "cpu"
+
+
+def native_bf16(device: str = "auto") -> bool:
+    """True when ``device`` computes bf16 natively (see the module docstring)."""
+    if device_kind(device) == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return native_cpu_bf16()
+
+
+def resolve_precision(precision: str = "auto", device: str = "auto") -> str:
+    """``bf16`` or ``fp32`` for a ``precision`` setting on ``device``: ``auto`` → bf16 where native, else
+    fp32; an explicit choice is kept. ValueError for a name outside PRECISIONS."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision != "auto":
+        return precision
+    return "bf16" if native_bf16(device) else "fp32"
