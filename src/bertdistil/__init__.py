@@ -1,13 +1,14 @@
 """bertdistil: distil BERT-family encoders into smaller students (Sanh et al. 2019, arXiv:1910.01108).
 
 The Python API (``bertdistil.api``): ``load_config``, ``prepare_teacher``, ``build_student``, ``distill``,
-``evaluate_mlm``, ``finetune``, ``reproduce`` — the functions the ``bertdistil`` command calls. Importing the
-package changes nothing in the process (no environment variable is set, nothing heavy is imported until a
-function is used); no hub is contacted, because every model is loaded from a local directory with
+``evaluate_mlm``, ``mlm_baseline``, ``finetune``, ``reproduce`` — the functions the ``bertdistil`` command
+calls. Importing the package changes nothing in the process (no environment variable is set, nothing heavy
+is imported until a function is used); no hub is contacted, because every model is loaded from a local directory with
 ``local_files_only=True``. The command line additionally sets HF_HUB_OFFLINE / HF_DATASETS_OFFLINE for itself.
 """
 __version__ = "0.1.0"
-API = ("load_config", "prepare_teacher", "build_student", "distill", "evaluate_mlm", "finetune", "reproduce")
+API = ("load_config", "prepare_teacher", "build_student", "distill", "evaluate_mlm", "mlm_baseline", "finetune",
+       "reproduce")
 __all__ = [*API, "__version__"]
 
 

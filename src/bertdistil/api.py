@@ -127,7 +127,17 @@ def evaluate_mlm(model: str | Path, cfg: Config | None = None, *, progress: bool
                               f"fit one with `bertdistil prepare-teacher --teacher {model}`, or pass a masked-LM")
     ctx = Context(cfg or load_config(), progress)
     result = ctx.evaluate(masked_lm.to(ctx.device))
-    return {"text": ctx.eval_source["description"], **summarised(result), "per_sequence": result["per_sequence"]}
+    return {"text": ctx.eval_source["description"], **summarised(result), "baseline": ctx.mlm_baseline(),
+            "per_sequence": result["per_sequence"]}
+
+
+def mlm_baseline(cfg: Config | None = None, *, progress: bool = True) -> dict:
+    """The masked-LM baseline of the config's evaluation text and mask: always predict the training corpus's
+    most frequent non-special token (evaluate.unigram_baseline). Returns {text, accuracy (0–1), perplexity,
+    loss (nats/token), targets, token_id, token}; needs the teacher only for its tokenizer."""
+    from .context import Context
+    ctx = Context(cfg or load_config(), progress)
+    return {"text": ctx.eval_source["description"], **ctx.mlm_baseline()}
 
 
 def finetune(model: str | Path, task: str, out: str | Path, cfg: Config | None = None, *, seed: int = 1,

@@ -74,7 +74,9 @@ def _model(p):
 
 
 def _evaluate_mlm(p):
-    _model(p)
+    p.add_argument("--model", help="a model directory with an MLM head (required unless --baseline)")
+    p.add_argument("--baseline", action="store_true", help="only the most-frequent-token baseline of the evaluation "
+                   "text: always predict the training corpus's most frequent token (no model needed)")
     p.add_argument("--out", type=Path, help="write the result with its per-sequence scores to this JSON file")
     p.add_argument("--against", nargs="+", type=Path, default=[], metavar="JSON",
                    help="earlier --out files of other models on the same text: paired-bootstrap difference to each")
@@ -305,7 +307,8 @@ def _config_options(p: argparse.ArgumentParser, inputs: bool) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, dotted, JSON value: distill.max_steps=200, loss.alpha_ce=0")
     p.add_argument("--print-config", action="store_true", help="print the resolved config as JSON and exit")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", action="store_true", help="no progress bars and no third-party INFO lines "
+                                                                 "(stage lines and errors stay)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -343,6 +346,9 @@ def run(args) -> int:
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     command = COMMANDS[args.command]
+    if getattr(args, "quiet", False):
+        from .console import quiet_third_party
+        quiet_third_party()
     cfg = _config(args) if command.config else None
     if cfg is not None and args.print_config:
         print(json.dumps(cfg.to_dict(), indent=1, default=str))

@@ -190,6 +190,7 @@ class Config:
     compress: CompressConfig | None = None   # None = no compression table in reproduce (needs finetune)
     train_bench: TrainBenchConfig | None = None   # None = no training-throughput measurement in reproduce
     edge: EdgeConfig | None = None           # None = no web/mobile export and browser benchmark in reproduce
+    minutes_goal: float = 0.0                # the preset's wall-clock goal for one reproduce invocation; 0 = none
 
     @property
     def training_seed(self) -> int:

@@ -20,7 +20,7 @@ from .data import prepare_corpus
 from .dataroot import resolve_data_root, wikitext_valid
 from .distributed import barrier, rank_world
 from .errors import BertdistilError
-from .evaluate import EvalSet, evaluate_mlm
+from .evaluate import EvalSet, evaluate_mlm, unigram_baseline
 from .masking import Masker
 from .models import check_model_dir, load_masked_lm, load_tokenizer, resolve_device
 from .resources import cache_dir, default_corpus
@@ -118,6 +118,12 @@ class Context:
     def load(self, model_dir: Path):
         """Load a *ForMaskedLM directory onto the run's device."""
         return load_masked_lm(model_dir)[0].to(self.device)
+
+    def mlm_baseline(self) -> dict:
+        """The most-frequent-token baseline on the evaluation targets (evaluate.unigram_baseline), with the
+        token it always predicts."""
+        base = unigram_baseline(self.eval_set, self.dataset.counts, self.special_ids)
+        return {**base, "token": self.teacher_tokenizer.convert_ids_to_tokens(base["token_id"])}
 
     def evaluate(self, model, quick: bool = False) -> dict:
         return evaluate_mlm(model, self.quick_eval_set if quick else self.eval_set, self.tokenizer.pad_token_id,

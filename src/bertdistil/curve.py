@@ -1,4 +1,4 @@
-"""``bertdistil curve``: retention against distillation compute (issue 14, lever 2).
+"""``bertdistil curve``: retention against distillation compute.
 
 Reads reproduce run folders that differ only in their distillation budget (``distill.max_steps``) and gives,
 per budget, the GLUE macro-score (median and min–max over fine-tuning seeds) and zero-shot STS-B Spearman of
@@ -16,6 +16,7 @@ from .config import FinetuneConfig
 from .downstream import glue_scores, majority_baseline, task_data
 from .errors import BertdistilError
 from .layout import RunLayout
+from .names import model_colour, model_name
 from .tasks import builtin_tasks
 
 TRAINED = ("student", "mlm_only")
@@ -72,6 +73,12 @@ def learning_curve(runs: list[Path], root: Path | None, exclude: tuple[str, ...]
     return {"points": points, "references": refs, "excluded_tasks": list(exclude)}
 
 
+def token_tick(millions: float) -> str:
+    """An axis label for a token count in millions, to 2 significant digits: 2.42022 → "2.4M", 25.0255 → "25M",
+    0.5 → "0.5M"."""
+    return f"{float(f'{millions:.2g}'):g}M"
+
+
 def plot_curve(curve: dict, path: Path) -> None:
     """GLUE macro (median, min–max bars) and zero-shot STS-B against distillation tokens (log scale)."""
     import matplotlib
@@ -86,18 +93,20 @@ def plot_curve(curve: dict, path: Path) -> None:
                 med = [p[key][model]["median"] for p in pts]
                 err = [[m - p[key][model]["min"] for m, p in zip(med, pts)],
                        [p[key][model]["max"] - m for m, p in zip(med, pts)]]
-                ax.errorbar(x, med, yerr=err, marker="o", capsize=3, label=model)
+                ax.errorbar(x, med, yerr=err, marker="o", capsize=3, color=model_colour(model),
+                            label=model_name(model))
             else:
-                ax.plot(x, [p[key][model] for p in pts], marker="o", label=model)
-        for i, (name, ref) in enumerate(curve["references"].items()):
+                ax.plot(x, [p[key][model] for p in pts], marker="o", color=model_colour(model),
+                        label=model_name(model))
+        for ref_name, ref in curve["references"].items():
             y = ref["macro"]["median"] if key == "macro" else ref["zero_shot"]
             if y is not None:
-                ax.axhline(y, ls="--", lw=0.9, color=f"C{i + 2}", label=name)
+                ax.axhline(y, ls="--", lw=0.9, color=model_colour(ref_name), label=model_name(ref_name))
         ax.set_xscale("log")
         ticks = sorted({p["tokens"]["student"] / 1e6 for p in curve["points"]})
-        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.set_xticks(ticks, [token_tick(t) for t in ticks])
         ax.minorticks_off()
-        ax.set(xlabel="distillation tokens (M)", ylabel="GLUE macro-score" if key == "macro" else
+        ax.set(xlabel="distillation tokens", ylabel="GLUE macro-score" if key == "macro" else
                "zero-shot STS-B Spearman", title="fine-tuned GLUE (median, min–max over seeds)" if key == "macro"
                else "zero-shot STS-B dev (no fine-tuning)")
         ax.grid(alpha=0.3)

@@ -91,6 +91,27 @@ def evaluate_mlm(model, eval_set: EvalSet, pad_id: int, batch_size: int = 64, bf
     return out
 
 
+def unigram_baseline(eval_set: EvalSet, counts: np.ndarray, special_ids: list[int]) -> dict:
+    """The context-free baseline of a masked-LM table: always predict the training corpus's most frequent
+    non-special token, and score every target by its training-corpus frequency (add-one smoothing over the
+    non-special vocabulary). What any model must beat for its masked-token accuracy to mean something.
+
+    ``counts``: (vocab_size,) int64 token counts of the training corpus (TokenDataset.counts); the targets are
+    ``eval_set``'s fixed mask. Returns {accuracy (0–1), perplexity, loss (nats/token), targets, token_id}."""
+    c = counts.astype(np.float64).copy()
+    c[special_ids] = 0
+    keep = np.ones(len(c), dtype=bool)
+    keep[special_ids] = False
+    probs = np.where(keep, c + 1.0, 0.0)
+    probs /= probs.sum()
+    flat = np.asarray(eval_set.dataset.ids[:eval_set.dataset.offsets[eval_set.n]], dtype=np.int64)
+    gold = flat[eval_set.target.numpy()]
+    top = int(np.argmax(c))
+    loss = float(-np.log(probs[gold]).mean()) if len(gold) else float("nan")
+    return {"accuracy": float((gold == top).mean()) if len(gold) else 0.0, "perplexity": math.exp(loss),
+            "loss": loss, "targets": int(len(gold)), "token_id": top}
+
+
 def evaluate_mlm_command(args, cfg) -> int:
     """``bertdistil evaluate-mlm``: masked-token accuracy and perplexity of --model on the run's evaluation text,
     with a 95% bootstrap interval over sequences; --out keeps the per-sequence scores, --against compares with
@@ -98,9 +119,16 @@ def evaluate_mlm_command(args, cfg) -> int:
     import json
 
     from .api import evaluate_mlm as evaluate
+    from .api import mlm_baseline
     from .bootstrap import paired_difference
     from .checkpoint import write_json
     from .errors import BertdistilError
+    if args.baseline:
+        print(json.dumps(mlm_baseline(cfg, progress=not args.quiet), indent=1))
+        return 0
+    if not args.model:
+        raise BertdistilError("evaluate-mlm needs --model DIR (a masked-LM), or --baseline for the "
+                              "most-frequent-token baseline alone")
     result = evaluate(args.model, cfg, progress=not args.quiet)
     per = result.pop("per_sequence")
     shown = {"text": result.pop("text"), **result}

@@ -16,6 +16,7 @@ from .bootstrap import mlm_uncertainty
 from .cards import write_run_cards
 from .checkpoint import save_model_dir, write_json
 from .config import BenchConfig, Config, LossConfig
+from .console import StageLog, stage
 from .context import Context
 from .dataroot import manifest, resolve_data_root, skipped_notice, squad_files
 from .distributed import rank_world
@@ -127,17 +128,19 @@ def reproduce(cfg: Config, out: Path, progress: bool = True) -> dict:
     skipped = skipped_stages(cfg, ctx.root)
     if ctx.root is None:
         print(skipped_notice(skipped), file=sys.stderr)
-    teacher_dir, prep = prepare_teacher(ctx.teacher_src, cfg, ctx.tokenizer, ctx.dataset, ctx.masker, ctx.cache,
-                                        progress=progress, device=ctx.device)
-    teacher = ctx.load(teacher_dir).eval()
+    log = StageLog(stage_names(cfg, ctx.root))
     layout = RunLayout(out)
-    init_dir = layout.student_init
-    if not (init_dir / "config.json").is_file():
-        student, _ = build_student(teacher, cfg.layer_map, cfg.fold_token_type)
-        save_model_dir(student, prepare_tokenizer_for(student, ctx.tokenizer), init_dir)
-    copy_sentence_config(teacher_dir, init_dir)
-    ctx.tokenizer = load_tokenizer(init_dir)          # saved with every trained student: no token_type_ids
-    trained, mlm = pretraining_stages(ctx, layout, teacher, teacher_dir)
+    with log.stage("teacher"):
+        teacher_dir, prep = prepare_teacher(ctx.teacher_src, cfg, ctx.tokenizer, ctx.dataset, ctx.masker, ctx.cache,
+                                            progress=progress, device=ctx.device)
+        teacher = ctx.load(teacher_dir).eval()
+        init_dir = layout.student_init
+        if not (init_dir / "config.json").is_file():
+            student, _ = build_student(teacher, cfg.layer_map, cfg.fold_token_type)
+            save_model_dir(student, prepare_tokenizer_for(student, ctx.tokenizer), init_dir)
+        copy_sentence_config(teacher_dir, init_dir)
+        ctx.tokenizer = load_tokenizer(init_dir)          # saved with every trained student: no token_type_ids
+    trained, mlm = pretraining_stages(ctx, layout, teacher, teacher_dir, log)
     mlm, mlm_comparisons = mlm_uncertainty(mlm)          # bootstrap intervals over the evaluated sequences
     student_model, _ = load_masked_lm(layout.student)
     results = {
@@ -153,6 +156,7 @@ def reproduce(cfg: Config, out: Path, progress: bool = True) -> dict:
                         "evaluated_tokens": int(ctx.eval_set.dataset.offsets[ctx.eval_set.n])},
         "mlm": mlm,
         "mlm_comparisons": mlm_comparisons,
+        "mlm_baseline": ctx.mlm_baseline(),
         "distill": {k: v for k, v in trained["student"].items() if k != "log"},
         "controls": {k: {kk: vv for kk, vv in v.items() if kk != "log"} for k, v in trained.items() if k != "student"},
         "fill_mask": {"teacher": fill_mask_examples(teacher_dir, cfg.fill_mask_prompts),
@@ -171,37 +175,52 @@ def reproduce(cfg: Config, out: Path, progress: bool = True) -> dict:
     write_results({**earlier, **results}, out, ctx)   # later stages' results stay until they are redone
     if cfg.finetune is not None and ctx.root is not None:
         t_ds = time.perf_counter()
-        results.update(downstream_results(out, cfg, progress, ctx.device))
+        with log.stage("downstream"):
+            results.update(downstream_results(out, cfg, progress, ctx.device))
         results["wall_s_downstream_this_invocation"] = time.perf_counter() - t_ds
         write_results(results, out, ctx)
-    results.update(efficiency_stages(ctx, layout, teacher))
+    results.update(efficiency_stages(ctx, layout, teacher, log))
     results["wall_s_this_invocation"] = time.perf_counter() - t_start
     results["single_invocation"] = fresh and not prep.get("from_cache", False)
-    write_results(results, out, ctx)
-    write_run_cards(out, results)
-    from .report import write_report
-    write_report(out, results, {k: v.get("log", []) for k, v in trained.items()})
+    with log.stage("report"):
+        write_results(results, out, ctx)
+        write_run_cards(out, results)
+        from .report import write_report
+        write_report(out, results, {k: v.get("log", []) for k, v in trained.items()})
     return results
 
 
-def pretraining_stages(ctx: Context, layout: RunLayout, teacher, teacher_dir: Path) -> tuple[dict, dict]:
+def stage_names(cfg: Config, root: Path | None) -> list[str]:
+    """The stages ``reproduce`` goes through with this config and data root, in order (its stage lines)."""
+    trained = [n for n in cfg.controls if recipe(n, CONTROLS, "control").loss is not None]
+    compress = cfg.compress is not None and cfg.finetune is not None and root is not None
+    wanted = [("downstream", cfg.finetune is not None and root is not None), ("bench", cfg.bench is not None),
+              ("compress", compress), ("edge", cfg.edge is not None and compress and "SST-2" in cfg.compress.tasks),
+              ("train_bench", cfg.train_bench is not None)]
+    return ["teacher", "distil", *trained, *[n for n, on in wanted if on], "report"]
+
+
+def pretraining_stages(ctx: Context, layout: RunLayout, teacher, teacher_dir: Path,
+                       log: StageLog | None = None) -> tuple[dict, dict]:
     """Distil the student and train the controls (each resumable), evaluating every model once.
     Returns ({run name: training summary}, {model: masked-LM result}); results cached in OUT/eval/<text>/."""
     cfg, text, init_dir = ctx.cfg, ctx.eval_source["name"], layout.student_init
-    mlm = {"teacher": evaluated(ctx, teacher_dir, layout.eval_file(text, "teacher"))}
-    if "truncated" in cfg.controls:
-        mlm["truncated"] = evaluated(ctx, init_dir, layout.eval_file(text, "truncated"))
-    trained: dict[str, dict] = {}
-    trained["student"] = train_stage(ctx, "distil", init_dir, teacher, cfg.loss, layout.train_dir("student"),
-                                     layout.student)
-    mlm["student"] = evaluated(ctx, layout.student, layout.eval_file(text, "student"))
+    with stage(log, "distil"):
+        mlm = {"teacher": evaluated(ctx, teacher_dir, layout.eval_file(text, "teacher"))}
+        if "truncated" in cfg.controls:
+            mlm["truncated"] = evaluated(ctx, init_dir, layout.eval_file(text, "truncated"))
+        trained: dict[str, dict] = {}
+        trained["student"] = train_stage(ctx, "distil", init_dir, teacher, cfg.loss, layout.train_dir("student"),
+                                         layout.student)
+        mlm["student"] = evaluated(ctx, layout.student, layout.eval_file(text, "student"))
     for name in cfg.controls:
         loss = recipe(name, CONTROLS, "control").loss
         if loss is None:                 # the truncated teacher: evaluated above, not trained
             continue
-        trained[name] = train_stage(ctx, name, init_dir, teacher, loss(cfg.loss), layout.train_dir(name),
-                                    layout.control(name))
-        mlm[name] = evaluated(ctx, layout.control(name), layout.eval_file(text, name))
+        with stage(log, name):
+            trained[name] = train_stage(ctx, name, init_dir, teacher, loss(cfg.loss), layout.train_dir(name),
+                                        layout.control(name))
+            mlm[name] = evaluated(ctx, layout.control(name), layout.eval_file(text, name))
     return trained, mlm
 
 
@@ -234,7 +253,7 @@ def data_record(ctx: Context, skipped: list[str]) -> dict:
     return {**manifest(root, paths), "eval": ctx.eval_source["name"], "skipped": skipped}
 
 
-def efficiency_stages(ctx: Context, layout: RunLayout, teacher) -> dict:
+def efficiency_stages(ctx: Context, layout: RunLayout, teacher, log: StageLog | None = None) -> dict:
     """bench (Table 3), compress (needs finetune and a data root), edge (needs compress on SST-2) and
     train_throughput, as the config asks;
     each cached in OUT. Table 3 times STS-B dev when the data root has it, else held-out corpus text."""
@@ -246,17 +265,23 @@ def efficiency_stages(ctx: Context, layout: RunLayout, teacher) -> dict:
         write_bench_texts(texts, ctx.root, (cfg.bench or BenchConfig()).max_pairs, cfg.corpus or default_corpus(),
                           cfg.eval.heldout_every)
     if cfg.bench is not None:
-        res["bench"] = bench_results(out, cfg, texts)
+        with stage(log, "bench"):
+            res["bench"] = bench_results(out, cfg, texts)
     if cfg.compress is not None and cfg.finetune is not None and ctx.root is not None:
-        comp = compress_results(out, cfg, res.get("bench", {}), texts, ctx.progress, ctx.device)
+        with stage(log, "compress"):
+            comp = compress_results(out, cfg, res.get("bench", {}), texts, ctx.progress, ctx.device)
         if comp is not None:
             res["compress"] = comp
     if cfg.edge is not None and "SST-2" in res.get("compress", {}).get("protocol", {}).get("tasks", []):
         from .webbench import edge_results
-        res["edge"] = edge_results(out, cfg)
+        with stage(log, "edge"):
+            res["edge"] = edge_results(out, cfg)
+    elif log is not None and "edge" in log.names:
+        log.skip("edge", "no compressed SST-2 student")
     if cfg.train_bench is not None:
-        res["train_throughput"] = cached_json(layout.train_throughput, lambda: train_throughput_results(
-            ctx.load(layout.student_init), teacher, ctx.dataset, ctx.masker, cfg))
+        with stage(log, "train_bench"):
+            res["train_throughput"] = cached_json(layout.train_throughput, lambda: train_throughput_results(
+                ctx.load(layout.student_init), teacher, ctx.dataset, ctx.masker, cfg))
     return res
 
 

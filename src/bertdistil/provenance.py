@@ -102,7 +102,7 @@ def shown(path: str | Path | None, run: Path, cache: Path | None = None, data_ro
         return str(path)                                  # stored portable, or relative to the run already
     for base, prefix in _bases(run, cache, data_root):
         if p == base or base in p.parents:
-            return prefix + (str(p.relative_to(base)) or ".")
+            return prefix + str(p.relative_to(base)) if p != base else (prefix.rstrip("/") or ".")
     if "site-packages" in p.parts:
         return "<python packages>/" + "/".join(p.parts[p.parts.index("site-packages") + 1:])
     return "…/" + "/".join(p.parts[-2:])

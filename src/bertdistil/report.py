@@ -6,12 +6,11 @@ from pathlib import Path
 
 from .errors import BertdistilError
 from .layout import RunLayout
+from .names import NAMES, model_colour, model_name
 from .provenance import shown
 from .resources import cache_dir
 
-ROW_NAMES = {"teacher": "teacher (prepared)", "truncated": "truncated teacher (student init, untrained)",
-             "mlm_only": "MLM-only student (no teacher)", "hidden_only": "hidden-state distillation (α_ce = 0)",
-             "triple": "triple loss (paper α)", "student": "**distilled student**"}
+ROW_NAMES = NAMES
 
 
 def mlm_verdicts(mlm: dict, comparisons: dict) -> list[str]:
@@ -35,29 +34,53 @@ def mlm_verdicts(mlm: dict, comparisons: dict) -> list[str]:
     return out
 
 
+def baseline_lines(r: dict) -> list[str]:
+    """The masked-LM table's baseline row: always the training corpus's most frequent token, no model
+    (evaluate.unigram_baseline); a line saying how to compute it for a run recorded without it."""
+    b = r.get("mlm_baseline")
+    if b is None:
+        return ["", f"(Most-frequent-token baseline not recorded in this run: `bertdistil evaluate-mlm --baseline "
+                    f"--preset {r['preset']}` computes it.)"]
+    return [f"| baseline: always `{b['token']}`, the training corpus's most frequent token (no model; perplexity of "
+            f"its unigram frequencies) | {_fmt(100 * b['accuracy'])} | {_fmt(b['perplexity'])} | |"]
+
+
 def _fmt(x, nd=2):
     return "n/a" if x is None else f"{x:,.{nd}f}"
 
 
 def plot_losses(logs: dict[str, list[dict]], path: Path) -> bool:
-    """Training loss and periodic held-out accuracy per run vs tokens seen. Returns False without matplotlib."""
+    """Three panels against tokens seen, one line per training run: the masked-LM cross-entropy term L_mlm
+    (nats per target; the one term every run shares, so the only comparable loss), the student's distillation
+    terms (e.g. L_ce = T²·KL to the teacher's soft targets, L_cos = 1 − cos of hidden states), and the periodic
+    held-out masked-token accuracy. Returns False (and writes nothing) without matplotlib or log rows."""
+    logs = {k: v for k, v in logs.items() if v}
+    if not logs:
+        return False
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for name, log in logs.items():
-        if not log:
-            continue
-        axes[0].plot([r["tokens_seen"] / 1e6 for r in log], [r["loss"] for r in log], label=name)
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for model, log in logs.items():
+        x = [r["tokens_seen"] / 1e6 for r in log]
+        if all("mlm" in r.get("terms", {}) for r in log):
+            axes[0].plot(x, [r["terms"]["mlm"] for r in log], color=model_colour(model),
+                         label=model_name(model))
+        distil_terms = sorted(set(log[0].get("terms", {})) - {"mlm"})
+        for term, style in zip(distil_terms, ("-", "--", ":", "-.")):
+            if all(term in r.get("terms", {}) for r in log):
+                axes[1].plot(x, [r["terms"][term] for r in log], style, color=model_colour(model),
+                             label=f"{model_name(model)}: L_{term}")
         ev = [r for r in log if "eval" in r]
         if ev:
-            axes[1].plot([r["tokens_seen"] / 1e6 for r in ev], [100 * r["eval"]["accuracy"] for r in ev],
-                         marker="o", label=name)
-    axes[0].set(xlabel="tokens seen (M)", ylabel="training loss (weighted sum)", title="training loss")
-    axes[1].set(xlabel="tokens seen (M)", ylabel="masked-token accuracy (%)", title="periodic held-out eval (subset)")
+            axes[2].plot([r["tokens_seen"] / 1e6 for r in ev], [100 * r["eval"]["accuracy"] for r in ev],
+                         marker="o", color=model_colour(model), label=model_name(model))
+    axes[0].set(xlabel="tokens seen (M)", ylabel="L_mlm (nats per masked target)", title="masked-LM loss")
+    axes[1].set(xlabel="tokens seen (M)", ylabel="term value (unweighted)", title="distillation terms")
+    axes[2].set(xlabel="tokens seen (M)", ylabel="masked-token accuracy (%)", title="periodic held-out eval (subset)")
     for ax in axes:
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
@@ -132,6 +155,7 @@ def write_report(out: Path, results: dict, logs: dict[str, list[dict]]) -> Path:
         acc = _fmt(100 * m["accuracy"]) + (f" [{iv['accuracy'][0]:.2f}, {iv['accuracy'][1]:.2f}]" if iv else "")
         ppl = _fmt(m["perplexity"]) + (f" [{iv['perplexity'][0]:,.1f}, {iv['perplexity'][1]:,.1f}]" if iv else "")
         lines.append(f"| {ROW_NAMES.get(name, name)} | {acc} | {ppl} | {'' if tok is None else f'{tok:,}'} |")
+    lines += baseline_lines(r)
     verdicts = mlm_verdicts(r["mlm"], r.get("mlm_comparisons", {}))
     lines += ["", "Student against each model on the same masked targets (paired bootstrap over evaluation sequences, "
               "95%: sampling noise of the evaluation text; each model was distilled with one seed, so seed noise is "
@@ -145,6 +169,9 @@ def write_report(out: Path, results: dict, logs: dict[str, list[dict]]) -> Path:
               f"- final loss {d['final_loss']:.4f}; terms {({k: round(v, 4) for k, v in d['loss_terms'].items()})}", ""]
     if plot_losses(logs, RunLayout(out).loss_curves):
         lines += ["![loss curves](loss_curves.png)", ""]
+    else:
+        lines += ["(No loss curves: they are drawn from the training logs under `runs/`, which this folder does "
+                  "not hold.)", ""]
     from .tables import downstream_section
     lines += downstream_section(r, out)
     from .efficiency_report import efficiency_section
@@ -162,7 +189,7 @@ def write_report(out: Path, results: dict, logs: dict[str, list[dict]]) -> Path:
 
 
 def goals_section(r: dict, out: Path) -> list[str]:
-    """Issue 14's goals on this run (goals.py), and the learning curve when the run folder holds curve.png
+    """The project's goals on this run (goals.py), and the learning curve when the run folder holds curve.png
     (``bertdistil report --curve DIR`` copies it from a ``bertdistil curve`` output)."""
     if not r.get("downstream"):
         return []

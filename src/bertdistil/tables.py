@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .names import NAMES, model_colour, model_name
 from .seedstats import verdict
 
 # Sanh et al. 2019 (arXiv:1910.01108v4), Table 1: GLUE dev; Table 2: IMDb test acc., SQuAD v1.1 dev EM/F1.
@@ -14,10 +15,7 @@ PAPER_TABLE1 = {
 PAPER_TABLE2 = {"BERT-base (paper)": (93.46, 81.2, 88.5), "DistilBERT (paper)": (92.82, 77.7, 85.8),
                 "DistilBERT (D) (paper)": (None, 79.1, 86.9)}
 TABLE1_TASKS = ["CoLA", "MNLI", "MRPC", "QNLI", "QQP", "RTE", "SST-2", "STS-B", "WNLI"]
-ROWS = {"majority": "majority class (train)", "teacher": "teacher (MLM-prepared)",
-        "teacher_original": "teacher (original checkpoint)", "truncated": "truncated teacher (control)",
-        "mlm_only": "MLM-only student (control)", "student": "student (distilled)",
-        "student_d": "student (D) (task distillation)"}
+ROWS = NAMES
 METRIC = {"CoLA": "mcc", "MRPC": "f1", "STS-B": "pearson"}
 
 
@@ -124,7 +122,8 @@ def plot_retention(ds: dict, path: Path, rows: dict = ROWS) -> bool:
     fig, ax = plt.subplots(figsize=(9, 4))
     width = 0.8 / len(models)
     for i, m in enumerate(models):
-        ax.bar([j + i * width for j in range(len(tasks))], [per[m].get(t, 0) for t in tasks], width, label=rows[m])
+        ax.bar([j + i * width for j in range(len(tasks))], [per[m].get(t, 0) for t in tasks], width,
+               label=model_name(m, rows), color=model_colour(m))
     ax.axhline(100, color="k", lw=0.8)
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(tasks))], tasks)
     ax.set_ylabel("retention (% of teacher score)")

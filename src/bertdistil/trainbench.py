@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from .config import LossConfig, OptimConfig, TrainBenchConfig
+from .console import native_stderr_silenced
 from .cpu_kernels import use_cpu_kernels
 from .train import setup, train_step
 
@@ -132,7 +133,7 @@ def time_shares(step: Callable[[], None]) -> dict[str, float]:
     """Run ``step`` once under ``torch.profiler`` and return {category: share of self CPU time} over
     ``CATEGORIES`` plus "other" (elementwise ops, LayerNorm, GELU, indexing, Python/dispatch overhead)."""
     from torch.profiler import ProfilerActivity, profile
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
+    with native_stderr_silenced(), profile(activities=[ProfilerActivity.CPU]) as prof:   # its start/stop lines
         step()
     totals = {name: 0.0 for name, _ in CATEGORIES} | {"other": 0.0}
     for ev in prof.key_averages():

@@ -1,4 +1,4 @@
-"""Edge targets of a fine-tuned classifier (issue 17).
+"""Edge targets of a fine-tuned classifier.
 
 ``bertdistil export --format web`` writes the transformers.js model layout and a static demo page::
 
@@ -22,6 +22,7 @@ import contextlib
 import errno
 import functools
 import io
+import logging
 import os
 import shutil
 import threading
@@ -146,6 +147,7 @@ def _export_ort(src: Path, model_dir: str | Path, out: Path, onnx_from: str | Pa
             onnx_pair(src, tmp)
         else:
             shutil.copytree(onnx_from, tmp, dirs_exist_ok=True)
+        logging.getLogger("ort_format_model").setLevel(logging.WARNING)   # its INFO names our temporary folder
         with contextlib.redirect_stdout(io.StringIO()):      # the converter's progress lines
             convert_onnx_models_to_ort(tmp / "onnx", output_dir=tmp, optimization_styles=[OptimizationStyle.Fixed])
         shutil.rmtree(tmp / "onnx")           # required_operators.config stays: input of a reduced-size ORT build

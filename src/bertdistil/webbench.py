@@ -1,4 +1,4 @@
-"""The web export in a real browser, and the mobile (.ort) export as a phone-class proxy (issue 17).
+"""The web export in a real browser, and the mobile (.ort) export as a phone-class proxy.
 
 Headless Chromium (Debian's ``chromium`` + ``chromium-driver``, driven by Selenium; no browser download)
 opens the page that ``bertdistil serve`` serves, and classifies sentences through the page's own

@@ -1,5 +1,5 @@
 """Zero-shot STS-B: Spearman correlation between the cosine similarity of two sentences' mean-pooled embeddings
-and the gold similarity score — no fine-tuning, no seed noise (issue 14, lever 5). Mean pooling over non-pad
+and the gold similarity score — no fine-tuning, no seed noise. Mean pooling over non-pad
 tokens of the last hidden layer is what the embedded teacher (all-MiniLM-L6-v2, sentence-transformers) was
 trained with (Reimers & Gurevych 2019), so this measures directly what a student kept of its teacher's space.
 """
