@@ -139,5 +139,6 @@ def test_head_only_teacher_is_fine_tuned_once_from_the_original(tmp_path, tiny_b
                                 (True, {"teacher": tiny_bert_no_head_dir})):
         layout.results.write_text(json.dumps({"teacher": prepared, "config": {"teacher_head_only": head_only}}))
         assert layout.model_dirs() == expected
-    adapted, head_only = load_config("smoke"), load_config("smoke", ["teacher_head_only=true"])
+    adapted = load_config("smoke", ["teacher_head_only=false"])
+    head_only = load_config("smoke", ["teacher_head_only=true"])
     assert protocol_dir(tmp_path, adapted) != protocol_dir(tmp_path, head_only)   # cached results never mix

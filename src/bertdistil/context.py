@@ -115,6 +115,11 @@ class Context:
     def masker(self) -> Masker:
         return Masker(self.cfg.masking, self.dataset.counts, self.special_ids, self.teacher_tokenizer.mask_token_id)
 
+    def read_inputs(self) -> None:
+        """Read and check the corpus (and build the masker) now, so a bad input fails with its one line
+        before any stage starts. Raises BertdistilError naming the file and the fix."""
+        self.masker
+
     def load(self, model_dir: Path):
         """Load a *ForMaskedLM directory onto the run's device."""
         return load_masked_lm(model_dir)[0].to(self.device)

@@ -128,6 +128,7 @@ def reproduce(cfg: Config, out: Path, progress: bool = True) -> dict:
     skipped = skipped_stages(cfg, ctx.root)
     if ctx.root is None:
         print(skipped_notice(skipped), file=sys.stderr)
+    ctx.read_inputs()                                   # a bad corpus is one line, before any stage line
     log = StageLog(stage_names(cfg, ctx.root))
     layout = RunLayout(out)
     with log.stage("teacher"):
