@@ -33,13 +33,13 @@ def _cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def shipped_teacher():
-    from bertdistil.resources import default_teacher
+    from bertdistil.data.shipped import default_teacher
     return default_teacher()
 
 
 @pytest.fixture(scope="session")
 def tokenizer(shipped_teacher):
-    from bertdistil.models import load_tokenizer
+    from bertdistil.models.loading import load_tokenizer
     return load_tokenizer(shipped_teacher)
 
 

@@ -3,10 +3,10 @@ import json
 
 import pytest
 
-from bertdistil.ablation import row_recipe
-from bertdistil.cli import main
+from bertdistil.cli.parser import main
 from bertdistil.config import load_config
 from bertdistil.errors import BertdistilError
+from bertdistil.pipeline.ablate import row_recipe
 
 
 def test_row_recipes_change_one_thing_each():

@@ -5,8 +5,8 @@ import importlib.metadata
 import pytest
 import torch
 
-from bertdistil import baseteacher
 from bertdistil.errors import BertdistilError
+from bertdistil.models import base_teacher as baseteacher
 
 
 def _installed() -> bool:
@@ -28,8 +28,8 @@ def test_a_missing_part_is_one_line_naming_it_and_the_fix(monkeypatch, tmp_path)
 
 @pytest.mark.skipif(not _installed(), reason="the base teacher's parts are not installed (make install-base)")
 def test_base_teacher_assembles_once_and_gives_the_paper_geometry(tmp_path):
-    from bertdistil.models import load_masked_lm
-    from bertdistil.student import build_student
+    from bertdistil.models.loading import load_masked_lm
+    from bertdistil.models.student import build_student
     from test_mpnet import assert_copied_bit_for_bit
     folder = baseteacher.resolve_teacher("all-mpnet-base-v2", tmp_path)
     assert folder == tmp_path / "teachers" / "all-mpnet-base-v2" and (folder / "modules.json").is_file()
@@ -50,8 +50,8 @@ def test_onnx_of_the_base_student_matches_pytorch(tmp_path):
     from transformers import AutoModelForSequenceClassification
 
     from bertdistil.api import build_student
-    from bertdistil.compress import export_onnx
-    from bertdistil.models import load_tokenizer
+    from bertdistil.deploy.compress import export_onnx
+    from bertdistil.models.loading import load_tokenizer
     from test_mpnet import assert_onnx_matches_pytorch
     folder = baseteacher.resolve_teacher("all-mpnet-base-v2", tmp_path)
     build_student(folder, tmp_path / "student")

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from bertdistil import bootstrap
-from bertdistil.data import prepare_corpus
-from bertdistil.evaluate import EvalSet, evaluate_mlm
-from bertdistil.models import load_masked_lm
-from bertdistil.resources import shipped_data_dir
+from bertdistil.data.corpus import prepare_corpus
+from bertdistil.data.shipped import shipped_data_dir
+from bertdistil.evaluation import bootstrap
+from bertdistil.evaluation.mlm import EvalSet, evaluate_mlm
+from bertdistil.models.loading import load_masked_lm
 
 
 def test_interval_is_degenerate_when_every_sequence_agrees():
@@ -62,7 +62,7 @@ def test_per_sequence_results_add_up_to_the_aggregate(tmp_path, tokenizer, tiny_
 def test_evaluate_mlm_command_out_and_against(tmp_path, tiny_bert_dir, capsys, monkeypatch):
     import json
 
-    from bertdistil.cli import main
+    from bertdistil.cli.parser import main
     monkeypatch.delenv("BERTDISTIL_DATA", raising=False)             # the corpus's held-out split: fast
     first = tmp_path / "a.json"
     assert main(["evaluate-mlm", "--preset", "smoke", "--quiet", "--model", str(tiny_bert_dir), "--out",

@@ -3,7 +3,7 @@ import shutil
 
 import pytest
 
-from bertdistil.cli import main
+from bertdistil.cli.parser import main
 
 
 def _run(capsys, *argv):

@@ -6,13 +6,20 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification
 
-from bertdistil.checkpoint import save_model_dir
-from bertdistil.compress import export_onnx, ffn_pairs, magnitude_prune, make_variant, prune_ffn, taylor_importance
+from bertdistil.atomic import save_model_dir
 from bertdistil.config import CompressConfig, FinetuneConfig
-from bertdistil.deploy import load_runner, predict_logits
-from bertdistil.models import load_masked_lm, load_tokenizer
-from bertdistil.student import build_student, prepare_tokenizer_for
-from bertdistil.tasks import builtin_tasks, load_examples
+from bertdistil.data.tasks import builtin_tasks, load_examples
+from bertdistil.deploy.compress import (
+    export_onnx,
+    ffn_pairs,
+    magnitude_prune,
+    make_variant,
+    prune_ffn,
+    taylor_importance,
+)
+from bertdistil.deploy.runners import load_runner, predict_logits
+from bertdistil.models.loading import load_masked_lm, load_tokenizer
+from bertdistil.models.student import build_student, prepare_tokenizer_for
 
 
 @pytest.fixture(scope="module")

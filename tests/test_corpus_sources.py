@@ -9,9 +9,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from bertdistil.data import prepare_corpus
+from bertdistil.data.corpus import prepare_corpus
+from bertdistil.data.shipped import shipped_data_dir
 from bertdistil.errors import BertdistilError
-from bertdistil.resources import shipped_data_dir
 
 CHILD = """
 import resource, sys, pathlib
@@ -71,7 +71,7 @@ def test_parquet_and_datasets_directory_corpora(tmp_path, tokenizer):
 def test_tokenized_chunks_match_one_tokenizer_call_in_order(tokenizer, monkeypatch):
     import os
 
-    from bertdistil.sources import tokenized_chunks, tokenizer_parallelism
+    from bertdistil.data.documents import tokenized_chunks, tokenizer_parallelism
     with gzip.open(shipped_data_dir() / "corpus" / "sotu.txt.gz", "rt") as f:
         docs = f.read().split("\n\n")[:300]
     chunks = list(tokenized_chunks(iter(docs), tokenizer, max_docs=7, max_chars=2_000))

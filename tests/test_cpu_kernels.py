@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from bertdistil.cpu_kernels import NAME, Dropout, inverted_dropout, keep_mask, use_cpu_kernels
+from bertdistil.training.cpu_kernels import NAME, Dropout, inverted_dropout, keep_mask, use_cpu_kernels
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.0])
@@ -39,8 +39,8 @@ def test_inverted_dropout_scales_kept_and_masks_the_gradient():
 
 
 def _models(shipped_teacher, tiny_bert_dir):
-    from bertdistil.models import load_masked_lm
-    from bertdistil.student import build_student
+    from bertdistil.models.loading import load_masked_lm
+    from bertdistil.models.student import build_student
     teacher, _ = load_masked_lm(shipped_teacher)            # BERT (no MLM head: fresh one, irrelevant here)
     student, _ = build_student(teacher)                    # DistilBERT layout
     tiny, _ = load_masked_lm(tiny_bert_dir)                # a user's own BERT directory
@@ -48,7 +48,7 @@ def _models(shipped_teacher, tiny_bert_dir):
 
 
 def test_models_match_stock_transformers_and_are_restored(shipped_teacher, tiny_bert_dir, tmp_path, tokenizer):
-    from bertdistil.models import encode
+    from bertdistil.models.loading import encode
     torch.manual_seed(0)
     ids = torch.randint(1000, 20000, (3, 24))
     att = torch.ones_like(ids)
@@ -71,7 +71,7 @@ def test_models_match_stock_transformers_and_are_restored(shipped_teacher, tiny_
 
 
 def test_training_mode_applies_dropout_to_attention_and_hidden_states(shipped_teacher, tiny_bert_dir):
-    from bertdistil.models import encode
+    from bertdistil.models.loading import encode
     student = _models(shipped_teacher, tiny_bert_dir)["student"]
     ids = torch.randint(1000, 20000, (2, 16))
     att = torch.ones_like(ids)
@@ -93,7 +93,7 @@ def test_training_mode_applies_dropout_to_attention_and_hidden_states(shipped_te
 
 
 def test_off_or_not_on_cpu_changes_nothing(tiny_bert_dir):
-    from bertdistil.models import load_masked_lm
+    from bertdistil.models.loading import load_masked_lm
     model, _ = load_masked_lm(tiny_bert_dir)
     with use_cpu_kernels(model, None, enabled=False):
         assert model.config._attn_implementation == "sdpa"
@@ -104,7 +104,7 @@ def test_off_or_not_on_cpu_changes_nothing(tiny_bert_dir):
 
 
 def test_attention_dropout_is_unbiased_and_masks_padding():
-    from bertdistil.cpu_kernels import attention
+    from bertdistil.training.cpu_kernels import attention
     torch.manual_seed(0)
     q, k, v = (torch.randn(1, 2, 6, 4) for _ in range(3))
     mask = torch.ones(1, 1, 6, 6, dtype=torch.bool)
@@ -125,7 +125,7 @@ def test_attention_dropout_is_unbiased_and_masks_padding():
 def test_bf16_teacher_copy_is_close_and_leaves_the_teacher_alone(shipped_teacher):
     import torch.nn.functional as F
 
-    from bertdistil.models import bf16_inference_copy, encode, head_logits, load_masked_lm
+    from bertdistil.models.loading import bf16_inference_copy, encode, head_logits, load_masked_lm
     teacher, _ = load_masked_lm(shipped_teacher)
     teacher.train()
     copy = bf16_inference_copy(teacher)

@@ -4,9 +4,9 @@ import gzip
 import numpy as np
 import pytest
 
-from bertdistil.data import LengthGroupedBatches, collate, prepare_corpus, token_dtype
+from bertdistil.data.corpus import LengthGroupedBatches, collate, prepare_corpus, token_dtype
+from bertdistil.data.shipped import cache_dir, default_corpus
 from bertdistil.errors import BertdistilError
-from bertdistil.resources import cache_dir, default_corpus
 
 
 def test_prepare_shipped_corpus_slice(tokenizer):
@@ -92,7 +92,7 @@ def test_collate_pads(tokenizer):
 
 
 def test_heldout_split_partitions_documents_and_never_trains_on_them(tokenizer, tmp_path):
-    from bertdistil.sources import documents, heldout_documents, is_heldout
+    from bertdistil.data.documents import documents, heldout_documents, is_heldout
     f = tmp_path / "c.txt"
     f.write_text("\n\n".join(f"Document {i} about topic {i % 7}: some words follow here." for i in range(600)))
     kw = {"heldout_every": 10}

@@ -11,12 +11,12 @@ import shutil
 import pytest
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
 
-from bertdistil.cli import main
-from bertdistil.dataroot import find_split, resolve_data_root, squad_files
+from bertdistil.cli.parser import main
+from bertdistil.data.benchmark_root import find_split, resolve_data_root, squad_files
+from bertdistil.data.tasks import builtin_tasks, load_examples
+from bertdistil.downstream.squad import flatten, load_squad
 from bertdistil.errors import BertdistilError
-from bertdistil.metrics import squad_scores
-from bertdistil.squad import flatten, load_squad
-from bertdistil.tasks import builtin_tasks, load_examples
+from bertdistil.evaluation.metrics import squad_scores
 
 N = 40   # rows per split in the small roots
 # task: (GLUE folder, hub config, TSV header?, {hub column: TSV column}, label column, hub label names | None)

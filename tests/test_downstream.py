@@ -5,13 +5,13 @@ import math
 import numpy as np
 import pytest
 
-from bertdistil.cli import main
+from bertdistil.cli.parser import main
 from bertdistil.config import load_config
+from bertdistil.data.tasks import builtin_tasks, load_examples, load_split
+from bertdistil.data.user_task import user_task
+from bertdistil.downstream.finetune import finetune
 from bertdistil.errors import BertdistilError
-from bertdistil.finetuning import finetune
-from bertdistil.metrics import normalize_answer, squad_scores, task_metrics
-from bertdistil.tasks import builtin_tasks, load_examples, load_split
-from bertdistil.usertask import user_task
+from bertdistil.evaluation.metrics import normalize_answer, squad_scores, task_metrics
 
 
 def test_classification_and_regression_metrics_known_values():
@@ -110,8 +110,8 @@ def test_smoke_finetune_each_task_type(name, tiny_bert_dir, data_root):
 
 
 def test_squad_split_and_span_finetune(tiny_bert_dir, data_root):
-    from bertdistil.dataroot import squad_files
-    from bertdistil.squad import article_split, finetune_squad, flatten, load_squad
+    from bertdistil.data.benchmark_root import squad_files
+    from bertdistil.downstream.squad import article_split, finetune_squad, flatten, load_squad
     arts = load_squad(squad_files(data_root))
     assert sum(len(p["qas"]) for a in arts for p in a["paragraphs"]) == 10570
     tr, ev = article_split(arts, 0.8, seed=0)

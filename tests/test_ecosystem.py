@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bertdistil.cli import main
+from bertdistil.cli.parser import main
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -65,7 +65,7 @@ def test_student_of_a_sentence_transformers_teacher_is_one(tmp_path, shipped_tea
 
 
 def test_sentence_config_is_not_invented_for_plain_checkpoints(tmp_path, tiny_bert_dir):
-    from bertdistil.sentence import copy_sentence_config, sentence_modules
+    from bertdistil.models.sentence import copy_sentence_config, sentence_modules
     assert main(["init-student", "--teacher", str(tiny_bert_dir), "--out", str(tmp_path / "s")]) == 0
     assert sentence_modules(tmp_path / "s") is None and not copy_sentence_config(tiny_bert_dir, tmp_path / "s")
 
@@ -98,7 +98,7 @@ def card_metadata(model_dir: Path) -> dict:
 
 
 def test_provenance_helpers(tmp_path):
-    from bertdistil.provenance import git_state, shown, versions, weights_sha256
+    from bertdistil.runfolder.provenance import git_state, shown, versions, weights_sha256
     git = git_state()
     assert git is None or (len(git["commit"]) == 40 and isinstance(git["dirty"], bool))
     v = versions()

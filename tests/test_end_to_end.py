@@ -5,7 +5,7 @@ import statistics
 import pytest
 from transformers import AutoModelForMaskedLM, pipeline
 
-from bertdistil.cli import main
+from bertdistil.cli.parser import main
 from bertdistil.precision import native_bf16
 
 

@@ -10,14 +10,14 @@ import sys
 import pytest
 import torch
 
-from bertdistil.cli import main
+from bertdistil.cli.parser import main
 from bertdistil.config import LossConfig, MaskingConfig, OptimConfig
-from bertdistil.data import prepare_corpus
+from bertdistil.data.corpus import prepare_corpus
 from bertdistil.errors import BertdistilError
-from bertdistil.masking import Masker
-from bertdistil.models import load_masked_lm
-from bertdistil.runlock import LOCK, run_lock
-from bertdistil.train import CHECKPOINT, PREVIOUS, load_checkpoint, save_checkpoint, setup, train, train_step
+from bertdistil.lock import LOCK, run_lock
+from bertdistil.models.loading import load_masked_lm
+from bertdistil.training.loop import CHECKPOINT, PREVIOUS, load_checkpoint, save_checkpoint, setup, train, train_step
+from bertdistil.training.masking import Masker
 
 
 def _err(capsys):

@@ -5,11 +5,11 @@ import math
 import pytest
 import torch
 
-from bertdistil import layer_losses
 from bertdistil.config import LossConfig
-from bertdistil.models import encode_all, load_masked_lm, relation_scores
-from bertdistil.objective import compute_losses
-from bertdistil.student import build_student
+from bertdistil.models.loading import encode_all, load_masked_lm, relation_scores
+from bertdistil.models.student import build_student
+from bertdistil.training import layer_losses
+from bertdistil.training.objective import compute_losses
 
 
 def test_uniform_layer_map():

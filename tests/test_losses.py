@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from bertdistil import losses
+from bertdistil.training import losses
 
 
 def test_soft_target_loss_matches_hand_computation():
@@ -129,7 +129,7 @@ def test_task_distillation_losses_against_hand_computed_values():
     """Classification, regression and span losses of task distillation, with and without a teacher."""
     import math
 
-    from bertdistil.losses import span_loss, task_classification_loss, task_regression_loss
+    from bertdistil.training.losses import span_loss, task_classification_loss, task_regression_loss
     zs, zt, y = torch.tensor([[2.0, 0.0]]), torch.tensor([[0.0, 2.0]]), torch.tensor([0])
     ce = math.log(1 + math.exp(-2.0))                               # −log softmax(2, 0)[0]
     ps = [1 / (1 + math.exp(-1.0)), 1 / (1 + math.exp(1.0))]        # softmax(z_s / 2)

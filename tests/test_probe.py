@@ -14,15 +14,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from bertdistil.cli import main
+from bertdistil.cli.parser import main
 from bertdistil.config import LossConfig, MaskingConfig, OptimConfig, load_config
-from bertdistil.data import prepare_corpus
+from bertdistil.data.corpus import prepare_corpus
+from bertdistil.data.documents import MAX_BLOCK_CHARS, is_heldout, iter_documents
 from bertdistil.errors import BertdistilError
-from bertdistil.masking import Masker
-from bertdistil.models import load_masked_lm
-from bertdistil.runlock import LOCK
-from bertdistil.sources import MAX_BLOCK_CHARS, is_heldout, iter_documents
-from bertdistil.train import CHECKPOINT, train
+from bertdistil.lock import LOCK
+from bertdistil.models.loading import load_masked_lm
+from bertdistil.training.loop import CHECKPOINT, train
+from bertdistil.training.masking import Masker
 
 REPO = Path(__file__).resolve().parents[1]
 WORDS = ["good", "bad", "fine", "dull", "bright", "grim"]
@@ -137,7 +137,7 @@ def test_export_refuses_out_at_or_inside_the_model(tmp_path, ft, capsys, where):
 
 
 def test_export_refuses_a_run_folder(tmp_path, ft, capsys):
-    from bertdistil.ownership import OWNER_FILE
+    from bertdistil.runfolder.ownership import OWNER_FILE
     run = tmp_path / "run"
     run.mkdir()
     (run / OWNER_FILE).write_text(json.dumps({"kind": "run"}))
@@ -148,7 +148,7 @@ def test_export_refuses_a_run_folder(tmp_path, ft, capsys):
 
 
 def test_init_student_refuses_a_user_folder_and_replaces_its_own(tmp_path, tiny_bert_dir, capsys):
-    from bertdistil.ownership import OWNER_FILE
+    from bertdistil.runfolder.ownership import OWNER_FILE
     mine = _user_folder(tmp_path / "mymodels")
     before = _tree(mine)
     code = main(["init-student", "--teacher", str(tiny_bert_dir), "--out", str(mine)])
@@ -175,7 +175,7 @@ def test_reproduce_never_empties_or_fills_a_user_folder(tmp_path, capsys, restar
 
 
 def test_restart_empties_a_run_folder_but_its_bookkeeping(tmp_path):
-    from bertdistil.ownership import OWNER_FILE, empty_folder, writing
+    from bertdistil.runfolder.ownership import OWNER_FILE, empty_folder, writing
     out = tmp_path / "run"
     with writing(out, "run"):
         (out / "student").mkdir()
@@ -272,8 +272,8 @@ def root_without_mrpc(tmp_path, data_root):
 
 
 def test_a_configured_task_missing_from_the_data_root_is_skipped_with_its_reason(tmp_path, root_without_mrpc, capsys):
-    from bertdistil.downstream import run_downstream
-    from bertdistil.tables import downstream_section
+    from bertdistil.downstream.protocol import run_downstream
+    from bertdistil.report.downstream_tables import downstream_section
     cfg = load_config("smoke", ['finetune.tasks=["MRPC"]', "finetune.extra_tasks=[]", "finetune.squad=false"])
     ds = run_downstream(tmp_path / "run", cfg, root_without_mrpc, progress=False)
     expected = (f"MRPC: no train split under {root_without_mrpc}/glue/MRPC (or {root_without_mrpc}/glue/mrpc): "
@@ -337,7 +337,7 @@ def test_a_corpus_without_newlines_is_cut_into_blocks_and_packed(tmp_path, token
 def test_packing_a_long_document_is_linear_and_exact(tmp_path):
     import numpy as np
 
-    from bertdistil.data import _SequenceWriter
+    from bertdistil.data.corpus import _SequenceWriter
     ids = list(range(1000, 1000 + 2_000_000))                      # one 2M-token document
     with _SequenceWriter(tmp_path, np.dtype(np.uint32), 3_000_000, 1, 2, 64) as w:
         w.add([ids])
@@ -450,7 +450,7 @@ def test_impossible_settings_are_one_line_before_anything_is_written(tmp_path, t
 
 
 def test_serve_on_a_port_in_use(tmp_path, capsys):
-    from bertdistil.web import start_server
+    from bertdistil.deploy.web_export import start_server
     web = tmp_path / "web"
     (web / "model").mkdir(parents=True)
     (web / "index.html").write_text("<html></html>")
@@ -495,7 +495,7 @@ def test_report_on_a_damaged_results_file(tmp_path, capsys, damage):
 
 
 def test_force_never_replaces_another_kind_and_a_failed_force_leaves_no_mark(tmp_path, tiny_bert_dir, ft, capsys):
-    from bertdistil.ownership import OWNER_FILE
+    from bertdistil.runfolder.ownership import OWNER_FILE
     run = tmp_path / "run"
     run.mkdir()
     (run / "config.json").write_text(json.dumps({"distill": {}, "loss": {}, "masking": {}}))   # a run folder

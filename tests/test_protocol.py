@@ -3,9 +3,9 @@ zero-shot STS-B — hand-computed values and real data."""
 import numpy as np
 import pytest
 
-from bertdistil import seedstats
-from bertdistil.downstream import glue_scores, majority_baseline
-from bertdistil.tasks import TaskSpec, heldout_split
+from bertdistil.data.tasks import TaskSpec, heldout_split
+from bertdistil.downstream.protocol import glue_scores, majority_baseline
+from bertdistil.evaluation import seedstats
 
 
 def test_heldout_split_is_a_fixed_partition():
@@ -76,8 +76,8 @@ def test_glue_scores_retention_uses_the_better_teacher_and_flags_noise():
 def test_zero_shot_stsb_of_the_shipped_teacher(shipped_teacher, data_root, tiny_bert_dir):
     """all-MiniLM-L6-v2 was trained for this (its card reports ~82 Spearman on STS-B): far above a random
     4-layer BERT, whose mean-pooled embeddings carry little of the sentences' meaning."""
-    from bertdistil.tasks import builtin_tasks, load_examples
-    from bertdistil.zeroshot import embed, sts_zero_shot
+    from bertdistil.data.tasks import builtin_tasks, load_examples
+    from bertdistil.evaluation.zero_shot import embed, sts_zero_shot
     pairs = load_examples(builtin_tasks(data_root)["STS-B"], "dev", 300)
     teacher = sts_zero_shot(shipped_teacher, pairs)
     assert teacher["pairs"] == 300 and 70 < teacher["spearman"] < 95
@@ -90,8 +90,8 @@ def test_zero_shot_stsb_of_the_shipped_teacher(shipped_teacher, data_root, tiny_
 
 def test_finetune_keeps_the_best_epoch_on_the_heldout_slice(tiny_bert_dir, data_root):
     from bertdistil.config import FinetuneConfig
-    from bertdistil.finetuning import finetune, score
-    from bertdistil.tasks import builtin_tasks, load_examples
+    from bertdistil.data.tasks import builtin_tasks, load_examples
+    from bertdistil.downstream.finetune import finetune, score
     spec = builtin_tasks(data_root)["SST-2"]
     train, held = heldout_split(load_examples(spec, "train", 80), 0.25)
     dev = load_examples(spec, "dev", 24)
@@ -109,7 +109,7 @@ def test_learning_curve_from_the_committed_gpu_runs(tmp_path):
     """results/learning_curve/budgets: three reproduce runs at 340/1400/3500 distillation steps (GPU study)."""
     from pathlib import Path
 
-    from bertdistil.curve import learning_curve, plot_curve
+    from bertdistil.report.curve import learning_curve, plot_curve
     runs = sorted((Path(__file__).parent.parent / "results" / "learning_curve" / "budgets").iterdir())
     curve = learning_curve(runs, None)
     tokens = [p["tokens"]["student"] for p in curve["points"]]
@@ -125,7 +125,7 @@ def test_goal_checks_on_the_committed_gpu_run():
     import json
     from pathlib import Path
 
-    from bertdistil.goals import goal_checks, goal_lines
+    from bertdistil.report.goals import goal_checks, goal_lines
     r = json.loads((Path(__file__).parents[1] / "results/learning_curve/budgets/b340/results.json").read_text())
     checks = {c["goal"]: c for c in goal_checks(r)}
     beats = [c for g, c in checks.items() if g.startswith("student Score >")]
@@ -146,6 +146,6 @@ def test_goal_checks_on_the_committed_gpu_run():
 
 def test_teacher_row_is_named_for_what_was_fine_tuned():
     """With teacher_head_only the fine-tuned teacher is the original checkpoint, and the tables say so."""
-    from bertdistil.tables import ROWS, row_labels
+    from bertdistil.report.downstream_tables import ROWS, row_labels
     assert row_labels({"config": {"teacher_head_only": True}})["teacher"].startswith("teacher (original checkpoint")
     assert row_labels({"config": {"teacher_head_only": False}}) == ROWS == row_labels({})

@@ -51,9 +51,9 @@ def test_teacher_preparation_is_the_same_whatever_the_global_rng_state(tiny_bert
     from safetensors.torch import load_file
 
     from bertdistil.config import load_config
-    from bertdistil.data import prepare_corpus
-    from bertdistil.masking import Masker
-    from bertdistil.teacher import prepare_teacher
+    from bertdistil.data.corpus import prepare_corpus
+    from bertdistil.training.masking import Masker
+    from bertdistil.training.teacher_prep import prepare_teacher
     corpus = tmp_path / "c.txt"
     corpus.write_text("\n\n".join(f"Line {i}: the river runs past {i % 5} mills and a bridge." for i in range(120)))
     cfg = load_config("smoke", ["teacher_prep.max_steps=2"])
@@ -71,7 +71,7 @@ def test_teacher_preparation_is_the_same_whatever_the_global_rng_state(tiny_bert
 
 def test_cached_json_and_cached_entries_skip_work_done(tmp_path):
     """A stage killed between entries resumes with the entries it finished; stale entries are redone."""
-    from bertdistil.layout import cached_entries, cached_json
+    from bertdistil.runfolder.layout import cached_entries, cached_json
     calls = []
     f = tmp_path / "a.json"
     assert cached_json(f, lambda: calls.append("a") or {"x": 1}, also=tmp_path / "model") == {"x": 1}
@@ -105,9 +105,9 @@ def test_head_only_teacher_preparation_keeps_the_encoder(tmp_path, tokenizer, ti
     from safetensors.torch import load_file
 
     from bertdistil.config import load_config
-    from bertdistil.data import prepare_corpus
-    from bertdistil.masking import Masker
-    from bertdistil.teacher import prepare_teacher
+    from bertdistil.data.corpus import prepare_corpus
+    from bertdistil.training.masking import Masker
+    from bertdistil.training.teacher_prep import prepare_teacher
     corpus = tmp_path / "c.txt"
     corpus.write_text("\n\n".join(f"Line {i}: the river runs past {i % 5} mills and a bridge." for i in range(120)))
     ds = prepare_corpus([str(corpus)], tokenizer, 32, tmp_path / "tok")
@@ -130,8 +130,8 @@ def test_head_only_teacher_is_fine_tuned_once_from_the_original(tmp_path, tiny_b
     """Downstream models of a run: an MLM-adapted teacher and its original are two models; a head-only teacher
     shares the original's encoder, so the original checkpoint is the teacher and nothing is fine-tuned twice."""
     from bertdistil.config import load_config
-    from bertdistil.downstream import protocol_dir
-    from bertdistil.layout import RunLayout
+    from bertdistil.downstream.protocol import protocol_dir
+    from bertdistil.runfolder.layout import RunLayout
     layout = RunLayout(tmp_path)
     prepared = {"name_or_path": str(tiny_bert_dir), "source": str(tiny_bert_no_head_dir),
                 "preparation": {"prepared": True}}

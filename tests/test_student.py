@@ -3,10 +3,10 @@ import pytest
 import torch
 from transformers import AutoModelForMaskedLM, pipeline
 
-from bertdistil.checkpoint import save_model_dir
+from bertdistil.atomic import save_model_dir
 from bertdistil.errors import BertdistilError
-from bertdistil.models import load_masked_lm, load_tokenizer
-from bertdistil.student import _BERT_TO_DISTILBERT, build_student, default_layer_map, prepare_tokenizer_for
+from bertdistil.models.loading import load_masked_lm, load_tokenizer
+from bertdistil.models.student import _BERT_TO_DISTILBERT, build_student, default_layer_map, prepare_tokenizer_for
 
 
 def test_default_layer_map():

@@ -3,7 +3,7 @@ import pytest
 from transformers import BertConfig, DistilBertConfig
 
 from bertdistil.config import LossConfig, TrainBenchConfig
-from bertdistil.trainbench import step_flops
+from bertdistil.training.throughput import step_flops
 
 
 def test_step_flops_formula_by_hand():
@@ -24,12 +24,12 @@ def test_bench_train_measures_a_real_step(tiny_bert_dir, tokenizer):
     import torch
 
     from bertdistil.config import MaskingConfig
-    from bertdistil.data import prepare_corpus
-    from bertdistil.masking import Masker
-    from bertdistil.models import load_masked_lm
-    from bertdistil.resources import cache_dir, default_corpus
-    from bertdistil.student import build_student
-    from bertdistil.trainbench import bench_train
+    from bertdistil.data.corpus import prepare_corpus
+    from bertdistil.data.shipped import cache_dir, default_corpus
+    from bertdistil.models.loading import load_masked_lm
+    from bertdistil.models.student import build_student
+    from bertdistil.training.masking import Masker
+    from bertdistil.training.throughput import bench_train
     teacher, _ = load_masked_lm(tiny_bert_dir)
     student, _ = build_student(teacher)
     before = {k: v.clone() for k, v in student.state_dict().items()}
@@ -59,7 +59,7 @@ def test_bench_train_measures_a_real_step(tiny_bert_dir, tokenizer):
 
 def test_one_slow_matmul_timing_cannot_lift_mfu_above_100_percent():
     """The case seen in a real run: interleaved n³ timings of 200–391 GFLOP/s, steps at 300 GFLOP/s."""
-    from bertdistil.trainbench import robust_peak
+    from bertdistil.training.throughput import robust_peak
     peak = robust_peak([200.0, 391.0, 250.0], 380.0, [300.0, 310.0])
     assert peak == 391.0 and 310.0 / peak <= 1.0
     assert robust_peak([200.0], 180.0, [300.0]) == 300.0         # every product slowed: the step bounds it

@@ -5,8 +5,8 @@ import json
 import pytest
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
-from bertdistil.cli import main
-from bertdistil.usertask import load_task, user_task
+from bertdistil.cli.parser import main
+from bertdistil.data.user_task import load_task, user_task
 
 ROWS = {"text": [f"{w} film number {i}" for i, w in enumerate(["good", "bad"] * 24)],
         "label": [1, 0] * 24}

@@ -7,16 +7,23 @@ import urllib.request
 import numpy as np
 import pytest
 
-from bertdistil.checkpoint import save_model_dir
-from bertdistil.compress import make_variant
+from bertdistil.atomic import save_model_dir
 from bertdistil.config import CompressConfig, FinetuneConfig
+from bertdistil.data.tasks import builtin_tasks, load_examples
+from bertdistil.deploy.compress import make_variant
+from bertdistil.deploy.edge_bench import (
+    browser_missing,
+    open_page,
+    ort_logits,
+    page_classify,
+    page_ui_label,
+    sst2_sentences,
+)
+from bertdistil.deploy.web_export import INT8_FILE, export_ort, export_web, node_modules, onnx_pair, start_server
+from bertdistil.downstream.finetune import finetune
 from bertdistil.errors import BertdistilError
-from bertdistil.finetuning import finetune
-from bertdistil.models import load_masked_lm, load_tokenizer
-from bertdistil.student import build_student, prepare_tokenizer_for
-from bertdistil.tasks import builtin_tasks, load_examples
-from bertdistil.web import INT8_FILE, export_ort, export_web, node_modules, onnx_pair, start_server
-from bertdistil.webbench import browser_missing, open_page, ort_logits, page_classify, page_ui_label, sst2_sentences
+from bertdistil.models.loading import load_masked_lm, load_tokenizer
+from bertdistil.models.student import build_student, prepare_tokenizer_for
 
 # fp32: the page (onnxruntime-web, WASM) and Python ONNX Runtime agree to float rounding. INT8: dynamic
 # quantisation's integer kernels differ between builds (Python's own ORT_ENABLE_BASIC vs ORT_ENABLE_ALL

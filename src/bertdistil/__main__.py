@@ -1,6 +1,6 @@
 """``python -m bertdistil`` (and ``torchrun -m bertdistil``) = the ``bertdistil`` command."""
 import sys
 
-from .cli import main
+from .cli.parser import main
 
 sys.exit(main())

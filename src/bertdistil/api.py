@@ -42,9 +42,9 @@ def prepare_teacher(cfg: Config, *, force: bool = False, evaluate: bool = True, 
     """Give ``cfg.teacher`` (default: the embedded all-MiniLM-L6-v2) an MLM head, cached under the cache
     folder and reused. Returns {dir: Path of the teacher to distil from, prepared, steps, tokens_seen, wall_s,
     …, mlm: masked-LM accuracy/perplexity with a 95% bootstrap interval (when ``evaluate``)}."""
-    from .bootstrap import summarised
-    from .context import Context
-    from .teacher import prepare_teacher as _prepare
+    from .evaluation.bootstrap import summarised
+    from .pipeline.context import Context
+    from .training.teacher_prep import prepare_teacher as _prepare
     ctx = Context(cfg, progress)
     folder, info = _prepare(ctx.teacher_src, cfg, ctx.tokenizer, ctx.dataset, ctx.masker, ctx.cache, force=force,
                             progress=progress, device=ctx.device)
@@ -62,14 +62,14 @@ def build_student(teacher: str | Path, out: str | Path, layer_map: list[int] | N
     be new, empty or an earlier student/model folder of bertdistil (``force``: replace any folder; never the
     teacher's). Returns {out, layer_map, params}. BertdistilError for a refused ``out`` or layer map.
     Warns on stderr when the teacher has no MLM head (the student's head is then random)."""
-    from .baseteacher import resolve_teacher
-    from .cards import pretrained_card
-    from .checkpoint import save_model_dir
-    from .models import check_model_dir, describe, load_masked_lm, load_tokenizer
-    from .ownership import writing
-    from .sentence import copy_sentence_config
-    from .student import build_student as _build
-    from .student import prepare_tokenizer_for
+    from .atomic import save_model_dir
+    from .models.base_teacher import resolve_teacher
+    from .models.cards import pretrained_card
+    from .models.loading import check_model_dir, describe, load_masked_lm, load_tokenizer
+    from .models.sentence import copy_sentence_config
+    from .models.student import build_student as _build
+    from .models.student import prepare_tokenizer_for
+    from .runfolder.ownership import writing
     teacher_dir = check_model_dir(resolve_teacher(str(teacher)), "teacher")
     with writing(Path(out), "model", force=force, inputs={"--teacher": teacher_dir}):
         model, missing = load_masked_lm(teacher_dir)
@@ -92,11 +92,11 @@ def distill(cfg: Config, out: str | Path, *, teacher: str | Path | None = None, 
     init directory (default: built from the teacher into OUT/student_init). ``out`` is locked, and may only be
     new, empty or a bertdistil run folder; ``restart`` empties such a folder first. Returns {student: Path,
     mlm, steps, tokens_seen, wall_s, …}, or None on the non-zero ranks of a torchrun job."""
-    from .context import Context
-    from .distillation import distill_into
-    from .distributed import barrier, init_from_env, is_main
-    from .models import check_model_dir
-    from .ownership import writing
+    from .models.loading import check_model_dir
+    from .pipeline.context import Context
+    from .pipeline.distill import distill_into
+    from .runfolder.ownership import writing
+    from .training.distributed import barrier, init_from_env, is_main
     init_from_env()                   # under torchrun: join the process group (gloo on CPU, NCCL on GPU)
     if teacher:
         cfg = dataclasses.replace(cfg, teacher=str(Path(teacher).expanduser()))
@@ -117,10 +117,10 @@ def evaluate_mlm(model: str | Path, cfg: Config | None = None, *, progress: bool
     interval over sequences}, per_sequence: per-sequence scores (bootstrap.py)}. BertdistilError for a model
     without a trained MLM head (a sentence encoder, a fine-tuned classifier), whose scores would be a random
     head's."""
-    from .bootstrap import summarised
-    from .context import Context
     from .errors import BertdistilError
-    from .models import load_masked_lm
+    from .evaluation.bootstrap import summarised
+    from .models.loading import load_masked_lm
+    from .pipeline.context import Context
     masked_lm, missing = load_masked_lm(model)
     if missing:
         raise BertdistilError(f"{model} has no MLM head ({len(missing)} head tensors missing, e.g. {missing[0]}): "
@@ -135,7 +135,7 @@ def mlm_baseline(cfg: Config | None = None, *, progress: bool = True) -> dict:
     """The masked-LM baseline of the config's evaluation text and mask: always predict the training corpus's
     most frequent non-special token (evaluate.unigram_baseline). Returns {text, accuracy (0–1), perplexity,
     loss (nats/token), targets, token_id, token}; needs the teacher only for its tokenizer."""
-    from .context import Context
+    from .pipeline.context import Context
     ctx = Context(cfg or load_config(), progress)
     return {"text": ctx.eval_source["description"], **ctx.mlm_baseline()}
 
@@ -150,7 +150,7 @@ def finetune(model: str | Path, task: str, out: str | Path, cfg: Config | None =
     whole train and dev splits are used unless ``max_train_examples`` / ``max_eval_examples`` (> 0) ask for
     seeded samples; the preset's protocol caps are ``reproduce``'s. Returns {task, accuracy / f1 / mcc /
     pearson / spearman (percent), train_examples, dev_examples, …} on the dev split."""
-    from .predict import finetune_model
+    from .downstream.single_task import finetune_model
     return finetune_model(Path(model), task, Path(out), cfg or load_config(), seed=seed, train=train, dev=dev,
                           regression=regression, teacher_model=teacher_model, progress=progress,
                           caps=(max_train_examples, max_eval_examples))
@@ -161,8 +161,8 @@ def reproduce(cfg: Config, out: str | Path, *, restart: bool = False, progress: 
     evaluation → downstream → efficiency → report); resumable, locked against a second writer. ``out`` may
     only be new, empty or a bertdistil run folder (ownership.py); ``restart`` empties such a folder first.
     Returns the dict written to OUT/results.json. BertdistilError for a refused ``out`` or bad inputs."""
-    from .ownership import writing
-    from .pipeline import reproduce as _reproduce
+    from .pipeline.reproduce import reproduce as _reproduce
+    from .runfolder.ownership import writing
     inputs = {"--teacher": cfg.teacher, **(_read_inputs(cfg) if restart else {})}
     with writing(Path(out), "run", restart=restart, inputs=inputs):
         return _reproduce(cfg, Path(out), progress=progress)
@@ -171,7 +171,7 @@ def reproduce(cfg: Config, out: str | Path, *, restart: bool = False, progress: 
 def _read_inputs(cfg: Config, student: str | Path | None = None) -> dict:
     """The folders and files a run reads besides its teacher, which ``--restart`` must never empty: the
     corpus files (globs left out), the evaluation text, the data root, the cache, a given student init."""
-    from .resources import cache_dir
+    from .data.shipped import cache_dir
     corpus = {f"--corpus {c}": c for c in cfg.corpus if not any(ch in str(c) for ch in "*?[")}
     return {**corpus, "eval.corpus": cfg.eval.corpus if cfg.eval.corpus != "heldout" else None,
             "--data-dir": cfg.data_dir, "the cache": cache_dir(cfg.cache_dir), "--student": student}

@@ -1,0 +1,56 @@
+"""Sentence-transformers students: a teacher saved by sentence-transformers (``modules.json``: Transformer →
+Pooling → Normalize, as all-MiniLM-L6-v2 is) passes that configuration on to every model built from it, so
+``SentenceTransformer(student_dir)`` gives the teacher's kind of embeddings (mean-pooled, normalised) from the
+student's layers: a drop-in smaller sentence encoder.
+
+Only configuration files are copied (modules.json, sentence_bert_config.json, config_sentence_transformers.json
+and each module's folder); the pooling width is set to the student's hidden size. The Transformer module
+loads the student's encoder with ``AutoModel`` (its MLM head, unused for embeddings, is left out).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from ..atomic import write_json
+
+ST_FILES = ("modules.json", "sentence_bert_config.json", "config_sentence_transformers.json")
+
+
+def sentence_modules(model_dir: Path) -> list[dict] | None:
+    """The entries of ``model_dir/modules.json`` ([{idx, name, path, type}]), or None when it has none."""
+    f = Path(model_dir) / "modules.json"
+    return json.loads(f.read_text()) if f.is_file() else None
+
+
+def copy_sentence_config(src: Path, dst: Path) -> bool:
+    """Give the saved model ``dst`` the sentence-transformers configuration of ``src`` (a teacher, or the model
+    ``dst`` was trained from). Idempotent (each file written atomically), so a stage that was killed after
+    saving its model gets the files when it is run again. Returns False when ``src`` has no modules.json."""
+    src, dst = Path(src), Path(dst)
+    modules = sentence_modules(src)
+    if modules is None or src.resolve() == dst.resolve():
+        return False
+    for name in ST_FILES:
+        if (src / name).is_file():
+            write_json(json.loads((src / name).read_text()), dst / name)
+    hidden = _hidden_size(dst)
+    for m in modules:
+        folder = m.get("path") or ""
+        if not folder or Path(folder).name != folder or folder in (".", "..") or not (src / folder).is_dir():
+            continue                     # only a plain sub-folder name: modules.json is the teacher's, not ours
+        tmp = dst / f"{folder}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(src / folder, tmp)
+        pooling = tmp / "config.json"
+        if m.get("type", "").endswith("Pooling") and pooling.is_file() and hidden:
+            write_json({**json.loads(pooling.read_text()), "word_embedding_dimension": hidden}, pooling)
+        shutil.rmtree(dst / folder, ignore_errors=True)
+        tmp.rename(dst / folder)
+    return True
+
+
+def _hidden_size(model_dir: Path) -> int | None:
+    config = json.loads((model_dir / "config.json").read_text())
+    return config.get("hidden_size", config.get("dim"))
