@@ -89,3 +89,18 @@ def tiny_mpnet_dir(tmp_path_factory, shipped_teacher):
     """A head-less MPNet directory like all-mpnet-base-v2 (relative attention bias, <s>/</s> specials), 4 layers
     of width 32, vocabulary 30,527."""
     return _tiny_mpnet(tmp_path_factory.mktemp("tiny_mpnet"), shipped_teacher)
+
+
+@pytest.fixture
+def reproduce_smoke(tmp_path):
+    """``run(*extra)``: ``bertdistil reproduce --preset smoke --quiet`` into TMP/out with extra arguments;
+    returns (out folder, results.json as a dict)."""
+    import json
+
+    from bertdistil.cli import main
+
+    def run(*extra):
+        out = tmp_path / "out"
+        assert main(["reproduce", "--preset", "smoke", "--out", str(out), "--quiet", *extra]) == 0
+        return out, json.loads((out / "results.json").read_text())
+    return run

@@ -59,7 +59,7 @@ class LossConfig:
     alpha_cos: float = 1.0
     alpha_mse: float = 0.0          # MSE between student and teacher logits, as alpha_mse in the original code
     alpha_hidden_mse: float = 0.0   # MSE between last hidden states (non-pad tokens), ours
-    alpha_layers_mse: float = 0.0   # MSE of every layer's hidden states, uniform map (TinyBERT, layer_losses.py)
+    alpha_layers_mse: float = 0.0   # MSE of every layer's hidden states, uniform map (TinyBERT, training.losses)
     alpha_pkd: float = 0.0          # normalised [CLS] states of intermediate layers (Patient KD)
     alpha_attn: float = 0.0         # KL of the last layer's attention distributions (MiniLM)
     alpha_value_rel: float = 0.0    # KL of the last layer's value relations (MiniLM)
@@ -269,7 +269,7 @@ def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.json"))
 
 
-def load_config(preset: str = "default", overrides: list[str] | None = None) -> Config:
+def load_preset(preset: str = "default", overrides: list[str] | None = None) -> Config:
     """Build a Config from a preset name (or a JSON file path) and ``key=value`` overrides.
 
     Override keys are dotted (``distill.max_steps=200``, ``loss.alpha_ce=0``); values are parsed as

@@ -1,23 +1,25 @@
-"""Command line: ``bertdistil <command>``. ``COMMANDS`` maps each name to its handler, which lives with its
-stage (``module:function``, imported when the command runs), a one-line description, an example, and the
-options it takes; ``bertdistil COMMAND --help`` shows them with their defaults."""
+"""Command line: ``bertdistil <command>``: the parser (built from ``options.SPECS``), the run of a parsed
+command through its handler (``commands.COMMANDS``), and ``main``, which turns every BertdistilError and
+write error into one line and exit status 2; ``bertdistil COMMAND --help`` shows each option's default."""
 from __future__ import annotations
 
 import argparse
 import errno
-import importlib
 import json
 import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
+import bertdistil
+
 from .. import __version__
-from ..config import preset_names
+from ..console import quiet_third_party
 from ..errors import BertdistilError
+from ..runtime import tune_malloc
+from .commands import COMMANDS
+from .options import SPECS, config_options
 
 EPILOG = """Examples:
   bertdistil reproduce --preset default --out runs/default --data-dir ~/data
@@ -25,259 +27,6 @@ EPILOG = """Examples:
   bertdistil reproduce --preset default --out runs/hidden --set loss.alpha_ce=0 --set distill.max_steps=300
 A killed run continues when the same command is run again (stages are skipped, training resumes
 from its last checkpoint). No hub is contacted: every model is a local directory."""
-
-
-@dataclass(frozen=True)
-class Command:
-    handler: str                                  # "module:function", called as function(args, cfg)
-    help: str                                     # one line
-    example: str
-    options: Callable[[argparse.ArgumentParser], None] | None = None
-    config: bool = True                           # --preset, --set, --data-dir, --print-config, --quiet
-    inputs: bool = False                          # --teacher, --corpus: the command tokenises or trains
-    out: bool = False                             # --out (required)
-
-
-def _restart(p):
-    p.add_argument("--restart", action="store_true", help="empty OUT first instead of resuming it (only a folder "
-                                                           "that bertdistil wrote is emptied)")
-
-
-def _force(p, what: str):
-    p.add_argument("--force", action="store_true", help=f"replace --out even if it is a non-empty folder that "
-                                                         f"bertdistil did not write (default: refuse; {what})")
-
-
-def _prepare_teacher(p):
-    p.add_argument("--force", action="store_true", help="adapt even if the teacher already has an MLM head")
-
-
-def _init_student(p):
-    p.add_argument("--teacher", required=True, help="teacher directory (with an MLM head)")
-    p.add_argument("--out", required=True, type=Path, help="output folder")
-    p.add_argument("--layer-map", "--layers", dest="layer_map",
-                   help="teacher layer copied into each student layer, comma-separated, e.g. 0,2,4,7,9,11 "
-                        "(default: every other layer, ends included)")
-    p.add_argument("--random-init", action="store_true", help="same architecture, random weights (ablation)")
-    _force(p, "an earlier student or model folder of bertdistil is replaced")
-
-
-def _distill(p):
-    _restart(p)
-    p.add_argument("--student", help="student init directory (default: built from the teacher)")
-    p.add_argument("--original-teacher", help="the teacher before MLM preparation: its hidden states are the "
-                                              "targets when loss.hidden_teacher=original (default: --teacher)")
-
-
-def _model(p):
-    p.add_argument("--model", required=True, help="a model directory")
-
-
-def _evaluate_mlm(p):
-    p.add_argument("--model", help="a model directory with an MLM head (required unless --baseline)")
-    p.add_argument("--baseline", action="store_true", help="only the most-frequent-token baseline of the evaluation "
-                   "text: always predict the training corpus's most frequent token (no model needed)")
-    p.add_argument("--out", type=Path, help="write the result with its per-sequence scores to this JSON file")
-    p.add_argument("--against", nargs="+", type=Path, default=[], metavar="JSON",
-                   help="earlier --out files of other models on the same text: paired-bootstrap difference to each")
-
-
-def _run(p):
-    p.add_argument("--run", required=True, type=Path, help="a reproduce output folder")
-
-
-def _report(p):
-    _run(p)
-    p.add_argument("--curve", type=Path, help="a `bertdistil curve` output folder: its plot goes into the report")
-
-
-def _curve(p):
-    p.add_argument("runs", nargs="+", type=Path, help="reproduce output folders that differ in distill.max_steps")
-    p.add_argument("--out", required=True, type=Path, help="output folder")
-    p.add_argument("--data-dir", help="benchmark data root, to recompute the majority-class row (default: "
-                                      "$BERTDISTIL_DATA)")
-    p.add_argument("--exclude-tasks", nargs="*", default=[], help="GLUE tasks left out of the macro-score (e.g. WNLI)")
-
-
-def _task(p, required: bool = False):
-    p.add_argument("--task", required=required,
-                   help="CoLA, MNLI, MRPC, QNLI, QQP, RTE, SST-2, STS-B, WNLI, IMDb (files from the data root), a "
-                        "name for your own --train/--dev data" + ("" if required else
-                                                                  ", or none: the task recorded at fine-tuning"))
-
-
-def _user_files(p):
-    p.add_argument("--train", help="your train file: TSV with header, CSV, JSONL, .parquet or a save_to_disk folder")
-    p.add_argument("--dev", help="your dev file (same formats)")
-    p.add_argument("--regression", action="store_true", help="your task is a regression (scores)")
-
-
-def _caps(p):
-    p.add_argument("--max-train-examples", type=int, default=0, metavar="N",
-                   help="fine-tune on a seeded random sample of N train examples (default 0: the whole split)")
-    p.add_argument("--max-eval-examples", type=int, default=0, metavar="N",
-                   help="score on a seeded random sample of N dev examples (default 0: the whole split)")
-
-
-def _finetune(p):
-    _model(p)
-    _task(p, required=True)
-    _user_files(p)
-    _caps(p)
-    p.add_argument("--seed", type=int, default=1, help="fine-tuning seed")
-    p.add_argument("--teacher-model", help="a model fine-tuned on the task → task distillation (student (D))")
-    _force(p, "an earlier fine-tuned model is replaced")
-
-
-def _evaluate(p):
-    _model(p)
-    _task(p)
-    p.add_argument("--dev", help="labelled file (default: the task's dev split)")
-
-
-def _predict(p):
-    _model(p)
-    _task(p)
-    p.add_argument("--input", required=True, help="a file in the task's format (test files without labels work)")
-    p.add_argument("--output", required=True, help="TSV to write: index<TAB>prediction")
-
-
-def _bench(p):
-    p.add_argument("--models", nargs="+", required=True, metavar="NAME=DIR", help="models to measure")
-    p.add_argument("--threads", type=int, nargs="+", default=[1], help="thread counts (paper: 1)")
-    p.add_argument("--repeats", type=int, default=3, help="full passes per model (median reported)")
-    p.add_argument("--max-pairs", type=int, default=0, help="texts per pass (0 = all 1,500 STS-B dev pairs)")
-    _data_dir(p)
-    p.add_argument("--out", required=True, type=Path, help="output folder")
-
-
-def _zero_shot(p):
-    p.add_argument("--models", nargs="+", required=True, metavar="NAME=DIR", help="model directories to score")
-    _data_dir(p)
-    p.add_argument("--out", type=Path, help="write the scores to this JSON file")
-
-
-def _compress(p):
-    p.add_argument("--model", required=True, help="a model fine-tuned with `bertdistil finetune`")
-    _task(p)
-    _user_files(p)
-    _caps(p)
-    p.add_argument("--baseline", help="a model directory to time as the 1.00x reference (e.g. the fine-tuned teacher)")
-    p.add_argument("--threads", type=int, default=1, help="threads for timing (paper: 1)")
-
-
-def _ablate(p):
-    from ..pipeline.recipes import ABLATION_ROWS, RECIPES
-    _restart(p)
-    p.add_argument("--rows", nargs="+", default=["no_ce", "no_cos", "no_mlm", "random_init", "first_half",
-                                                  "ce_mask_swap"],
-                   help="ablation rows besides 'full' (default: the paper's Table 4 rows and ce_mask_swap); "
-                        "choices: " + "; ".join(f"{r} = {RECIPES[r].description}" for r in ABLATION_ROWS))
-
-
-def _export(p):
-    p.add_argument("--format", choices=["web", "ort"], default="web",
-                   help="web: transformers.js layout + static demo page (open with `bertdistil serve`); ort: ONNX "
-                        "Runtime Mobile .ort files for an Android/iOS app")
-    p.add_argument("--model", required=True, help="a fine-tuned classifier (`finetune`), or a `compress` variant "
-                                                   "of one (hf, magnitude, ffn, onnx, onnx_int8, ffn_onnx_int8)")
-    p.add_argument("--out", required=True, type=Path, help="output folder: new, empty or an earlier export "
-                                                           "(replaced as a whole)")
-    _force(p, "an earlier export is replaced")
-    p.add_argument("--npm-dir", help="folder where `npm ci` ran on web/package.json (default: $BERTDISTIL_WEB, "
-                                     "else ./web)")
-
-
-def _serve(p):
-    p.add_argument("web", type=Path, help="a folder made by `bertdistil export --format web`")
-    p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (0 = any free one)")
-
-
-def _bench_web(p):
-    p.add_argument("web", type=Path, help="a folder made by `bertdistil export --format web`")
-    p.add_argument("--sentences", type=int, default=200, help="SST-2 dev sentences classified, one at a time")
-    p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="WASM thread counts of the page")
-    _data_dir(p)
-    p.add_argument("--out", required=True, type=Path, help="output folder: edge.json, edge.png, ort/")
-
-
-def _fill_mask(p):
-    _model(p)
-    p.add_argument("prompts", nargs="+", help="texts with the model's mask token, e.g. [MASK]")
-    p.add_argument("--top-k", type=int, default=5, help="predictions per prompt")
-
-
-COMMANDS: dict[str, Command] = {
-    "reproduce": Command("pipeline.reproduce:reproduce_command", "the whole recipe: teacher prep → student init → distil → "
-                         "controls → evaluation → downstream → efficiency → report",
-                         "bertdistil reproduce --preset default --out runs/default --data-dir ~/data",
-                         _restart, inputs=True, out=True),
-    "prepare-teacher": Command("training.teacher_prep:prepare_teacher_command", "fit an MLM head to a teacher without one (and "
-                               "adapt it); prints its cached directory",
-                               "bertdistil prepare-teacher --teacher ~/models/all-MiniLM-L6-v2", _prepare_teacher,
-                               inputs=True),
-    "init-student": Command("models.student:init_student_command", "build the student from a teacher (one layer out of "
-                            "two) and save it", "bertdistil init-student --teacher DIR --out student_init "
-                            "--layer-map 0,2,4,7,9,11", _init_student, config=False),
-    "distill": Command("pipeline.distill:distill_command", "distil one student (resumable); the teacher needs an MLM head "
-                       "if alpha_ce > 0", "bertdistil distill --teacher PREPARED_DIR --out runs/d1 --preset default",
-                       _distill, inputs=True, out=True),
-    "evaluate-mlm": Command("evaluation.mlm:evaluate_mlm_command", "masked-token accuracy and perplexity (fixed mask) on "
-                            "WikiText-2 valid from the data root, else the corpus's held-out split",
-                            "bertdistil evaluate-mlm --model runs/d1/student --out d1.json --against d0.json",
-                            _evaluate_mlm, inputs=True),
-    "downstream": Command("downstream.protocol:downstream_command", "GLUE/IMDb/SQuAD fine-tuning of the models of a "
-                          "reproduce run (Tables 1-2) → RUN/downstream.json",
-                          "bertdistil downstream --run runs/default --preset default", _run),
-    "finetune": Command("downstream.single_task:finetune_command", "fine-tune one model on one task (built-in, or your "
-                        "--train/--dev files)", "bertdistil finetune --model runs/default/student --task SST-2 "
-                        "--out ft/sst2", _finetune, out=True),
-    "evaluate": Command("downstream.single_task:evaluate_command", "score a fine-tuned model on its task's dev split",
-                        "bertdistil evaluate --model ft/sst2", _evaluate),
-    "predict": Command("downstream.single_task:predict_command", "GLUE-submission-style predictions (index<TAB>prediction) for a "
-                       "file of the task", "bertdistil predict --model ft/sst2 --input test.tsv --output sst2.tsv",
-                       _predict),
-    "bench": Command("deploy.bench:bench_command", "inference size/speed of model directories on the CPU (paper Table 3) "
-                     "→ OUT/bench.json", "bertdistil bench --models teacher=DIR student=DIR --threads 1 2 --out b",
-                     _bench, config=False),
-    "compress": Command("pipeline.efficiency_stages:compress_command", "INT8 / pruned / ONNX variants of a fine-tuned model, each "
-                        "scored and timed → OUT/compress.json, OUT/compress.md",
-                        "bertdistil compress --model ft/sst2 --out c --baseline ft/teacher_sst2", _compress,
-                        out=True),
-    "bench-train": Command("pipeline.efficiency_stages:bench_train_command", "distillation-step tokens/s, FLOPs and MFU of the real "
-                           "training step vs the measured matmul peak → OUT/train_throughput.json",
-                           "bertdistil bench-train --preset default --out bt", None, inputs=True, out=True),
-    "ablate": Command("pipeline.ablate:ablate_command", "paper Table 4: GLUE macro without L_ce / L_cos / L_mlm, random "
-                      "init, first-half layers → OUT/results.json, OUT/report.md",
-                      "bertdistil ablate --preset default --out runs/ablation --set distill.max_steps=240", _ablate,
-                      inputs=True, out=True),
-    "prepare-corpus": Command("pipeline.context:prepare_corpus_command", "tokenise --corpus once into the cache (streaming); "
-                              "run before torchrun", "bertdistil prepare-corpus --corpus 'wiki/*.parquet'", None,
-                              inputs=True),
-    "curve": Command("report.curve:curve_command", "retention vs distillation compute: GLUE macro and zero-shot STS-B of the "
-                     "student and the MLM-only control of runs at several budgets → OUT/curve.json, OUT/curve.png",
-                     "bertdistil curve runs/b340 runs/b1400 runs/b3500 --out results/learning_curve", _curve,
-                     config=False),
-    "zero-shot": Command("evaluation.zero_shot:zero_shot_command", "zero-shot STS-B dev: Spearman of the cosine of mean-pooled "
-                         "embeddings, no fine-tuning (what a student kept of a sentence-embedding teacher)",
-                         "bertdistil zero-shot --models teacher=DIR student=runs/default/student", _zero_shot,
-                         config=False),
-    "report": Command("report.run_report:report_command", "regenerate RUN/report.md (+ plots) from RUN/results.json",
-                      "bertdistil report --run runs/default --curve results/learning_curve", _report, config=False),
-    "export": Command("deploy.web_export:export_command", "a fine-tuned classifier for the browser (transformers.js + demo page, "
-                      "INT8 by default) or for phones (ONNX Runtime Mobile .ort)",
-                      "bertdistil export --format web --model runs/default/compress/SST-2/student_fp32 --out web_sst2",
-                      _export, config=False),
-    "serve": Command("deploy.web_export:serve_command", "serve a web export on 127.0.0.1 with the cross-origin isolation headers "
-                     "of multi-threaded WASM, and print its URL", "bertdistil serve web_sst2", _serve, config=False),
-    "bench-web": Command("deploy.edge_bench:bench_web_command", "the web export in headless Chromium vs ONNX Runtime and "
-                         "PyTorch in Python, and the mobile .ort: latency, agreement, download size, time to first "
-                         "prediction → OUT/edge.json, OUT/edge.png", "bertdistil bench-web web_sst2 --out edge",
-                         _bench_web, config=False),
-    "fill-mask": Command("pipeline.reproduce:fill_mask_command", "top predictions of a model directory for prompts with its "
-                         "mask token", "bertdistil fill-mask --model runs/default/student 'Paris is the [MASK].'",
-                         _fill_mask, config=False),
-}
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -290,38 +39,17 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return text
 
 
-def _data_dir(p):
-    p.add_argument("--data-dir", help="benchmark data root: glue/<TASK>/ (GLUE TSV, or the hub's parquet / "
-                                      "save_to_disk files), imdb/, squad/, wikitext/ (default: $BERTDISTIL_DATA; "
-                                      "none: the stages that need it are skipped)")
-
-
-def _config_options(p: argparse.ArgumentParser, inputs: bool) -> None:
-    p.add_argument("--preset", default="default", help=f"preset name ({', '.join(preset_names())}) or a .json file")
-    if inputs:
-        p.add_argument("--teacher", help="local BERT-family checkpoint directory, with or without MLM head "
-                                         "(default: the embedded all-MiniLM-L6-v2)")
-        p.add_argument("--corpus", nargs="+", help="text/.gz/.parquet files, globs, or datasets save_to_disk "
-                                                   "folders (default: the shipped Gutenberg + State of the Union)")
-    _data_dir(p)
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config field, dotted, JSON value: distill.max_steps=200, loss.alpha_ce=0")
-    p.add_argument("--print-config", action="store_true", help="print the resolved config as JSON and exit")
-    p.add_argument("--quiet", action="store_true", help="no progress bars and no third-party INFO lines "
-                                                                 "(stage lines and errors stay)")
-
-
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="bertdistil", description="Distil a BERT-family teacher into a student with "
                                  "half the layers (DistilBERT, Sanh et al. 2019) and measure what it keeps.",
                                  epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--version", action="version", version=f"bertdistil {__version__}")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, c in COMMANDS.items():
+    for name, c in SPECS.items():
         p = sub.add_parser(name, help=c.help, description=f"{c.help}.\n\nExample:\n  {c.example}",
                            formatter_class=HelpFormatter)
         if c.config:
-            _config_options(p, c.inputs)
+            config_options(p, c.inputs)
         if c.out:
             p.add_argument("--out", required=True, type=Path, help="output folder")
         if c.options:
@@ -330,8 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config(args):
-    from ..api import load_config as resolve
-    return resolve(args.preset, args.overrides, teacher=getattr(args, "teacher", None),
+    return bertdistil.load_config(args.preset, args.overrides, teacher=getattr(args, "teacher", None),
                    corpus=getattr(args, "corpus", None), data_dir=args.data_dir)
 
 
@@ -345,16 +72,13 @@ def run(args) -> int:
     from transformers.utils import logging as hf_logging
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    command = COMMANDS[args.command]
     if getattr(args, "quiet", False):
-        from ..console import quiet_third_party
         quiet_third_party()
-    cfg = _config(args) if command.config else None
+    cfg = _config(args) if SPECS[args.command].config else None
     if cfg is not None and args.print_config:
         print(json.dumps(cfg.to_dict(), indent=1, default=str))
         return 0
-    module, func = command.handler.split(":")
-    return getattr(importlib.import_module(f"bertdistil.{module}"), func)(args, cfg)
+    return COMMANDS[args.command](args, cfg)
 
 
 class Terminated(BaseException):
@@ -375,7 +99,6 @@ def main(argv: list[str] | None = None) -> int:
     for var, value in OFFLINE.items():
         os.environ.setdefault(var, value)
     args = build_parser().parse_args(argv)
-    from ..runtime import tune_malloc
     tune_malloc()                         # 1.67x faster training steps on glibc (runtime.py)
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None   # `timeout`, `kill`: unwind,

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..errors import BertdistilError
 from .documents import dataset_splits, is_arrow_source
+from .shipped import cache_dir
 
 
 def open_text(path: Path) -> io.StringIO:
@@ -79,7 +80,6 @@ def load_dataset_source(path: Path):
     Parquet files keep the ``ClassLabel`` features the hub stores in their schema. Raises BertdistilError
     for a DatasetDict folder (pass one of its split folders) or an unreadable source.
     """
-    from .shipped import cache_dir
     ds_lib, path = _datasets(), Path(path)
     if dataset_splits(path):
         raise BertdistilError(f"{path} holds the splits {dataset_splits(path)}: pass one of them, "

@@ -8,6 +8,7 @@ DatasetDict folder gives its ``train`` split to --train and ``validation``/``dev
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..atomic import write_json
@@ -122,3 +123,24 @@ def resolve_task(name: str | None, train: str | None = None, dev: str | None = N
         raise BertdistilError(f"{model_dir} records no task: pass --task NAME")
     raise BertdistilError(f"unknown task '{name}': choose {', '.join(tasks)}, pass --train FILE --dev FILE, or a model "
                           "fine-tuned with `bertdistil finetune` (it records its task)")
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """The examples a single-task command uses: a built-in task by name (GLUE name or IMDb, files from the data
+    root), or your own ``train``/``dev`` files (``regression``: scores, not labels), and seeded caps on the
+    number of train / dev examples (0 = the whole split)."""
+    task: str | None = None
+    train: str | None = None
+    dev: str | None = None
+    regression: bool = False
+    max_train_examples: int = 0
+    max_eval_examples: int = 0
+
+    @property
+    def caps(self) -> tuple[int, int]:
+        return self.max_train_examples, self.max_eval_examples
+
+    def spec(self, root: Path | None, model_dir: str | Path | None = None) -> TaskSpec:
+        """The TaskSpec (``resolve_task``); BertdistilError for an unknown task or a half-given pair of files."""
+        return resolve_task(self.task, self.train, self.dev, self.regression, root, model_dir)

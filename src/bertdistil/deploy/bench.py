@@ -23,13 +23,12 @@ import sys
 import time
 from pathlib import Path
 
-PAPER_TABLE3 = {"ELMo (paper)": (180, 895), "BERT-base (paper)": (110, 668), "DistilBERT (paper)": (66, 410)}
-WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.onnx", "model_int8.pt")
+SIZED_FILES = ("model.safetensors", "pytorch_model.bin", "model.onnx", "model_int8.pt")
 
 
 def size_on_disk_mb(model_dir: Path) -> float:
     """Size of the weight files of a checkpoint directory, in MB (10^6 bytes)."""
-    return sum(f.stat().st_size for f in Path(model_dir).iterdir() if f.name in WEIGHT_FILES) / 1e6
+    return sum(f.stat().st_size for f in Path(model_dir).iterdir() if f.name in SIZED_FILES) / 1e6
 
 
 def peak_rss_mb() -> float:
@@ -144,23 +143,6 @@ def bench_model(model_dir: str | Path, threads: int, repeats: int, texts_file: s
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def table3(bench: dict) -> list[str]:
-    """Markdown Table 3: paper rows, then measured rows. The peak RSS of a row recorded without
-    ``peak_rss_of`` is shown as "–": such rows read ``ru_maxrss``, the peak of the process that started the
-    benchmark rather than the model's own."""
-    text = next(iter(bench.values()), {}).get("pass_text", "STS-B dev")
-    lines = [f"| model | params (M) | size (MB) | {text} pass, batch 1 (s) | threads | p50 latency @128 (ms) | "
-             "throughput @32×128 (seq/s) | peak RSS (MB) |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for name, (params, secs) in PAPER_TABLE3.items():
-        lines.append(f"| {name} | {params} | | {secs} | 1 CPU (paper hardware) | | | |")
-    for name, b in bench.items():
-        lines.append(f"| {name} | {b['params'] / 1e6:.1f} | {b['size_mb']:.1f} | {b['pass_s']:.1f} "
-                     f"({b['pass_s_min']:.1f}–{b['pass_s_max']:.1f}) | {b['threads']} | "
-                     f"{b['latency_ms']['128']['p50']:.1f} | {b['throughput_seq_s']:.0f} | "
-                     + (f"{b['peak_rss_mb']:.0f} |" if "peak_rss_of" in b else "– |"))
-    return lines
-
-
 if __name__ == "__main__":
     t_start = time.perf_counter()
     from ..runtime import tune_malloc
@@ -170,28 +152,3 @@ if __name__ == "__main__":
     hf_logging.disable_progress_bar()
     model, threads, repeats, texts, runs = sys.argv[1:6]
     print(json.dumps(_measure(model, int(threads), int(repeats), texts, int(runs), t_start=t_start)))
-
-
-def bench_command(args, cfg=None) -> int:
-    """``bertdistil bench``: Table 3 for --models NAME=DIR at each --threads → OUT/bench.json, OUT/bench.md."""
-    from ..atomic import write_json
-    from ..config import EvalConfig
-    from ..data.benchmark_root import resolve_data_root
-    from ..data.shipped import default_corpus
-    from ..models.loading import check_model_dir
-    from ..runfolder.ownership import writing
-    with writing(args.out, "bench"):
-        texts = write_bench_texts(args.out / "bench_texts.json", resolve_data_root(args.data_dir), args.max_pairs,
-                                  default_corpus(), EvalConfig().heldout_every)
-        results = {}
-        for item in args.models:
-            name, _, path = item.rpartition("=")
-            check_model_dir(path)
-            for t in args.threads:
-                key = f"{name or Path(path).name}@{t}t"
-                print(f"bench {key} ...", file=sys.stderr)
-                results[key] = bench_model(path, t, args.repeats, texts)
-        write_json(results, args.out / "bench.json")
-        (args.out / "bench.md").write_text("\n".join(table3(results)) + "\n")
-    print("\n".join(table3(results)))
-    return 0

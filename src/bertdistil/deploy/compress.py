@@ -27,13 +27,22 @@ import torch
 from torch import nn
 
 from ..atomic import building_dir, save_model_dir, save_torch, write_json
-from ..downstream.finetune import encode, finetune, predict_outputs, to_predictions
+from ..downstream.finetune import FitOptions, predict_outputs, to_predictions, tokenize_examples, train_classifier
 from ..errors import BertdistilError
 from ..evaluation.metrics import task_metrics
 from ..models.cards import finetuned_card
 from ..models.loading import load_classifier, load_tokenizer
 from ..runfolder.layout import cached_json
-from .runners import INT8_FILE, ONNX_FILE, VARIANT_FILE, input_names, load_runner, predict_logits, quantize_torch_int8
+from .bench import size_on_disk_mb
+from .runners import (
+    ONNX_FILE,
+    TORCH_INT8_FILE,
+    VARIANT_FILE,
+    input_names,
+    load_runner,
+    predict_logits,
+    quantize_torch_int8,
+)
 
 VARIANTS = ("torch_int8", "magnitude", "ffn", "onnx", "onnx_int8", "ffn_onnx_int8")
 
@@ -65,7 +74,7 @@ def taylor_importance(model, tokenizer, spec, train_ex: list[tuple], max_len: in
     up-projection (weights and bias) and column j of the down-projection. Returns tensors (d_ff,)."""
     pairs = ffn_pairs(model)
     scores = [torch.zeros(up.out_features) for up, _ in pairs]
-    feats = encode(tokenizer, train_ex, max_len)
+    feats = tokenize_examples(tokenizer, train_ex, max_len)
     labels = [e[2] for e in train_ex]
     model.train()
     for b in range(min(batches, max(1, len(feats) // batch_size))):
@@ -188,7 +197,7 @@ def evaluate_dir(model_dir: Path, spec, dev_ex: list[tuple], max_len: int) -> di
 def _torch_int8(src: Path, out: Path, tok, spec, train_ex, cfg, fc, bf16: bool, progress: bool) -> dict:
     model = load_eager(src)
     out.mkdir(parents=True, exist_ok=True)
-    save_torch(quantize_torch_int8(model).state_dict(), out / INT8_FILE)
+    save_torch(quantize_torch_int8(model).state_dict(), out / TORCH_INT8_FILE)
     model.config.save_pretrained(out)
     tok.save_pretrained(out)
     return {"format": "torch_int8", "method": "torch.ao.quantization.quantize_dynamic(nn.Linear, qint8)"}
@@ -201,7 +210,7 @@ def _magnitude(src: Path, out: Path, tok, spec, train_ex, cfg, fc, bf16: bool, p
 
 def _ffn(src: Path, out: Path, tok, spec, train_ex, cfg, fc, bf16: bool, progress: bool) -> dict:
     model = load_eager(src)
-    teacher_out = predict_outputs(model, tok, encode(tok, train_ex, fc.max_seq_len), bf16=bf16)
+    teacher_out = predict_outputs(model, tok, tokenize_examples(tok, train_ex, fc.max_seq_len), bf16=bf16)
     importance = taylor_importance(model, tok, spec, train_ex, fc.max_seq_len, cfg.importance_batches)
     prune_ffn(model, importance, cfg.ffn_keep)
     save_model_dir(model, tok, out)
@@ -209,8 +218,8 @@ def _ffn(src: Path, out: Path, tok, spec, train_ex, cfg, fc, bf16: bool, progres
     if cfg.recovery_epochs > 0:
         from dataclasses import replace
         rc = replace(fc, epochs=cfg.recovery_epochs)
-        res, model, _ = finetune(out, spec, train_ex, train_ex[:64], rc, seed=1, bf16=bf16,
-                                 teacher_outputs=teacher_out, progress=progress)
+        opts = FitOptions(bf16=bf16, progress=progress)
+        res, model, _ = train_classifier(out, spec, train_ex, train_ex[:64], rc, opts, teacher_outputs=teacher_out)
         save_model_dir(model, tok, out)
         info["recovery"] = {"epochs": cfg.recovery_epochs, "lr": fc.lr, "task_distillation_from": str(src),
                             "train_s": res["train_s"]}
@@ -249,7 +258,6 @@ def compress(src: Path, spec, train_ex: list[tuple], dev_ex: list[tuple], out: P
              progress: bool = True) -> dict:
     """Every variant in ``cfg.variants`` of fine-tuned ``src`` under ``out/<variant>``, each scored on
     ``dev_ex``. Returns {variant: {dir, format, method, size_mb, <metric>: %}}; finished variants are reused."""
-    from .bench import size_on_disk_mb
     out = Path(out)
     results = {}
     for name in ["fp32", *cfg.variants]:

@@ -18,8 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import write_json
+from ..data.benchmark_root import resolve_data_root
+from ..data.tasks import builtin_tasks, load_examples
 from ..errors import BertdistilError
-from .web_export import FP32_FILE, INT8_FILE, export_ort, start_server
+from ..models.loading import load_classifier, load_tokenizer
+from ..runfolder.layout import RunLayout, cached_json
+from .runners import input_names
+from .web_export import FP32_FILE, INT8_FILE, export_ort, export_web, node_modules, start_server
 
 CHROMIUM = os.environ.get("BERTDISTIL_CHROMIUM", "chromium")
 CHROMEDRIVER = os.environ.get("BERTDISTIL_CHROMEDRIVER", "chromedriver")
@@ -103,7 +108,6 @@ def ort_logits(onnx_file: str | Path, tokenizer_dir: str | Path, texts: list[str
     (N, num_labels) and per-text latency in ms (tokenizer + run, as the page times it)."""
     import onnxruntime as ort
 
-    from ..models.loading import load_tokenizer
     opts = ort.SessionOptions()
     opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
     sess = ort.InferenceSession(str(onnx_file), opts, providers=["CPUExecutionProvider"])
@@ -121,8 +125,6 @@ def torch_latency(checkpoint: str | Path, texts: list[str], threads: int = 1) ->
     """PyTorch fp32 eager per-text latency in ms (tokenizer + forward) of the fine-tuned checkpoint."""
     import torch
 
-    from ..models.loading import load_classifier
-    from .runners import input_names
     model, tok = load_classifier(checkpoint)
     names, before = input_names(model.config), torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -206,25 +208,8 @@ def edge_bench(web_dir: str | Path, texts: list[str], out: str | Path, threads: 
     return res
 
 
-def edge_table(res: dict) -> list[str]:
-    """Markdown rows of the report's Edge table from edge_bench's dict."""
-    lines = ["| runtime | p50 (ms) | p90 (ms) | same label as Python ORT INT8 | max abs logit diff |",
-             "|---|---:|---:|---:|---:|"]
-    for name, r in res["rows"].items():
-        same = f"{r['same_argmax']}/{r['n']}" if "same_argmax" in r else "(reference)" if r.get("reference") else ""
-        diff = f"{r['max_abs_logit_diff']:.1e}" if "max_abs_logit_diff" in r else ""
-        lines.append(f"| {name} | {r['latency_ms']['p50']:.1f} | {r['latency_ms']['p90']:.1f} | {same} | {diff} |")
-    first = ", ".join(f"{k}: {v / 1e3:.1f} s" for k, v in res["first_prediction_ms"].items())
-    sizes = ", ".join(f"{k} {v:.1f} MB" for k, v in res["model_mb"].items())
-    return lines + ["", f"{res['sentences']} SST-2 dev sentences at batch 1 (tokenizer + model). Page download "
-                    f"with the INT8 model: {res['download_mb']['q8']:.1f} MB; time to first prediction (cold, "
-                    f"from opening the page): {first}. Files: {sizes}."]
-
-
 def sst2_sentences(data_dir: str | None, n: int) -> list[str]:
     """The first ``n`` SST-2 dev sentences of the data root (BertdistilError without one)."""
-    from ..data.benchmark_root import resolve_data_root
-    from ..data.tasks import builtin_tasks, load_examples
     root = resolve_data_root(data_dir)
     if root is None:
         raise BertdistilError("the edge benchmark classifies SST-2 dev sentences: pass --data-dir DIR or set "
@@ -238,8 +223,6 @@ def edge_results(run: str | Path, cfg) -> dict:
     {"skipped": reason} without a browser or the web runtime (the reason is also printed)."""
     import sys
 
-    from ..runfolder.layout import RunLayout, cached_json
-    from .web_export import export_web, node_modules
     reason = browser_missing()
     try:
         node_modules()
@@ -255,14 +238,3 @@ def edge_results(run: str | Path, cfg) -> dict:
         return edge_bench(layout.edge / "web", sst2_sentences(cfg.data_dir, cfg.edge.sentences), layout.edge,
                           cfg.edge.threads)
     return cached_json(layout.edge / "edge.json", compute)
-
-
-def bench_web_command(args, cfg=None) -> int:
-    """``bertdistil bench-web``: edge_bench of a web export on SST-2 dev sentences."""
-    from ..runfolder.ownership import writing
-    if (reason := browser_missing()) is not None:
-        raise BertdistilError(f"no browser to benchmark in: {reason}")
-    with writing(args.out, "edge", inputs={"web export": args.web}):
-        res = edge_bench(args.web, sst2_sentences(args.data_dir, args.sentences), args.out, args.threads)
-    print("\n".join(edge_table(res)))
-    return 0

@@ -15,11 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..downstream.finetune import tokenize_examples
 from ..errors import BertdistilError
+from ..models.loading import load_classifier
 
 VARIANT_FILE = "variant.json"
 ONNX_FILE = "model.onnx"
-INT8_FILE = "model_int8.pt"
+TORCH_INT8_FILE = "model_int8.pt"
 
 
 def variant_info(model_dir: str | Path) -> dict:
@@ -67,11 +69,11 @@ class Runner:
         if threads:
             torch.set_num_threads(threads)
         if self.format == "hf":
-            self.model = AutoModelForSequenceClassification.from_pretrained(str(self.dir), local_files_only=True).eval()
+            self.model = load_classifier(self.dir)[0]
         elif self.format == "torch_int8":
             base = AutoModelForSequenceClassification.from_config(self.config).eval()
             self.model = quantize_torch_int8(base)
-            self.model.load_state_dict(load_int8_state(self.dir / INT8_FILE))
+            self.model.load_state_dict(load_int8_state(self.dir / TORCH_INT8_FILE))
         else:
             raise BertdistilError(f"{self.dir / VARIANT_FILE}: unknown format '{self.format}' (hf, torch_int8, onnx)")
 
@@ -108,8 +110,7 @@ def load_runner(model_dir: str | Path, threads: int | None = None) -> Runner:
 def predict_logits(runner: Runner, tokenizer, examples: list[tuple], max_len: int = 128,
                    batch_size: int = 64) -> np.ndarray:
     """Logits (N, num_labels) float32 for (text_a, text_b, label) examples, batched by length."""
-    from ..downstream.finetune import encode
-    feats = encode(tokenizer, examples, max_len)
+    feats = tokenize_examples(tokenizer, examples, max_len)
     order = np.argsort([len(f["input_ids"]) for f in feats], kind="stable")
     out = None
     for i in range(0, len(order), batch_size):

@@ -31,8 +31,9 @@ from pathlib import Path
 
 from ..atomic import building_dir, write_json
 from ..errors import BertdistilError
-from ..models.loading import check_model_dir
+from ..models.loading import check_model_dir, load_tokenizer
 from ..runfolder.ownership import writing
+from .compress import export_onnx, load_eager, quantize_onnx_int8
 from .runners import ONNX_FILE, variant_info
 
 WEB_ENV = "BERTDISTIL_WEB"          # folder where `npm ci` ran on web/package.json (default: ./web)
@@ -72,8 +73,6 @@ def source_checkpoint(model_dir: str | Path) -> Path:
 def onnx_pair(src: Path, out: Path) -> None:
     """``out/model.onnx`` (fp32, unfused: only standard ops, which every runtime has) and
     ``out/model_quantized.onnx`` (dynamic INT8) of the classifier ``src``, plus its config and tokenizer."""
-    from ..models.loading import load_tokenizer
-    from .compress import export_onnx, load_eager, quantize_onnx_int8
     export_onnx(load_eager(src), load_tokenizer(src), out, optimize=False)
     onnx_dir = out / "onnx"
     onnx_dir.mkdir(exist_ok=True)
@@ -193,30 +192,3 @@ def start_server(web_dir: str | Path, port: int = 0) -> ThreadingHTTPServer:
         raise BertdistilError(f"port {port} on 127.0.0.1 is in use: pass --port N (0 = any free port)") from None
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
-
-
-def export_command(args, cfg=None) -> int:
-    """``bertdistil export``: --format web (transformers.js + demo page) or ort (ONNX Runtime Mobile)."""
-    if args.format == "web":
-        info = export_web(args.model, args.out, args.npm_dir, force=args.force)
-        print(f"wrote {args.out} (page download {info['download_bytes']['q8'] / 1e6:.1f} MB with the INT8 model); "
-              f"open it with: bertdistil serve {args.out}")
-    else:
-        info = export_ort(args.model, args.out, force=args.force)
-        print(f"wrote {args.out}: " + ", ".join(f"{f} {n / 1e6:.1f} MB" for f, n in info["files"].items()
-                                                  if f.endswith(".ort")))
-    return 0
-
-
-def serve_command(args, cfg=None) -> int:
-    """``bertdistil serve``: serve a web export on 127.0.0.1 until interrupted."""
-    server = start_server(args.web, args.port)
-    print(f"serving {args.web} at http://127.0.0.1:{server.server_address[1]}/ (cross-origin isolated: "
-          "multi-threaded WASM); Ctrl-C stops", flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.shutdown()
-    return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,7 @@ from ..training.losses import task_classification_loss, task_regression_loss
 from ..training.optim import make_optimizer, optimizer_step
 
 
-def encode(tokenizer, examples: list[tuple], max_len: int) -> list[dict]:
+def tokenize_examples(tokenizer, examples: list[tuple], max_len: int) -> list[dict]:
     """Tokenize (text_a, text_b, label) examples; returns one dict of python lists per example."""
     a = [e[0] for e in examples]
     b = [e[1] for e in examples] if examples and examples[0][1] is not None else None
@@ -80,16 +81,26 @@ def _metrics_of(model, tokenizer, spec: TaskSpec, feats: list[dict], gold: np.nd
 
 def score(model, tokenizer, spec: TaskSpec, examples: list[tuple], max_len: int, bf16: bool = True) -> dict:
     """The task's metrics (in %) of ``model`` on labelled ``examples``."""
-    return _metrics_of(model, tokenizer, spec, encode(tokenizer, examples, max_len),
+    return _metrics_of(model, tokenizer, spec, tokenize_examples(tokenizer, examples, max_len),
                        np.array([e[2] for e in examples]), bf16)
 
 
-def finetune(model_dir: str | Path, spec: TaskSpec, train_ex: list[tuple], dev_ex: list[tuple], cfg: FinetuneConfig,
-             seed: int, bf16: bool = True, teacher_outputs: np.ndarray | None = None, progress: bool = True,
-             device: torch.device | str = "cpu", name: str | None = None,
-             heldout_ex: list[tuple] | None = None) -> tuple[dict, object, object]:
-    """Fine-tune ``model_dir`` on ``train_ex`` and score it on ``dev_ex``; ``name`` labels the progress bar
-    (default: the directory's name).
+@dataclass(frozen=True)
+class FitOptions:
+    """How one fine-tuning run executes: its seed (weights of the head, batch order, dropout), bf16 autocast,
+    a progress bar, the device, and ``name``, which labels the progress bar (default: the model folder's)."""
+    seed: int = 1
+    bf16: bool = True
+    progress: bool = True
+    device: torch.device | str = "cpu"
+    name: str | None = None
+
+
+def train_classifier(model_dir: str | Path, spec: TaskSpec, train_ex: list[tuple], dev_ex: list[tuple],
+                     cfg: FinetuneConfig, opts: FitOptions | None = None, teacher_outputs: np.ndarray | None = None,
+                     heldout_ex: list[tuple] | None = None) -> tuple[dict, object, object]:
+    """Fine-tune ``model_dir`` on ``train_ex`` (examples: (text, [text_pair,] label) tuples) and score it on
+    ``dev_ex``, run as ``opts`` says.
 
     teacher_outputs: (len(train_ex), C) outputs of a teacher fine-tuned on the task → task distillation.
     heldout_ex: a slice of the train split kept out of ``train_ex``; the model is scored on it at the end of
@@ -97,10 +108,12 @@ def finetune(model_dir: str | Path, spec: TaskSpec, train_ex: list[tuple], dev_e
     chosen on train data, never on dev. Returns (result, model, tokenizer); result = {metric: value in %,
     train_examples, epochs, steps, lr, seed, train_s, best_epoch, heldout (per-epoch scores)}.
     """
+    opts = opts or FitOptions()
+    seed, bf16, progress, device, name = opts.seed, opts.bf16, opts.progress, opts.device, opts.name
     torch.manual_seed(seed)
     device = torch.device(device)
     model, tokenizer = _load_classifier(model_dir, spec, device)
-    feats = encode(tokenizer, train_ex, cfg.max_seq_len)
+    feats = tokenize_examples(tokenizer, train_ex, cfg.max_seq_len)
     labels = torch.tensor([e[2] for e in train_ex], dtype=torch.float32 if spec.is_regression else torch.long)
     t_out = torch.from_numpy(teacher_outputs) if teacher_outputs is not None else None
     sampler = LengthGroupedBatches(np.array([len(f["input_ids"]) for f in feats]), cfg.batch_size, seed,
@@ -110,7 +123,7 @@ def finetune(model_dir: str | Path, spec: TaskSpec, train_ex: list[tuple], dev_e
     ends = sorted({min(total, per_epoch * k) for k in range(1, math.ceil(total / per_epoch) + 1)})
     optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay, cfg.adam_betas, cfg.adam_epsilon)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_prop * total), total)
-    held = None if not heldout_ex else (encode(tokenizer, heldout_ex, cfg.max_seq_len),
+    held = None if not heldout_ex else (tokenize_examples(tokenizer, heldout_ex, cfg.max_seq_len),
                                         np.array([e[2] for e in heldout_ex]))
     t0, curve, best = time.perf_counter(), [], None
     desc = f"{spec.name} {name or Path(model_dir).name} seed {seed}"

@@ -20,15 +20,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import write_json
 from ..config import Config
+from ..data.benchmark_root import resolve_data_root, squad_files
 from ..data.tasks import GLUE_ORDER, TaskSpec, builtin_tasks, heldout_split, load_examples
 from ..errors import BertdistilError
 from ..evaluation.metrics import task_metrics
 from ..evaluation.seedstats import compare, macro_per_seed, retention, summary
 from ..evaluation.zero_shot import sts_zero_shot
 from ..runfolder.layout import RunLayout, cached_json
-from .finetune import encode, finetune, predict_outputs
+from .finetune import FitOptions, predict_outputs, tokenize_examples, train_classifier
+from .squad import article_split, finetune_squad, flatten, load_squad, span_logits
 
 MODELS = ("teacher", "teacher_original", "truncated", "mlm_only", "student", "student_d")   # teacher first
 MAJORITY = "majority"          # the majority-class baseline row (train's most frequent class; regression: its mean)
@@ -94,11 +95,12 @@ def _seed_result(spec, name, src, data, fc, cfg, seed, out, order, progress, dev
 
     def compute() -> dict:
         t_out = np.load(t_file) if name == "student_d" else None
-        res, model, tok = finetune(src, spec, train_ex, dev_ex, fc, seed, bf16=cfg.bf16, teacher_outputs=t_out,
-                                   progress=progress, device=device, name=name, heldout_ex=held_ex)
+        opts = FitOptions(seed, cfg.bf16, progress, device, name)
+        res, model, tok = train_classifier(src, spec, train_ex, dev_ex, fc, opts, t_out, held_ex)
         if keeps_outputs:
             t_file.parent.mkdir(parents=True, exist_ok=True)
-            np.save(t_file, predict_outputs(model, tok, encode(tok, train_ex, fc.max_seq_len), bf16=cfg.bf16))
+            feats = tokenize_examples(tok, train_ex, fc.max_seq_len)
+            np.save(t_file, predict_outputs(model, tok, feats, bf16=cfg.bf16))
         return res
     return cached_json(f, compute, also=t_file if keeps_outputs else None)
 
@@ -217,13 +219,13 @@ def run_downstream(run: Path, cfg: Config, root: Path, progress: bool = True, de
 def _squad_seed(name, src, train_ex, eval_ex, fc, cfg, seed, out, progress, device) -> dict:
     """One SQuAD fine-tuning (``run_squad``); the teacher also saves its span logits on the train features
     (OUT/teacher/seed<k>.train_logits.npz), which student (D) distils."""
-    from .squad import finetune_squad, span_logits
     t_file = out / "teacher" / f"seed{seed}.train_logits.npz"
     t_logits = None
     if name == "student_d":
         z = np.load(t_file)
         t_logits = (z["start"], z["end"])
-    res, model, feats = finetune_squad(src, train_ex, eval_ex, fc, seed, cfg.bf16, t_logits, progress, device, name)
+    res, model, feats = finetune_squad(src, train_ex, eval_ex, fc, FitOptions(seed, cfg.bf16, progress, device, name),
+                                       t_logits)
     if name == "teacher":
         s, e = span_logits(model, feats, bf16=cfg.bf16)
         t_file.parent.mkdir(parents=True, exist_ok=True)
@@ -236,8 +238,6 @@ def _squad_seed(name, src, train_ex, eval_ex, fc, cfg, seed, out, progress, devi
 
 def run_squad(run: Path, cfg: Config, root: Path, progress: bool = True, device="cpu") -> dict:
     """SQuAD v1.1 on the article-disjoint dev split for every model; median EM/F1 over seeds."""
-    from ..data.benchmark_root import squad_files
-    from .squad import article_split, flatten, load_squad
     fc = cfg.finetune
     models = model_dirs(run)
     out = protocol_dir(run, cfg) / "SQuAD"
@@ -263,19 +263,19 @@ def run_squad(run: Path, cfg: Config, root: Path, progress: bool = True, device=
         "seeds": seeds}}
 
 
-def downstream_command(args, cfg: Config) -> int:
-    """``bertdistil downstream``: Tables 1–2 for the models of a reproduce folder → RUN/downstream.json."""
-    from ..lock import run_lock
-    from ..models.loading import resolve_device
-    from ..pipeline.reproduce import downstream_results
-    if cfg.finetune is None:
-        raise BertdistilError(f"preset {cfg.preset} has no 'finetune' section: use --preset default or smoke")
-    layout = RunLayout(args.run)
-    if not layout.results.is_file():
-        raise BertdistilError(f"{args.run}/results.json not found: pass the --out folder of a finished reproduce run")
-    with run_lock(args.run):
-        res = downstream_results(args.run, cfg, not args.quiet, resolve_device(cfg.device))
-        write_json(res, layout.downstream_json)
-    print(json.dumps({"glue_macro": res["glue_macro"],
-                      "retention": {k: v for k, v in res["retention"].items() if k != "per_task"}}, indent=1))
-    return 0
+def downstream_results(out: Path, cfg: Config, progress: bool, device) -> dict:
+    """Tables 1–2 inputs for a finished pre-training run: glue, glue_macro, retention, imdb, squad.
+    BertdistilError without a data root."""
+    root = resolve_data_root(cfg.data_dir)
+    if root is None:
+        raise BertdistilError("downstream evaluation needs the benchmark data: pass --data-dir DIR or set "
+                              "BERTDISTIL_DATA (a folder with glue/, imdb/, squad/)")
+    ds = run_downstream(out, cfg, root, progress, device)
+    res = {"downstream": ds, "glue": ds["glue"], "glue_macro": ds["glue_macro"], "retention": ds["retention"],
+           "imdb": ds["extra"].get("IMDb")}
+    if cfg.finetune.squad and squad_files(root):
+        res["squad"] = run_squad(out, cfg, root, progress, device)
+    elif cfg.finetune.squad:
+        print(f"bertdistil: SQuAD: no dev-v1.1.json[.gz] or validation split under {root / 'squad'}: skipped",
+              file=sys.stderr)
+    return res

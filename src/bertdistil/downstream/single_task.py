@@ -1,39 +1,27 @@
 """``bertdistil finetune / evaluate / predict``: one model, one task, from the command line."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..atomic import save_model_dir, write_json
+from ..config import FinetuneConfig
 from ..data.benchmark_root import resolve_data_root
 from ..data.documents import is_arrow_source
 from ..data.rows import rows
 from ..data.tasks import load_examples, load_split, task_examples
-from ..data.user_task import resolve_task, save_task
+from ..data.user_task import TaskData, resolve_task, save_task
 from ..errors import BertdistilError
-from ..models.cards import finetuned_card
+from ..models.cards import finetuned_card, teacher_id
 from ..models.loading import check_model_dir, load_classifier, resolve_device
-from ..models.modelcard import teacher_id
 from ..runfolder.ownership import writing
-from .finetune import encode, finetune, predict_outputs, score, to_predictions
+from .finetune import FitOptions, predict_outputs, score, to_predictions, tokenize_examples, train_classifier
 
 
-def finetune_command(args, cfg) -> int:
-    """``bertdistil finetune``: prints and writes OUT/eval_results.json (see ``finetune_model``)."""
-    res = finetune_model(Path(args.model), args.task, Path(args.out), cfg, seed=args.seed, train=args.train,
-                         dev=args.dev, regression=args.regression, teacher_model=args.teacher_model,
-                         progress=not args.quiet, force=args.force,
-                         caps=(args.max_train_examples, args.max_eval_examples))
-    print(json.dumps({"out": str(args.out), **res}, indent=1))
-    return 0
-
-
-def finetune_model(model_dir: Path, task: str, out: Path, cfg, seed: int = 1, train: str | None = None,
-                   dev: str | None = None, regression: bool = False, teacher_model: str | Path | None = None,
-                   progress: bool = True, force: bool = False, caps: tuple[int, int] = (0, 0)) -> dict:
-    """Fine-tune ``model_dir`` on a task and save it to ``out`` with its label names, task record and
-    eval_results.json; returns {task, dev metrics (percent), train_examples, dev_examples, …}. The whole train
-    and dev splits are used unless ``caps`` = (max train, max dev examples; 0 = all) asks for seeded samples;
+def finetune_model(model_dir: Path, data: TaskData, out: Path, cfg, seed: int = 1,
+                   teacher_model: str | Path | None = None, progress: bool = True, force: bool = False) -> dict:
+    """Fine-tune ``model_dir`` on the task of ``data`` and save it to ``out`` with its label names, task record
+    and eval_results.json; returns {task, dev metrics (percent), train_examples, dev_examples, …}. The whole
+    train and dev splits are used unless ``data``'s caps ask for seeded samples;
     what was used is printed to stderr (the preset's ``finetune`` caps are ``reproduce``'s protocol, not
     applied here).
     ``teacher_model`` (a fine-tuned classifier) adds the task-distillation loss. ``out`` is locked while this
@@ -44,13 +32,14 @@ def finetune_model(model_dir: Path, task: str, out: Path, cfg, seed: int = 1, tr
         raise BertdistilError(f"preset {cfg.preset} has no 'finetune' section: use --preset default or smoke")
     model_dir, device = check_model_dir(model_dir), resolve_device(cfg.device)
     with writing(out, "model", force=force, inputs={"--model": model_dir, "--teacher-model": teacher_model}):
-        spec = resolve_task(task, train, dev, regression, resolve_data_root(cfg.data_dir))
-        train_ex, dev_ex = task_examples(spec, caps)
+        spec = data.spec(resolve_data_root(cfg.data_dir))
+        train_ex, dev_ex = task_examples(spec, data.caps)
         t_out = None
         if teacher_model:
             teacher, t_tok = load_classifier(check_model_dir(teacher_model, "teacher model"), device)
-            t_out = predict_outputs(teacher, t_tok, encode(t_tok, train_ex, fc.max_seq_len), bf16=cfg.bf16)
-        res, model, tok = finetune(model_dir, spec, train_ex, dev_ex, fc, seed, cfg.bf16, t_out, progress, device)
+            t_out = predict_outputs(teacher, t_tok, tokenize_examples(t_tok, train_ex, fc.max_seq_len), bf16=cfg.bf16)
+        opts = FitOptions(seed, cfg.bf16, progress, device)
+        res, model, tok = train_classifier(model_dir, spec, train_ex, dev_ex, fc, opts, t_out)
         model.config.finetuning_task = spec.name
         save_model_dir(model.cpu(), tok, out)
         save_task(spec, out)
@@ -60,34 +49,10 @@ def finetune_model(model_dir: Path, task: str, out: Path, cfg, seed: int = 1, tr
     return res
 
 
-def _max_len(cfg) -> int:
+def inference_max_len(cfg) -> int:
     """Tokens per example at inference: the fine-tuning protocol's max_seq_len (that of FinetuneConfig's default
     when the preset has no finetune section)."""
-    from ..config import FinetuneConfig
     return (cfg.finetune or FinetuneConfig()).max_seq_len
-
-
-
-
-def evaluate_command(args, cfg) -> int:
-    """Score a fine-tuned model on its task's dev split (or ``--dev FILE``); prints the metrics."""
-    model, tok = load_classifier(args.model, resolve_device(cfg.device))      # refuses an untrained head first
-    spec = resolve_task(args.task, root=resolve_data_root(cfg.data_dir), model_dir=args.model)
-    if args.dev:
-        ex = load_split(spec, [Path(args.dev)])
-    else:
-        ex = load_examples(spec, "dev")
-    print(json.dumps({"task": spec.name, "examples": len(ex),
-                      **score(model, tok, spec, ex, _max_len(cfg), bf16=cfg.bf16)}, indent=1))
-    return 0
-
-
-def predict_command(args, cfg) -> int:
-    """``bertdistil predict``: GLUE-submission rows for --input with a fine-tuned --model → --output."""
-    n = predict_file(args.model, args.task, args.input, args.output, _max_len(cfg), resolve_device(cfg.device),
-                     cfg.bf16)
-    print(json.dumps({"output": args.output, "rows": n}))
-    return 0
 
 
 def predict_file(model: str, task: str | None, input_file: str, output_file: str, max_len: int = 128,
@@ -111,9 +76,19 @@ def predict_file(model: str, task: str | None, input_file: str, output_file: str
     if m.config.num_labels != spec.num_labels:
         raise BertdistilError(f"{model} has {m.config.num_labels} outputs but {spec.name} needs {spec.num_labels}: "
                               "pass a model fine-tuned on this task")
-    preds = to_predictions(spec, predict_outputs(m, tok, encode(tok, ex, max_len), bf16=bf16))
+    preds = to_predictions(spec, predict_outputs(m, tok, tokenize_examples(tok, ex, max_len), bf16=bf16))
     with open(output_file, "w") as f:
         f.write("index\tprediction\n")
         for i, p in zip(index, preds):
             f.write(f"{i}\t{p:.3f}\n" if spec.is_regression else f"{i}\t{spec.labels[int(p)]}\n")
     return len(preds)
+
+
+def evaluate_model(model: str | Path, cfg, task: str | None = None, dev: str | Path | None = None) -> dict:
+    """Score a fine-tuned classifier on its task's dev split (or the labelled file ``dev``): {task, examples,
+    metrics (percent)}. BertdistilError for a model that is not a fine-tuned classifier or an unknown task."""
+    model_dir = Path(model)
+    m, tok = load_classifier(model_dir, resolve_device(cfg.device))      # refuses an untrained head first
+    spec = resolve_task(task, root=resolve_data_root(cfg.data_dir), model_dir=model_dir)
+    ex = load_split(spec, [Path(dev)]) if dev else load_examples(spec, "dev")
+    return {"task": spec.name, "examples": len(ex), **score(m, tok, spec, ex, inference_max_len(cfg), bf16=cfg.bf16)}

@@ -31,6 +31,7 @@ from ..evaluation.metrics import squad_scores
 from ..models.loading import load_tokenizer
 from ..training.losses import span_loss
 from ..training.optim import make_optimizer, optimizer_step
+from .finetune import FitOptions
 
 
 def load_squad(paths: list[Path]) -> list[dict]:
@@ -160,12 +161,14 @@ def best_spans(examples: list[dict], feats: dict, start: np.ndarray, end: np.nda
     return {ex["id"]: best.get(i, (0.0, ""))[1] for i, ex in enumerate(examples)}
 
 
-def finetune_squad(model_dir: Path, train_ex: list[dict], eval_ex: list[dict], cfg: FinetuneConfig, seed: int,
-                   bf16: bool = True, teacher_logits: tuple[np.ndarray, np.ndarray] | None = None,
-                   progress: bool = True, device: torch.device | str = "cpu",
-                   name: str | None = None) -> tuple[dict, object, dict]:
-    """Fine-tune a span-extraction head; returns (result {exact_match, f1, ...}, model, train features).
-    ``name`` labels the progress bar (default: the directory's name)."""
+def finetune_squad(model_dir: Path, train_ex: list[dict], eval_ex: list[dict], cfg: FinetuneConfig,
+                   opts: FitOptions | None = None,
+                   teacher_logits: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[dict, object, dict]:
+    """Fine-tune a span-extraction head, run as ``opts`` says (finetune.FitOptions); ``teacher_logits``: the
+    (start, end) logits of a teacher fine-tuned on SQuAD over the train features → task distillation. Returns
+    (result {exact_match, f1, ...}, model, train features)."""
+    opts = opts or FitOptions()
+    seed, bf16, progress, device, name = opts.seed, opts.bf16, opts.progress, opts.device, opts.name
     torch.manual_seed(seed)
     device = torch.device(device)
     tok = load_tokenizer(model_dir)

@@ -51,7 +51,7 @@ class EvalSet:
 
 
 @torch.inference_mode()
-def evaluate_mlm(model, eval_set: EvalSet, pad_id: int, batch_size: int = 64, bf16: bool = True,
+def score_mlm(model, eval_set: EvalSet, pad_id: int, batch_size: int = 64, bf16: bool = True,
                  progress: bool = True, per_sequence: bool = False) -> dict:
     """Masked-token accuracy (fraction) and perplexity of ``model`` on ``eval_set``.
 
@@ -112,34 +112,11 @@ def unigram_baseline(eval_set: EvalSet, counts: np.ndarray, special_ids: list[in
             "loss": loss, "targets": int(len(gold)), "token_id": top}
 
 
-def evaluate_mlm_command(args, cfg) -> int:
-    """``bertdistil evaluate-mlm``: masked-token accuracy and perplexity of --model on the run's evaluation text,
-    with a 95% bootstrap interval over sequences; --out keeps the per-sequence scores, --against compares with
-    earlier --out files (paired bootstrap on the same targets)."""
-    import json
-
-    from ..api import evaluate_mlm as evaluate
-    from ..api import mlm_baseline
-    from ..atomic import write_json
-    from ..errors import BertdistilError
-    from .bootstrap import paired_difference
-    if args.baseline:
-        print(json.dumps(mlm_baseline(cfg, progress=not args.quiet), indent=1))
-        return 0
-    if not args.model:
-        raise BertdistilError("evaluate-mlm needs --model DIR (a masked-LM), or --baseline for the "
-                              "most-frequent-token baseline alone")
-    result = evaluate(args.model, cfg, progress=not args.quiet)
-    per = result.pop("per_sequence")
-    shown = {"text": result.pop("text"), **result}
-    for path in args.against:
-        try:
-            other = json.loads(Path(path).read_text())
-            shown[f"minus {path}"] = paired_difference(per, other["per_sequence"])
-        except (OSError, ValueError, KeyError) as e:
-            raise BertdistilError(f"{path}: not an evaluate-mlm --out file of the same text and mask ({e}): "
-                                  "evaluate both models with the same preset and data root") from None
-    if args.out:
-        write_json({**shown, "model": str(args.model), "per_sequence": per}, args.out)
-    print(json.dumps(shown, indent=1))
-    return 0
+def fill_mask_examples(model_dir: Path, prompts: list[str], top_k: int = 5) -> dict:
+    """{prompt: [(token, probability), ...]} from ``transformers.pipeline('fill-mask')`` on a directory; a
+    ``[MASK]`` in a prompt stands for the model's own mask token (``<mask>`` for MPNet and RoBERTa)."""
+    from transformers import pipeline
+    fill = pipeline("fill-mask", model=str(model_dir), tokenizer=str(model_dir), device="cpu")
+    mask = fill.tokenizer.mask_token
+    return {p: [(r["token_str"], round(float(r["score"]), 4)) for r in fill(p.replace("[MASK]", mask), top_k=top_k)]
+            for p in prompts}

@@ -45,29 +45,3 @@ def sts_zero_shot(model_dir: str | Path, pairs: list[tuple], device: torch.devic
     gold = np.array([p[2] for p in pairs], dtype=np.float64)
     return {"spearman": 100 * float(spearmanr(cos, gold)[0]), "pearson": 100 * float(pearsonr(cos, gold)[0]),
             "pairs": len(pairs)}
-
-
-def zero_shot_command(args, cfg=None) -> int:
-    """``bertdistil zero-shot``: zero-shot STS-B dev of --models NAME=DIR → printed, and OUT (JSON) with --out.
-    Raises BertdistilError without STS-B dev in the data root, or for a directory that is not a checkpoint."""
-    from ..atomic import write_json
-    from ..data.benchmark_root import resolve_data_root
-    from ..data.tasks import builtin_tasks, load_examples
-    from ..errors import BertdistilError
-    from ..models.loading import check_model_dir
-    root = resolve_data_root(args.data_dir)
-    spec = builtin_tasks(root).get("STS-B") if root is not None else None
-    if spec is None or "dev" not in spec.files:
-        raise BertdistilError("zero-shot needs STS-B dev: pass --data-dir (or set $BERTDISTIL_DATA) to a data root "
-                              "with glue/STS-B/")
-    pairs = load_examples(spec, "dev")
-    results = {}
-    for item in args.models:
-        name, _, path = item.rpartition("=")
-        name = name or Path(path).name
-        results[name] = sts_zero_shot(check_model_dir(path), pairs)
-        print(f"{name}: Spearman {results[name]['spearman']:.2f}, Pearson {results[name]['pearson']:.2f} "
-              f"({results[name]['pairs']} STS-B dev pairs)")
-    if args.out:
-        write_json(results, args.out)
-    return 0

@@ -154,7 +154,7 @@ def relation_scores(model: PreTrainedModel, layer_input: torch.Tensor) -> tuple[
     """Pre-softmax (attention Q·Kᵀ/√d [+ MPNet's relative position bias], value relation V·Vᵀ/√d) of the
     model's last self-attention layer, each (B, heads, L, L) float, recomputed from that layer's input
     ``layer_input`` (B, L, H) = the second-to-last entry of ``encode_all``; MiniLM's relations (Wang et al.
-    2020, arXiv:2002.10957). Padding is not masked here (``layer_losses.relation_kl_loss`` does that).
+    2020, arXiv:2002.10957). Padding is not masked here (``training.losses.relation_kl_loss`` does that).
     Supports BERT, RoBERTa, DistilBERT and MPNet layouts; raises BertdistilError otherwise."""
     q_lin, k_lin, v_lin, d, position_bias = _last_self_attention(model)
     b, n, _ = layer_input.shape

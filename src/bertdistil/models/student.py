@@ -7,13 +7,16 @@ in the original ``extract_distilbert.py``); any other family keeps its own class
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import torch
 from transformers import DistilBertConfig, DistilBertForMaskedLM, PreTrainedModel
 
+from ..atomic import save_model_dir
 from ..errors import BertdistilError
 from .loading import n_layers
+from .sentence import copy_sentence_config
 
 
 def default_layer_map(n_teacher: int, n_student: int | None = None) -> list[int]:
@@ -115,7 +118,7 @@ def resolve_layer_map(n_teacher: int, configured: list[int] | None) -> list[int]
     return check_layer_map(configured, n_teacher) if configured is not None else default_layer_map(n_teacher)
 
 
-def build_student(teacher: PreTrainedModel, layer_map: list[int] | None = None, fold_token_type: bool = True,
+def student_from_teacher(teacher: PreTrainedModel, layer_map: list[int] | None = None, fold_token_type: bool = True,
                   random_init: bool = False) -> tuple[PreTrainedModel, list[int]]:
     """Build the student from a *ForMaskedLM teacher. Returns (student, layer_map).
 
@@ -140,16 +143,16 @@ def prepare_tokenizer_for(student: PreTrainedModel, tokenizer):
     return tokenizer
 
 
-def init_student_command(args, cfg=None) -> int:
-    """``bertdistil init-student``: build the student of --teacher (layers of --layer-map) and save it to --out."""
-    import json
-
-    from ..api import build_student as build
-    try:
-        layers = [int(x) for x in args.layer_map.split(",")] if args.layer_map else None
-    except ValueError:
-        raise BertdistilError(f"--layer-map {args.layer_map!r}: expected comma-separated layer numbers, "
-                              "e.g. 0,2,4,7,9,11") from None
-    print(json.dumps(build(args.teacher, args.out, layers, random_init=args.random_init, force=args.force),
-                     default=str))
-    return 0
+def init_student_dir(teacher: PreTrainedModel, teacher_dir: Path, tokenizer, out: Path,
+                     layer_map: list[int] | None = None, fold_token_type: bool = True,
+                     random_init: bool = False) -> PreTrainedModel | None:
+    """The student init folder ``out`` of a run: the student of ``teacher`` (``student_from_teacher``) saved
+    with the teacher's ``tokenizer`` unless ``out`` already holds one (a resumed run keeps it), and the
+    sentence-transformers files of ``teacher_dir`` copied beside it. Returns the student when it was built
+    now, else None. BertdistilError for an invalid layer map."""
+    student = None
+    if not (Path(out) / "config.json").is_file():
+        student, _ = student_from_teacher(teacher, layer_map, fold_token_type, random_init=random_init)
+        save_model_dir(student, prepare_tokenizer_for(student, tokenizer), Path(out))
+    copy_sentence_config(teacher_dir, Path(out))
+    return student

@@ -20,20 +20,21 @@ from pathlib import Path
 
 import torch
 
-from ..atomic import save_model_dir, write_json
+from ..atomic import write_json
 from ..config import Config
+from ..data.tasks import builtin_tasks
 from ..downstream.protocol import protocol_dir, run_task
 from ..errors import BertdistilError
-from ..evaluation.seedstats import compare, macro_per_seed, verdict
+from ..evaluation.seedstats import macro_per_seed
 from ..models.loading import load_tokenizer, n_layers
-from ..models.sentence import copy_sentence_config
-from ..models.student import build_student, prepare_tokenizer_for
+from ..models.student import init_student_dir
+from ..report.ablation_table import table4
 from ..runfolder.layout import RunLayout
 from ..runfolder.provenance import portable
 from .recipes import ABLATION_ROWS, RECIPES, resolve
+from .stages import check_out_dir, teacher_for, train_stage
 
-PAPER_TABLE4 = {row: RECIPES[row].paper_delta for row in ABLATION_ROWS if RECIPES[row].paper_delta is not None}
-ROWS = ABLATION_ROWS
+PAPER_DELTA = {row: RECIPES[row].paper_delta for row in ABLATION_ROWS if RECIPES[row].paper_delta is not None}
 DESCRIPTION = {row: RECIPES[row].description for row in ABLATION_ROWS}
 
 
@@ -43,20 +44,16 @@ def row_recipe(row: str, cfg: Config, n_teacher: int) -> tuple:
     return resolve(row, cfg, n_teacher, ABLATION_ROWS, "ablation row")
 
 
-def ablate(ctx, out: Path, rows: list[str]) -> dict:
+def run_ablation(ctx, out: Path, rows: list[str]) -> dict:
     """Distil + fine-tune every row; returns {"ablation": {row: {glue_macro (tasks' medians over seeds,
     averaged), seed_macro (macro-score of each seed), delta, tokens, paper_delta, per_task}}, "protocol": ...}
     and writes OUT/results.json and OUT/report.md (Table 4)."""
-    from ..data.tasks import builtin_tasks
-    from ..training.teacher_prep import prepare_teacher
-    from .reproduce import check_out_dir, train_stage
     cfg = ctx.cfg
     if cfg.finetune is None:
         raise BertdistilError(f"preset {cfg.preset} has no 'finetune' section: ablate needs a downstream protocol")
     out = Path(out)
     check_out_dir(out, cfg)
-    teacher_dir, _ = prepare_teacher(ctx.teacher_src, cfg, ctx.tokenizer, ctx.dataset, ctx.masker, ctx.cache,
-                                     progress=ctx.progress, device=ctx.device)
+    teacher_dir, _ = teacher_for(ctx)
     teacher = ctx.load(teacher_dir).eval()
     tasks = builtin_tasks(ctx.root)
     missing = [t for t in cfg.finetune.tasks if not {"train", "dev"} <= set(tasks[t].files)]
@@ -68,11 +65,9 @@ def ablate(ctx, out: Path, rows: list[str]) -> dict:
         loss, layers, random_init = row_recipe(row, cfg, n_layers(teacher.config))
         row_dir = RunLayout(out).ablation_row(row)
         init_dir = row_dir.student_init
-        if not (init_dir / "config.json").is_file():
-            torch.manual_seed(cfg.seed)  # random_init draws its weights here: the same on every run
-            student, _ = build_student(teacher, layers, cfg.fold_token_type, random_init=random_init)
-            save_model_dir(student, prepare_tokenizer_for(student, load_tokenizer(teacher_dir)), init_dir)
-        copy_sentence_config(teacher_dir, init_dir)
+        torch.manual_seed(cfg.seed)      # random_init draws its weights here: the same on every run
+        init_student_dir(teacher, teacher_dir, load_tokenizer(teacher_dir), init_dir, layers, cfg.fold_token_type,
+                         random_init)
         ctx.tokenizer = load_tokenizer(init_dir)
         summary = train_stage(ctx, row, init_dir, teacher, loss, row_dir.train_dir("student"), row_dir.student)
         scores, per_seed = {}, {}
@@ -88,7 +83,7 @@ def ablate(ctx, out: Path, rows: list[str]) -> dict:
         results[row] = {"glue_macro": macro, "seed_macro": seed_macro, "per_task": scores,
                         "tokens": summary["tokens_seen"],
                         "steps": summary["steps"], "description": DESCRIPTION[row],
-                        "paper_delta": PAPER_TABLE4.get(row)}
+                        "paper_delta": PAPER_DELTA.get(row)}
     for r in results.values():
         r["delta"] = r["glue_macro"] - results["full"]["glue_macro"]
     res = {"ablation": results, "protocol": {
@@ -99,39 +94,3 @@ def ablate(ctx, out: Path, rows: list[str]) -> dict:
     write_json(portable(res, out, ctx.cache, ctx.root), RunLayout(out).results)
     RunLayout(out).report.write_text("\n".join(table4(res)) + "\n")
     return res
-
-
-def table4(res: dict) -> list[str]:
-    """Markdown Table 4: row | GLUE macro | Δ vs full (ours) | Δ (paper) | tokens, plus the protocol."""
-    p = res["protocol"]
-    lines = ["## Table 4 — ablation (GLUE macro-score relative to the full recipe)", "",
-             f"Every row: {p['distill_steps']} distillation steps × {p['sequences_per_step']} sequences; "
-             f"fine-tuned on {', '.join(p['tasks'])} (≤ {p['max_train_examples'] or 'all'} train examples, "
-             f"{p['epochs']} epochs, lr {p['lr']}, median of seeds {p['seeds']}). Paper deltas: arXiv:1910.01108 "
-             "Table 4 (full GLUE, paper budget).", "",
-             "| ablation | GLUE macro (ours) | per-seed macro (min–max) | Δ ours | |Δ| beyond seed spread | Δ paper | "
-             "distilled tokens |",
-             "|---|---:|---:|---:|---|---:|---:|"]
-    full = res["ablation"]["full"].get("seed_macro") or [res["ablation"]["full"]["glue_macro"]]
-    for key, r in res["ablation"].items():
-        paper = "" if r["paper_delta"] is None else f"{r['paper_delta']:+.2f}"
-        seeds = r.get("seed_macro") or [r["glue_macro"]]
-        beyond = "" if key == "full" else verdict(compare(*((full, seeds) if r["delta"] < 0 else (seeds, full))))
-        lines.append(f"| {r['description']} | {r['glue_macro']:.2f} | {min(seeds):.2f}–{max(seeds):.2f} | "
-                     f"{r['delta']:+.2f} | {beyond} | {paper} | {r['tokens']:,} |")
-    ours = sorted((r["delta"], k) for k, r in res["ablation"].items() if k in PAPER_TABLE4)
-    paper = sorted((v, k) for k, v in PAPER_TABLE4.items() if k in res["ablation"])
-    same = [k for _, k in ours] == [k for _, k in paper]
-    lines += ["", f"Ordering of the paper's rows (most harmful first): ours {[k for _, k in ours]}, paper "
-              f"{[k for _, k in paper]} — {'the same' if same else 'different'}."]
-    return lines
-
-
-def ablate_command(args, cfg) -> int:
-    """``bertdistil ablate``: Table 4 into --out (locked; --restart empties it first), printed when done."""
-    from ..runfolder.ownership import writing
-    from .context import Context
-    ctx = Context(cfg, progress=not args.quiet)
-    with writing(args.out, "run", restart=args.restart, inputs={"--teacher": ctx.teacher_src}):
-        print("\n".join(table4(ablate(ctx, args.out, args.rows))))
-    return 0

@@ -7,7 +7,6 @@ trained on.
 """
 from __future__ import annotations
 
-import json
 import os
 from functools import cached_property
 from pathlib import Path
@@ -19,7 +18,7 @@ from ..data.benchmark_root import resolve_data_root, wikitext_valid
 from ..data.corpus import prepare_corpus
 from ..data.shipped import cache_dir, default_corpus
 from ..errors import BertdistilError
-from ..evaluation.mlm import EvalSet, evaluate_mlm, unigram_baseline
+from ..evaluation.mlm import EvalSet, score_mlm, unigram_baseline
 from ..models.base_teacher import resolve_teacher
 from ..models.loading import check_model_dir, load_masked_lm, load_tokenizer, resolve_device
 from ..training.distributed import barrier, rank_world
@@ -131,13 +130,6 @@ class Context:
         return {**base, "token": self.teacher_tokenizer.convert_ids_to_tokens(base["token_id"])}
 
     def evaluate(self, model, quick: bool = False) -> dict:
-        return evaluate_mlm(model, self.quick_eval_set if quick else self.eval_set, self.tokenizer.pad_token_id,
+        return score_mlm(model, self.quick_eval_set if quick else self.eval_set, self.tokenizer.pad_token_id,
                             self.cfg.eval.batch_size, self.cfg.bf16, progress=self.progress and not quick,
                             per_sequence=not quick)
-
-
-def prepare_corpus_command(args, cfg: Config) -> int:
-    """``bertdistil prepare-corpus``: tokenise --corpus into the cache once (before torchrun) and describe it."""
-    ds = Context(cfg, progress=not args.quiet).dataset
-    print(json.dumps({"folder": str(ds.folder), **ds.meta}, indent=1))
-    return 0

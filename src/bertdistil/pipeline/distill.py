@@ -2,32 +2,17 @@
 OUT/runs/student, OUT/student with its model card), the teacher given on the command line."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from ..atomic import save_model_dir
-from ..config import Config
 from ..errors import BertdistilError
 from ..evaluation.bootstrap import summarised
 from ..models.cards import pretrained_card
 from ..models.loading import check_model_dir, describe, load_masked_lm, load_tokenizer, n_layers
-from ..models.sentence import copy_sentence_config
-from ..models.student import build_student, prepare_tokenizer_for, resolve_layer_map
+from ..models.student import init_student_dir, resolve_layer_map
 from ..runfolder.layout import RunLayout
 from ..training.distributed import barrier, is_main
 from .context import Context
-from .reproduce import check_out_dir, evaluated, train_stage
-
-
-def distill_command(args, cfg: Config) -> int:
-    """``bertdistil distill``: one resumable distillation run into --out (student in OUT/student); under
-    torchrun every process trains and rank 0 holds the folder's lock, writes and prints."""
-    from ..api import distill
-    result = distill(cfg, args.out, student=args.student, original_teacher=args.original_teacher,
-                     restart=args.restart, progress=not args.quiet)
-    if result is not None:
-        print(json.dumps(result, indent=1, default=str))
-    return 0
+from .stages import check_out_dir, evaluated, train_stage
 
 
 def distill_into(ctx: Context, student_dir: str | Path | None, out: Path) -> dict | None:
@@ -44,11 +29,8 @@ def distill_into(ctx: Context, student_dir: str | Path | None, out: Path) -> dic
     init_dir = Path(student_dir) if student_dir else layout.student_init
     if is_main():
         check_out_dir(out, cfg)
-        if not student_dir and not (init_dir / "config.json").is_file():
-            student, _ = build_student(teacher, cfg.layer_map, cfg.fold_token_type)
-            save_model_dir(student, prepare_tokenizer_for(student, ctx.tokenizer), init_dir)
         if not student_dir:
-            copy_sentence_config(ctx.teacher_src, init_dir)
+            init_student_dir(teacher, ctx.teacher_src, ctx.tokenizer, init_dir, cfg.layer_map, cfg.fold_token_type)
     barrier()
     ctx.tokenizer = load_tokenizer(init_dir)
     summary = train_stage(ctx, "distil", check_model_dir(init_dir, "student"), teacher.eval(), cfg.loss,

@@ -13,18 +13,20 @@ import json
 from pathlib import Path
 
 from ..atomic import save_model_dir, write_json
-from ..config import BenchConfig, Config
+from ..config import BenchConfig, CompressConfig, Config, FinetuneConfig
 from ..data.benchmark_root import resolve_data_root
+from ..data.shipped import default_corpus
 from ..data.tasks import builtin_tasks, load_examples, task_examples
-from ..deploy.bench import bench_model
+from ..data.user_task import TaskData
+from ..deploy.bench import bench_model, write_bench_texts
 from ..deploy.compress import compress
-from ..downstream.finetune import encode, finetune, predict_outputs
-from ..downstream.protocol import model_dirs
+from ..downstream.finetune import FitOptions, predict_outputs, tokenize_examples, train_classifier
+from ..downstream.protocol import model_dirs, unavailable
 from ..models.cards import finetuned_card
 from ..models.loading import check_model_dir, load_classifier
-from ..report.efficiency_tables import compress_table, train_throughput_table
+from ..report.efficiency_tables import compress_table
 from ..runfolder.layout import RunLayout, cached_entries, cached_json
-from ..runfolder.ownership import writing
+from ..training.throughput import bench_train
 
 
 def bench_results(run: Path, cfg: Config, texts_file: Path, models: dict[str, Path] | None = None) -> dict:
@@ -42,8 +44,8 @@ def bench_results(run: Path, cfg: Config, texts_file: Path, models: dict[str, Pa
 
 def _finetuned(src: Path, dst: Path, spec, train_ex, dev_ex, cfg: Config, teacher_out, progress, device) -> dict:
     def run() -> dict:
-        res, model, tok = finetune(src, spec, train_ex, dev_ex, cfg.finetune, cfg.finetune.seeds[0], cfg.bf16,
-                                   teacher_out, progress, device)
+        res, model, tok = train_classifier(src, spec, train_ex, dev_ex, cfg.finetune,
+                                           FitOptions(cfg.finetune.seeds[0], cfg.bf16, progress, device), teacher_out)
         save_model_dir(model.cpu(), tok, dst)
         return res
     res = cached_json(dst.parent / f"{dst.name}.eval.json", run, also=dst / "config.json")
@@ -57,7 +59,6 @@ def compress_results(run: Path, cfg: Config, bench: dict, texts_file: Path, prog
     """{"variants": {variant: {size_mb, pass_s, speedup_vs_teacher, <task>: {metric: %}}}, "teacher": ...,
     "protocol": ...}; every directory and score is cached under OUT/compress/<task>/. A configured task without
     data is skipped with a notice (downstream.unavailable); None when none has data."""
-    from ..downstream.protocol import unavailable
     cc, fc = cfg.compress, cfg.finetune
     run = Path(run)
     dirs = model_dirs(run)
@@ -74,13 +75,8 @@ def compress_results(run: Path, cfg: Config, bench: dict, texts_file: Path, prog
         t_res = _finetuned(dirs["teacher"], base / "teacher_fp32", spec, train_ex, dev_ex, cfg, None, progress, device)
         t_out = None
         if not (base / "student_fp32" / "config.json").is_file():
-            from transformers import AutoModelForSequenceClassification
-
-            from ..models.loading import load_tokenizer
-            t_tok = load_tokenizer(base / "teacher_fp32")
-            teacher = AutoModelForSequenceClassification.from_pretrained(str(base / "teacher_fp32"),
-                                                                         local_files_only=True)
-            t_out = predict_outputs(teacher, t_tok, encode(t_tok, train_ex, fc.max_seq_len), bf16=cfg.bf16)
+            teacher, t_tok = load_classifier(base / "teacher_fp32")
+            t_out = predict_outputs(teacher, t_tok, tokenize_examples(t_tok, train_ex, fc.max_seq_len), bf16=cfg.bf16)
         _finetuned(dirs["student"], base / "student_fp32", spec, train_ex, dev_ex, cfg, t_out, progress, device)
         variants = compress(base / "student_fp32", spec, train_ex, dev_ex, base / "variants", cc, fc, cfg.bf16,
                             progress)
@@ -139,7 +135,6 @@ def train_throughput_results(student, teacher, dataset, masker, cfg: Config) -> 
     sequence length; top-level tokens_per_s and mfu are the first row's (the training loop's)."""
     import torch
 
-    from ..training.throughput import bench_train
     tb, rows = cfg.train_bench, {}
     if cfg.bf16:
         rows["bf16"] = bench_train(student, teacher, dataset, masker, cfg.loss, tb, True, cpu_kernels=cfg.cpu_kernels,
@@ -161,61 +156,28 @@ def train_throughput_results(student, teacher, dataset, masker, cfg: Config) -> 
             "matmul_size": tb.matmul_size}
 
 
-def compress_command(args, cfg: Config) -> int:
-    """``bertdistil compress``: variants of one fine-tuned model on one task, scored and timed into --out
-    (created; locked, and refused unless new, empty or an earlier compress output)."""
-    fc, cc, bc = cfg.finetune, cfg.compress, cfg.bench or BenchConfig()
-    if fc is None or cc is None:
-        from ..config import CompressConfig, FinetuneConfig
-        fc, cc = fc or FinetuneConfig(), cc or CompressConfig()
-    src = check_model_dir(args.model)
-    load_classifier(src)                             # refuses a model whose classifier head was never trained
-    with writing(args.out, "compress", inputs={"--model": src, "--baseline": args.baseline}):
-        return _compress_into(args, cfg, src, fc, cc, bc)
-
-
-def _compress_into(args, cfg: Config, src: Path, fc, cc, bc) -> int:
-    """``compress_command``'s work once --out is locked and claimed."""
-    from ..data.shipped import default_corpus
-    from ..data.user_task import resolve_task
-    from ..deploy.bench import write_bench_texts
+def compress_model(src: Path, data: TaskData, out: Path, cfg: Config, threads: int = 1,
+                   baseline: Path | None = None, progress: bool = True) -> dict:
+    """``bertdistil compress`` once OUT is claimed: every variant of compress.py of the fine-tuned classifier
+    ``src`` on the task of ``data``, scored on its dev split and timed with the Table 3 protocol at ``threads``
+    (``baseline``: a model timed as the 1.00x reference) → OUT/compress.json, OUT/compress.md; returns the
+    compress.json dict {variants, teacher: None, baseline, protocol}."""
+    fc, cc, bc = cfg.finetune or FinetuneConfig(), cfg.compress or CompressConfig(), cfg.bench or BenchConfig()
     root = resolve_data_root(cfg.data_dir)
-    spec = resolve_task(args.task, args.train, args.dev, args.regression, root, args.model)
-    train_ex, dev_ex = task_examples(spec, (args.max_train_examples, args.max_eval_examples), args.quiet)
-    out = Path(args.out)
+    spec = data.spec(root, src)
+    train_ex, dev_ex = task_examples(spec, data.caps, not progress)
+    out = Path(out)
     texts = write_bench_texts(out / "bench_texts.json", root, bc.max_pairs, cfg.corpus or default_corpus(),
                               cfg.eval.heldout_every)
-    variants = compress(src, spec, train_ex, dev_ex, out / "variants", cc, fc, cfg.bf16, not args.quiet)
-    timings = time_variants(variants, bc, args.threads, out / "variants" / "bench.json", texts)
-    base = bench_model(check_model_dir(args.baseline), args.threads, bc.repeats, texts, bc.latency_runs) \
-        if args.baseline else None
+    variants = compress(src, spec, train_ex, dev_ex, out / "variants", cc, fc, cfg.bf16, progress)
+    timings = time_variants(variants, bc, threads, out / "variants" / "bench.json", texts)
+    base = bench_model(check_model_dir(baseline), threads, bc.repeats, texts, bc.latency_runs) if baseline else None
     per_task = {spec.name: {"variants": variants, "metrics": list(spec.metrics)}}
     comp = {"variants": variant_rows(per_task, timings, base and base["pass_s"]),
             "teacher": None, "baseline": base, "protocol": {
                 "model": str(src), "tasks": [spec.name], "metric": {spec.name: spec.metrics[0]},
                 "train_examples": len(train_ex), "dev_examples": len(dev_ex),
-                "seed": 1, "timing": f"Table 3 protocol, batch 1, {args.threads} thread(s), fresh process per variant"}}
+                "seed": 1, "timing": f"Table 3 protocol, batch 1, {threads} thread(s), fresh process per variant"}}
     write_json(comp, out / "compress.json")
-    table = compress_table(comp)
-    (out / "compress.md").write_text("\n".join(table) + "\n")
-    print("\n".join(table))
-    return 0
-
-
-def bench_train_command(args, cfg: Config) -> int:
-    """``bertdistil bench-train``: train_throughput of the (prepared) teacher and its student init."""
-    from ..config import TrainBenchConfig
-    from ..models.student import build_student
-    from ..training.teacher_prep import prepare_teacher
-    from .context import Context
-    ctx, out = Context(cfg, progress=not args.quiet), args.out
-    cfg.train_bench = cfg.train_bench or TrainBenchConfig()
-    teacher_dir, _ = prepare_teacher(ctx.teacher_src, cfg, ctx.tokenizer, ctx.dataset, ctx.masker, ctx.cache,
-                                     progress=ctx.progress, device=ctx.device)
-    teacher = ctx.load(teacher_dir).eval()
-    student, _ = build_student(teacher, cfg.layer_map, cfg.fold_token_type)
-    res = train_throughput_results(student.to(ctx.device), teacher, ctx.dataset, ctx.masker, cfg)
-    with writing(Path(out), "bench-train"):
-        write_json(res, Path(out) / "train_throughput.json")
-    print("\n".join(train_throughput_table(res)))
-    return 0
+    (out / "compress.md").write_text("\n".join(compress_table(comp)) + "\n")
+    return comp

@@ -51,7 +51,7 @@ RECIPES: dict[str, Recipe] = {
                          layers=lambda n, _: list(range(max(1, n // 2)))),
     "ce_mask_swap": Recipe("restrict_ce_to_mask flipped",
                            lambda lc: replace(lc, restrict_ce_to_mask=not lc.restrict_ce_to_mask)),
-    # beyond the paper: hidden-state recipes for sentence-embedding teachers (layer_losses.py)
+    # beyond the paper: hidden-state recipes for sentence-embedding teachers (training.losses)
     "hidden_original": Recipe("hidden-state targets from the original teacher",
                               lambda lc: replace(lc, hidden_teacher="original")),
     "tinybert_hidden": Recipe("+ every layer's hidden states, α 1 (TinyBERT, Jiao et al. 2019)",

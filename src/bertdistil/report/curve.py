@@ -11,7 +11,6 @@ import json
 from dataclasses import fields
 from pathlib import Path
 
-from ..atomic import write_json
 from ..config import FinetuneConfig
 from ..data.tasks import builtin_tasks
 from ..downstream.protocol import glue_scores, majority_baseline, task_data
@@ -114,16 +113,3 @@ def plot_curve(curve: dict, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
-
-
-def curve_command(args, cfg=None) -> int:
-    """``bertdistil curve``: OUT/curve.json and OUT/curve.png from several reproduce run folders."""
-    from ..data.benchmark_root import resolve_data_root
-    from ..runfolder.ownership import writing
-    curve = learning_curve(args.runs, resolve_data_root(args.data_dir), tuple(args.exclude_tasks))
-    with writing(args.out, "curve", inputs={f"run {r}": r for r in args.runs}):
-        write_json(curve, args.out / "curve.json")
-        plot_curve(curve, args.out / "curve.png")
-    print(json.dumps({p["run"]: {m: round(s["median"], 2) for m, s in p["macro"].items()} for p in curve["points"]},
-                     indent=1))
-    return 0

@@ -1,5 +1,6 @@
-"""The efficiency sections of ``report.md``: Table 3, the compressed-students table and training throughput,
-as markdown generated from ``results.json`` (efficiency.py measures, this module only formats)."""
+"""The efficiency sections of ``report.md``: Table 3, the compressed-students table, the edge table and
+training throughput, as markdown generated from ``results.json`` (the deploy and training packages measure,
+this module only formats)."""
 from __future__ import annotations
 
 from ..training.throughput import robust_peak
@@ -95,7 +96,6 @@ def efficiency_section(r: dict) -> list[str]:
     """Report markdown for whatever of bench / compress / train_throughput the results hold."""
     lines = []
     if r.get("bench"):
-        from ..deploy.bench import table3
         b = r["bench"]
         lines += ["## Table 3 — size and CPU inference speed", "",
                   "Each model in a fresh process; one pass over the text named in the header at batch size 1, "
@@ -161,7 +161,41 @@ def edge_section(edge: dict) -> list[str]:
     head = ["## Edge — the compressed SST-2 student in a browser and as an ONNX Runtime Mobile model", ""]
     if "skipped" in edge:
         return head + [f"Not measured in this run: {edge['skipped']}.", ""]
-    from ..deploy.edge_bench import edge_table
     return head + ["Headless Chromium opened the page of `bertdistil export --format web` (served by `bertdistil "
                    "serve`) and classified each sentence through the page; the Python rows time the same files "
                    "the same way.", "", *edge_table(edge), "", f"![the page](edge/{edge['screenshot']})", ""]
+
+
+PAPER_TABLE3 = {"ELMo (paper)": (180, 895), "BERT-base (paper)": (110, 668), "DistilBERT (paper)": (66, 410)}
+
+
+def table3(bench: dict) -> list[str]:
+    """Markdown Table 3: paper rows, then measured rows. The peak RSS of a row recorded without
+    ``peak_rss_of`` is shown as "–": such rows read ``ru_maxrss``, the peak of the process that started the
+    benchmark rather than the model's own."""
+    text = next(iter(bench.values()), {}).get("pass_text", "STS-B dev")
+    lines = [f"| model | params (M) | size (MB) | {text} pass, batch 1 (s) | threads | p50 latency @128 (ms) | "
+             "throughput @32×128 (seq/s) | peak RSS (MB) |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, (params, secs) in PAPER_TABLE3.items():
+        lines.append(f"| {name} | {params} | | {secs} | 1 CPU (paper hardware) | | | |")
+    for name, b in bench.items():
+        lines.append(f"| {name} | {b['params'] / 1e6:.1f} | {b['size_mb']:.1f} | {b['pass_s']:.1f} "
+                     f"({b['pass_s_min']:.1f}–{b['pass_s_max']:.1f}) | {b['threads']} | "
+                     f"{b['latency_ms']['128']['p50']:.1f} | {b['throughput_seq_s']:.0f} | "
+                     + (f"{b['peak_rss_mb']:.0f} |" if "peak_rss_of" in b else "– |"))
+    return lines
+
+
+def edge_table(res: dict) -> list[str]:
+    """Markdown rows of the report's Edge table from edge_bench's dict."""
+    lines = ["| runtime | p50 (ms) | p90 (ms) | same label as Python ORT INT8 | max abs logit diff |",
+             "|---|---:|---:|---:|---:|"]
+    for name, r in res["rows"].items():
+        same = f"{r['same_argmax']}/{r['n']}" if "same_argmax" in r else "(reference)" if r.get("reference") else ""
+        diff = f"{r['max_abs_logit_diff']:.1e}" if "max_abs_logit_diff" in r else ""
+        lines.append(f"| {name} | {r['latency_ms']['p50']:.1f} | {r['latency_ms']['p90']:.1f} | {same} | {diff} |")
+    first = ", ".join(f"{k}: {v / 1e3:.1f} s" for k, v in res["first_prediction_ms"].items())
+    sizes = ", ".join(f"{k} {v:.1f} MB" for k, v in res["model_mb"].items())
+    return lines + ["", f"{res['sentences']} SST-2 dev sentences at batch 1 (tokenizer + model). Page download "
+                    f"with the INT8 model: {res['download_mb']['q8']:.1f} MB; time to first prediction (cold, "
+                    f"from opening the page): {first}. Files: {sizes}."]

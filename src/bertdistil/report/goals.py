@@ -14,7 +14,7 @@ Goals (each True, False, or None when the run lacks what it needs):
 """
 from __future__ import annotations
 
-from ..config import load_config
+from ..config import load_preset
 from ..errors import BertdistilError
 from ..evaluation.seedstats import verdict
 
@@ -76,7 +76,7 @@ def minutes_goal(results: dict) -> float:
     if "minutes_goal" in cfg:
         return float(cfg["minutes_goal"] or 0)
     try:
-        return load_config(results.get("preset", "")).minutes_goal
+        return load_preset(results.get("preset", "")).minutes_goal
     except BertdistilError:
         return 0.0
 

@@ -8,6 +8,9 @@ from ..data.shipped import cache_dir
 from ..errors import BertdistilError
 from ..runfolder.layout import RunLayout
 from ..runfolder.provenance import shown
+from .downstream_tables import downstream_section
+from .efficiency_tables import efficiency_section
+from .goals import goal_lines
 from .names import NAMES, model_colour, model_name
 
 ROW_NAMES = NAMES
@@ -172,9 +175,7 @@ def write_report(out: Path, results: dict, logs: dict[str, list[dict]]) -> Path:
     else:
         lines += ["(No loss curves: they are drawn from the training logs under `runs/`, which this folder does "
                   "not hold.)", ""]
-    from .downstream_tables import downstream_section
     lines += downstream_section(r, out)
-    from .efficiency_tables import efficiency_section
     lines += efficiency_section(r)
     lines += ["## fill-mask (transformers pipeline on the saved directories)", ""]
     for who, examples in r.get("fill_mask", {}).items():
@@ -193,7 +194,6 @@ def goals_section(r: dict, out: Path) -> list[str]:
     (``bertdistil report --curve DIR`` copies it from a ``bertdistil curve`` output)."""
     if not r.get("downstream"):
         return []
-    from .goals import goal_lines
     lines = ["## Does distillation work here?", "", *goal_lines(r), ""]
     if (out / "curve.png").is_file():
         lines += ["Retention vs distillation compute (`bertdistil curve`; separate runs at several budgets, "
@@ -216,17 +216,3 @@ def rewrite_report(out: Path) -> Path:
     except (KeyError, TypeError, AttributeError, ValueError, IndexError) as e:   # a key missing or of another type
         raise BertdistilError(f"{layout.results} is not a valid results file ({type(e).__name__}: {e}): "
                               f"{fix}") from None
-
-
-def report_command(args, cfg=None) -> int:
-    """``bertdistil report``: regenerate RUN/report.md and its plots from RUN/results.json; with --curve DIR,
-    first copy DIR/curve.png and DIR/curve.json (a ``bertdistil curve`` output) into RUN."""
-    import shutil
-    if args.curve:
-        for name in ("curve.png", "curve.json"):
-            src = Path(args.curve) / name
-            if not src.is_file():
-                raise BertdistilError(f"{src} not found: pass the --out folder of `bertdistil curve`")
-            shutil.copyfile(src, Path(args.run) / name)
-    print(rewrite_report(args.run))
-    return 0

@@ -13,13 +13,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .. import __version__
 from ..data.benchmark_root import manifest, sha256_file
 from ..data.shipped import shipped_data_dir
 from ..errors import BertdistilError
 
-LIBRARIES = ("torch", "transformers", "tokenizers", "datasets", "onnxruntime", "safetensors", "numpy",
+RECORDED_LIBRARIES = ("torch", "transformers", "tokenizers", "datasets", "onnxruntime", "safetensors", "numpy",
              "sentence-transformers")
-WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
+CHECKPOINT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
 
 
 def git_state(folder: Path | None = None) -> dict | None:
@@ -35,10 +36,9 @@ def git_state(folder: Path | None = None) -> dict | None:
 
 
 def versions() -> dict:
-    """{python, bertdistil, and each library of LIBRARIES: its installed version or None}."""
-    from .. import __version__
+    """{python, bertdistil, and each library of RECORDED_LIBRARIES: its installed version or None}."""
     out = {"python": platform.python_version(), "bertdistil": __version__}
-    for name in LIBRARIES:
+    for name in RECORDED_LIBRARIES:
         try:
             out[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
@@ -68,7 +68,7 @@ def machine() -> dict:
 def weights_sha256(model_dir: Path) -> dict:
     """{weight file name: sha256} of a checkpoint directory (safetensors / bin / shard index and its shards)."""
     d = Path(model_dir)
-    files = [d / n for n in WEIGHT_FILES if (d / n).is_file()] + sorted(d.glob("model-*-of-*.safetensors"))
+    files = [d / n for n in CHECKPOINT_FILES if (d / n).is_file()] + sorted(d.glob("model-*-of-*.safetensors"))
     return {f.name: sha256_file(f) for f in files}
 
 

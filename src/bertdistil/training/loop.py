@@ -41,6 +41,28 @@ PHASES = ("data", "compute", "eval", "checkpoint", "log")   # data = batch read 
 CHECKPOINT_KEYS = {"model", "optimizer", "scheduler", "sampler", "step", "tokens_seen", "wall_s"}
 
 
+@dataclass(frozen=True)
+class TrainOptions:
+    """What one training run optimises and how it executes (litgpt's ``TrainArgs``): the loss weights, the
+    optimisation schedule, the seed of weights, batch order and masks; ``bf16`` autocast with fp32 master
+    weights (``bf16_teacher``: the teacher as a bf16 inference copy; the caller's model is untouched);
+    ``cpu_kernels``: on the CPU, train with ``cpu_kernels.use_cpu_kernels`` (faster dropout and attention,
+    the saved model is a stock one); ``resume`` from OUT's checkpoint; ``desc`` names the progress bar and
+    log; ``eval_fn(model) -> dict`` runs every ``optim.eval_every`` steps; ``final_dir``: where the trained
+    model is saved (default OUT/final)."""
+    loss: LossConfig
+    optim: OptimConfig
+    seed: int = 0
+    bf16: bool = True
+    bf16_teacher: bool = True
+    cpu_kernels: bool = True
+    resume: bool = True
+    desc: str = "distil"
+    progress: bool = True
+    eval_fn: Callable | None = None
+    final_dir: Path | None = None
+
+
 @dataclass
 class Run:
     """One training run's state: what ``setup`` builds and ``train_step`` / ``fit`` advance."""
@@ -82,12 +104,12 @@ class Run:
         return ids, att, mask_seed(self.seed, self.sampler.epoch, self.sampler.global_index())
 
 
-def setup(student, teacher, pad_id: int, dataset: TokenDataset, masker: Masker, loss_cfg: LossConfig,
-          optim_cfg: OptimConfig, seed: int, bf16: bool = True, bf16_teacher: bool = True,
+def setup(student, teacher, pad_id: int, dataset: TokenDataset, masker: Masker, opts: TrainOptions,
           hidden_teacher=None) -> Run:
     """Optimizer, schedule, batch order, DDP wrapper; the teacher (None when only alpha_mlm is on) and the
     hidden-state teacher (None = the teacher) in eval mode, as bf16 copies when training in bf16 with
-    ``bf16_teacher``."""
+    ``opts.bf16_teacher``."""
+    loss_cfg, optim_cfg, seed, bf16, bf16_teacher = opts.loss, opts.optim, opts.seed, opts.bf16, opts.bf16_teacher
     rank, world = rank_world()
     torch.manual_seed(seed + rank)
     student.train()
@@ -275,32 +297,27 @@ def finish(run: Run, out_dir: Path, logger: TrainLogger, tokenizer, seconds: flo
     return {**summary, "log": logger.log}
 
 
-def train(student, teacher, tokenizer, dataset: TokenDataset, masker: Masker, loss_cfg: LossConfig,
-          optim_cfg: OptimConfig, out_dir: Path, *, seed: int, bf16: bool = True, resume: bool = True,
-          eval_fn: Callable | None = None, desc: str = "distil", progress: bool = True,
-          final_dir: Path | None = None, cpu_kernels: bool = True, bf16_teacher: bool = True,
+def train(student, teacher, tokenizer, dataset: TokenDataset, masker: Masker, out_dir: Path, opts: TrainOptions,
           hidden_teacher=None) -> dict:
-    """Train ``student`` for ``optim_cfg.max_steps`` optimizer steps (or ``epochs`` passes); save it to
-    ``final_dir`` (default ``out_dir/final``) as a Hugging Face directory with the tokenizer.
+    """Train ``student`` for ``opts.optim.max_steps`` optimizer steps (or ``epochs`` passes) on ``dataset``
+    (masked by ``masker``) with the loss ``opts.loss``; save it to ``opts.final_dir`` (default
+    ``out_dir/final``) as a Hugging Face directory with the tokenizer.
 
     ``teacher`` may be None when only alpha_mlm is non-zero. Writes ``out_dir/log.jsonl`` (one record per
     log step: step, loss, terms, lr, tokens_seen, tokens_per_s), TensorBoard events in ``out_dir/tb``,
-    checkpoints and ``summary.json``. ``cpu_kernels``: on the CPU, train with ``cpu_kernels.use_cpu_kernels``
-    (faster dropout and attention; the saved model is a stock one). ``bf16_teacher``: with bf16, the
-    teacher runs as ``models.bf16_inference_copy`` (the caller's is untouched). ``hidden_teacher``: the model
-    whose hidden states the hidden-state terms match (None = ``teacher``). Returns the summary (``finish``).
-    Raises BertdistilError for unreadable checkpoints or a diverged run.
+    checkpoints and ``summary.json``. ``hidden_teacher``: the model whose hidden states the hidden-state terms
+    match (None = ``teacher``). Returns the summary (``finish``). Raises BertdistilError for unreadable
+    checkpoints or a diverged run.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    run = setup(student, teacher, tokenizer.pad_token_id, dataset, masker, loss_cfg, optim_cfg, seed, bf16,
-                bf16_teacher, hidden_teacher)
-    if resume:
+    run = setup(student, teacher, tokenizer.pad_token_id, dataset, masker, opts, hidden_teacher)
+    if opts.resume:
         load_checkpoint(run, out_dir)
-    logger = TrainLogger(out_dir, run, desc, progress)
+    logger = TrainLogger(out_dir, run, opts.desc, opts.progress)
     try:
-        with use_cpu_kernels(run.student, run.teacher, run.hidden_teacher, enabled=cpu_kernels):
-            seconds = fit(run, out_dir, logger, eval_fn)
+        with use_cpu_kernels(run.student, run.teacher, run.hidden_teacher, enabled=opts.cpu_kernels):
+            seconds = fit(run, out_dir, logger, opts.eval_fn)
     finally:
         logger.close()
-    return finish(run, out_dir, logger, tokenizer, seconds, final_dir)
+    return finish(run, out_dir, logger, tokenizer, seconds, opts.final_dir)

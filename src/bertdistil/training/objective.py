@@ -4,7 +4,7 @@ Positions used (``sel``):
   * soft targets (alpha_ce > 0): every non-pad token, or only the MLM targets if restrict_ce_to_mask;
   * MLM: the targets drawn by the Masker;
   * cosine / hidden MSE: every non-pad token of the last hidden layer;
-  * layer terms (``layer_losses``): every layer's non-pad tokens (TinyBERT), the [CLS] state of the
+  * layer terms (``losses``): every layer's non-pad tokens (TinyBERT), the [CLS] state of the
     intermediate layers (PKD), the last layer's relations over non-pad tokens (MiniLM).
 The vocabulary projection is computed only on ``sel`` rows, for student and teacher alike, and both
 vocabulary terms come from one pass over those logits (``losses.vocab_losses``). The hidden-state terms
@@ -17,7 +17,7 @@ import torch
 
 from ..config import LossConfig
 from ..models.loading import encode, encode_all, head_logits, relation_scores
-from . import layer_losses, losses
+from . import losses
 
 LAYER_TERMS = {"layers_mse", "pkd", "attn", "value_rel"}       # need every layer's hidden states
 HIDDEN_TERMS = {"cos", "hidden_mse"} | LAYER_TERMS              # targets from the hidden-state teacher
@@ -67,16 +67,16 @@ def hidden_terms(w: dict, s_hs: tuple, t_hs: tuple, s_rel, t_rel, attention_mask
         if "hidden_mse" in w:
             out["hidden_mse"] = losses.hidden_mse_loss(s_rows, t_rows)
     if "layers_mse" in w or "pkd" in w:
-        g = layer_losses.uniform_layer_map(len(s_hs) - 1, len(t_hs) - 1)
+        g = losses.uniform_layer_map(len(s_hs) - 1, len(t_hs) - 1)
         if "layers_mse" in w:
-            out["layers_mse"] = layer_losses.layers_mse_loss([s_hs[m][nonpad] for m in range(len(g))],
+            out["layers_mse"] = losses.layers_mse_loss([s_hs[m][nonpad] for m in range(len(g))],
                                                              [t_hs[g[m]][nonpad] for m in range(len(g))])
         if "pkd" in w:                                                    # intermediate layers, [CLS]
             inner = range(1, len(g) - 1)
-            out["pkd"] = layer_losses.pkd_loss([s_hs[m][:, 0] for m in inner], [t_hs[g[m]][:, 0] for m in inner])
+            out["pkd"] = losses.pkd_loss([s_hs[m][:, 0] for m in inner], [t_hs[g[m]][:, 0] for m in inner])
     for i, k in enumerate(("attn", "value_rel")):
         if k in w:
-            out[k] = layer_losses.relation_kl_loss(s_rel[i], t_rel[i], attention_mask)
+            out[k] = losses.relation_kl_loss(s_rel[i], t_rel[i], attention_mask)
     return out
 
 

@@ -23,7 +23,7 @@ from ..errors import BertdistilError
 from ..lock import entry_lock
 from ..models.loading import check_model_dir, load_masked_lm
 from ..models.sentence import copy_sentence_config
-from .loop import train
+from .loop import TrainOptions, train
 from .masking import Masker
 
 
@@ -41,7 +41,7 @@ def _teacher_key(src: Path, cfg: Config, dataset: TokenDataset) -> str:
     return h.hexdigest()[:16]
 
 
-def prepare_teacher(src: Path, cfg: Config, tokenizer, dataset: TokenDataset, masker: Masker, cache: Path,
+def prepare_teacher_dir(src: Path, cfg: Config, tokenizer, dataset: TokenDataset, masker: Masker, cache: Path,
                     force: bool = False, progress: bool = True,
                     device: torch.device | str = "cpu") -> tuple[Path, dict]:
     """Return (directory of a teacher with an MLM head, info).
@@ -69,18 +69,11 @@ def prepare_teacher(src: Path, cfg: Config, tokenizer, dataset: TokenDataset, ma
             mlm = LossConfig(alpha_ce=0, alpha_mlm=1, alpha_cos=0)
             if cfg.teacher_head_only:    # the encoder (and the decoder tied to its embeddings) stays as it was
                 model.base_model.requires_grad_(False)
-            summary = train(model.to(device), None, tokenizer, dataset, masker, mlm,
-                            cfg.teacher_prep, folder, seed=cfg.seed, bf16=cfg.bf16, resume=True,
-                            desc="prepare teacher (MLM)", progress=progress, cpu_kernels=cfg.cpu_kernels)
+            opts = TrainOptions(mlm, cfg.teacher_prep, seed=cfg.seed, bf16=cfg.bf16, cpu_kernels=cfg.cpu_kernels,
+                                desc="prepare teacher (MLM)", progress=progress)
+            summary = train(model.to(device), None, tokenizer, dataset, masker, folder, opts)
             write_json({"source": str(src), "missing_head": missing}, folder / "source.json")
         copy_sentence_config(src, final)     # a sentence-transformers teacher stays one (sentence.py)
     info = {"prepared": True, "missing_head": missing, "dir": str(final), "from_cache": cached,
             **{k: summary[k] for k in ("steps", "tokens_seen", "wall_s", "tokens_per_s", "final_loss")}}
     return final, info
-
-
-def prepare_teacher_command(args, cfg: Config) -> int:
-    """``bertdistil prepare-teacher``: fit an MLM head to --teacher (cached) and evaluate it; prints where it is."""
-    from ..api import prepare_teacher as prepare
-    print(json.dumps(prepare(cfg, force=args.force, progress=not args.quiet), indent=1, default=str))
-    return 0

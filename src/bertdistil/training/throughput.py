@@ -30,7 +30,7 @@ import torch
 from ..config import LossConfig, OptimConfig, TrainBenchConfig
 from ..console import native_stderr_silenced
 from .cpu_kernels import use_cpu_kernels
-from .loop import setup, train_step
+from .loop import TrainOptions, setup, train_step
 
 
 def _dims(config) -> tuple[int, int, int, int]:
@@ -206,7 +206,8 @@ def bench_train(student, teacher, dataset, masker, loss_cfg: LossConfig, cfg: Tr
     state = {k: v.clone() for k, v in student.state_dict().items()}
     optim = OptimConfig(lr=1e-5, batch_size=cfg.batch_size, gradient_accumulation_steps=1, max_steps=10**9,
                         warmup_prop=0.0)
-    run = setup(student, teacher, 0, dataset, masker, loss_cfg, optim, seed=0, bf16=bf16, bf16_teacher=bf16_teacher)
+    opts = TrainOptions(loss_cfg, optim, bf16=bf16, bf16_teacher=bf16_teacher)
+    run = setup(student, teacher, 0, dataset, masker, opts)
     device = run.device
     dtype = torch.bfloat16 if bf16 else torch.float32
     teacher_head = bool(loss_cfg.alpha_ce)

@@ -91,13 +91,13 @@ def test_zero_shot_stsb_of_the_shipped_teacher(shipped_teacher, data_root, tiny_
 def test_finetune_keeps_the_best_epoch_on_the_heldout_slice(tiny_bert_dir, data_root):
     from bertdistil.config import FinetuneConfig
     from bertdistil.data.tasks import builtin_tasks, load_examples
-    from bertdistil.downstream.finetune import finetune, score
+    from bertdistil.downstream.finetune import FitOptions, score, train_classifier
     spec = builtin_tasks(data_root)["SST-2"]
     train, held = heldout_split(load_examples(spec, "train", 80), 0.25)
     dev = load_examples(spec, "dev", 24)
     fc = FinetuneConfig(epochs=3, batch_size=16, lr=3e-4, max_seq_len=32)
-    res, model, tok = finetune(tiny_bert_dir, spec, train, dev, fc, seed=1, bf16=False, progress=False,
-                               heldout_ex=held)
+    res, model, tok = train_classifier(tiny_bert_dir, spec, train, dev, fc, FitOptions(bf16=False, progress=False),
+                                       heldout_ex=held)
     assert len(res["heldout"]) == 3 and res["heldout_examples"] == 20
     best = max(range(3), key=lambda i: (res["heldout"][i], -i))       # first epoch reaching the best score
     assert res["best_epoch"] == best + 1
@@ -126,7 +126,7 @@ def test_goal_checks_on_the_committed_gpu_run():
     from pathlib import Path
 
     from bertdistil.report.goals import goal_checks, goal_lines
-    r = json.loads((Path(__file__).parents[1] / "results/learning_curve/budgets/b340/results.json").read_text())
+    r = json.loads((Path(__file__).parents[2] / "results/learning_curve/budgets/b340/results.json").read_text())
     checks = {c["goal"]: c for c in goal_checks(r)}
     beats = [c for g, c in checks.items() if g.startswith("student Score >")]
     assert [c["holds"] for c in beats] == [False, False]

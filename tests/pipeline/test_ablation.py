@@ -4,13 +4,13 @@ import json
 import pytest
 
 from bertdistil.cli.parser import main
-from bertdistil.config import load_config
+from bertdistil.config import load_preset
 from bertdistil.errors import BertdistilError
 from bertdistil.pipeline.ablate import row_recipe
 
 
 def test_row_recipes_change_one_thing_each():
-    cfg = load_config("default")
+    cfg = load_preset("default")
     no_ce = row_recipe("no_ce", cfg, 6)[0]
     assert no_ce.alpha_ce == 0 and no_ce.alpha_mlm == cfg.loss.alpha_mlm
     assert row_recipe("no_cos", cfg, 6)[0].alpha_cos == 0 and row_recipe("no_mlm", cfg, 6)[0].alpha_mlm == 0

@@ -50,19 +50,19 @@ def test_teacher_preparation_is_the_same_whatever_the_global_rng_state(tiny_bert
     import torch
     from safetensors.torch import load_file
 
-    from bertdistil.config import load_config
+    from bertdistil.config import load_preset
     from bertdistil.data.corpus import prepare_corpus
     from bertdistil.training.masking import Masker
-    from bertdistil.training.teacher_prep import prepare_teacher
+    from bertdistil.training.teacher_prep import prepare_teacher_dir
     corpus = tmp_path / "c.txt"
     corpus.write_text("\n\n".join(f"Line {i}: the river runs past {i % 5} mills and a bridge." for i in range(120)))
-    cfg = load_config("smoke", ["teacher_prep.max_steps=2"])
+    cfg = load_preset("smoke", ["teacher_prep.max_steps=2"])
     ds = prepare_corpus([str(corpus)], tokenizer, 32, tmp_path / "tok")
     masker = Masker(cfg.masking, ds.counts, sorted(set(tokenizer.all_special_ids)), tokenizer.mask_token_id)
     weights = []
     for state in (1, 2):
         torch.manual_seed(state)                 # a different global RNG state before each preparation
-        folder, _ = prepare_teacher(tiny_bert_no_head_dir, cfg, tokenizer, ds, masker, tmp_path / f"cache{state}",
+        folder, _ = prepare_teacher_dir(tiny_bert_no_head_dir, cfg, tokenizer, ds, masker, tmp_path / f"cache{state}",
                                     progress=False)
         weights.append(load_file(str(folder / "model.safetensors")))
     assert weights[0].keys() == weights[1].keys()
@@ -104,19 +104,19 @@ def test_head_only_teacher_preparation_keeps_the_encoder(tmp_path, tokenizer, ti
     import torch
     from safetensors.torch import load_file
 
-    from bertdistil.config import load_config
+    from bertdistil.config import load_preset
     from bertdistil.data.corpus import prepare_corpus
     from bertdistil.training.masking import Masker
-    from bertdistil.training.teacher_prep import prepare_teacher
+    from bertdistil.training.teacher_prep import prepare_teacher_dir
     corpus = tmp_path / "c.txt"
     corpus.write_text("\n\n".join(f"Line {i}: the river runs past {i % 5} mills and a bridge." for i in range(120)))
     ds = prepare_corpus([str(corpus)], tokenizer, 32, tmp_path / "tok")
     original = load_file(str(tiny_bert_no_head_dir / "model.safetensors"))
     out = {}
     for head_only in (False, True):
-        cfg = load_config("smoke", ["teacher_prep.max_steps=3", f"teacher_head_only={str(head_only).lower()}"])
+        cfg = load_preset("smoke", ["teacher_prep.max_steps=3", f"teacher_head_only={str(head_only).lower()}"])
         masker = Masker(cfg.masking, ds.counts, sorted(set(tokenizer.all_special_ids)), tokenizer.mask_token_id)
-        folder, _ = prepare_teacher(tiny_bert_no_head_dir, cfg, tokenizer, ds, masker, tmp_path / "cache",
+        folder, _ = prepare_teacher_dir(tiny_bert_no_head_dir, cfg, tokenizer, ds, masker, tmp_path / "cache",
                                     progress=False)
         out[head_only] = load_file(str(folder / "model.safetensors"))
     enc = [k for k in original if not k.startswith("pooler")]
@@ -129,7 +129,7 @@ def test_head_only_teacher_preparation_keeps_the_encoder(tmp_path, tokenizer, ti
 def test_head_only_teacher_is_fine_tuned_once_from_the_original(tmp_path, tiny_bert_dir, tiny_bert_no_head_dir):
     """Downstream models of a run: an MLM-adapted teacher and its original are two models; a head-only teacher
     shares the original's encoder, so the original checkpoint is the teacher and nothing is fine-tuned twice."""
-    from bertdistil.config import load_config
+    from bertdistil.config import load_preset
     from bertdistil.downstream.protocol import protocol_dir
     from bertdistil.runfolder.layout import RunLayout
     layout = RunLayout(tmp_path)
@@ -139,6 +139,6 @@ def test_head_only_teacher_is_fine_tuned_once_from_the_original(tmp_path, tiny_b
                                 (True, {"teacher": tiny_bert_no_head_dir})):
         layout.results.write_text(json.dumps({"teacher": prepared, "config": {"teacher_head_only": head_only}}))
         assert layout.model_dirs() == expected
-    adapted = load_config("smoke", ["teacher_head_only=false"])
-    head_only = load_config("smoke", ["teacher_head_only=true"])
+    adapted = load_preset("smoke", ["teacher_head_only=false"])
+    head_only = load_preset("smoke", ["teacher_head_only=true"])
     assert protocol_dir(tmp_path, adapted) != protocol_dir(tmp_path, head_only)   # cached results never mix

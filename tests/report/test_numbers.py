@@ -36,7 +36,7 @@ def test_report_verdicts_on_one_seed_say_not_measurable():
 
 
 def test_ablation_table_says_whether_each_delta_exceeds_the_seed_spread():
-    from bertdistil.pipeline.ablate import table4
+    from bertdistil.report.ablation_table import table4
     rows = {"full": [60.0, 61.0, 62.0], "no_ce": [50.0, 51.0, 52.0], "no_cos": [59.5, 61.5, 60.0]}
     res = {"protocol": {"distill_steps": 1, "sequences_per_step": 1, "tasks": ["SST-2"], "seeds": [1, 2, 3],
                         "max_train_examples": 10, "lr": 1e-4, "epochs": 1},
@@ -49,16 +49,16 @@ def test_ablation_table_says_whether_each_delta_exceeds_the_seed_spread():
 
 
 def test_precision_auto_is_bf16_only_where_native():
-    from bertdistil.config import load_config
+    from bertdistil.config import load_preset
     from bertdistil.precision import native_bf16, resolve_precision
     assert resolve_precision("auto", "cpu") == ("bf16" if native_bf16("cpu") else "fp32")
     assert resolve_precision("fp32", "cpu") == "fp32" and resolve_precision("bf16", "cpu") == "bf16"
     with pytest.raises(ValueError):
         resolve_precision("fp8")
-    cfg = load_config("smoke", ["device=cpu"])
+    cfg = load_preset("smoke", ["device=cpu"])
     assert cfg.precision == "auto" and cfg.bf16 == native_bf16("cpu") and cfg.to_dict()["bf16"] == cfg.bf16
-    assert load_config("smoke", ["bf16=false"]).precision == "fp32"          # the earlier setting's name
-    assert load_config("smoke", ["precision=bf16"]).bf16
+    assert load_preset("smoke", ["bf16=false"]).precision == "fp32"          # the earlier setting's name
+    assert load_preset("smoke", ["precision=bf16"]).bf16
 
 
 def test_bench_reports_the_model_process_own_peak_memory(tmp_path, tiny_bert_dir):
@@ -66,7 +66,8 @@ def test_bench_reports_the_model_process_own_peak_memory(tmp_path, tiny_bert_dir
     import numpy as np
 
     from bertdistil.data.shipped import default_corpus
-    from bertdistil.deploy.bench import bench_model, peak_rss_mb, table3, write_bench_texts
+    from bertdistil.deploy.bench import bench_model, peak_rss_mb, write_bench_texts
+    from bertdistil.report.efficiency_tables import table3
     ballast = np.ones(3_000_000_000 // 8)                 # 3 GB resident in this (parent) process
     assert peak_rss_mb() > 3000
     texts = write_bench_texts(tmp_path / "texts.json", None, 20, default_corpus(), 2)
@@ -159,7 +160,7 @@ def test_committed_bench_train_rows_reread_with_the_robust_peak_stay_at_or_below
     from pathlib import Path
 
     from bertdistil.report.efficiency_tables import train_throughput_table, with_robust_peak
-    tt = json.loads((Path(__file__).parents[1] / "results/default/results.json").read_text())["train_throughput"]
+    tt = json.loads((Path(__file__).parents[2] / "results/default/results.json").read_text())["train_throughput"]
     rows = [r for rs in tt["steps"].values() for r in rs]
     assert max(r["mfu_range"][1] for r in rows) > 1.0                      # as recorded
     for r in map(with_robust_peak, rows):
@@ -223,10 +224,10 @@ def test_loss_plot_writes_nothing_without_log_rows_and_separates_the_terms(tmp_p
 
 
 def test_the_time_goal_applies_only_to_a_preset_that_sets_one():
-    from bertdistil.config import load_config
+    from bertdistil.config import load_preset
     from bertdistil.report.goals import goal_checks
-    assert load_config("default").minutes_goal == 150
-    assert load_config("base").minutes_goal == 0 and load_config("smoke").minutes_goal == 0
+    assert load_preset("default").minutes_goal == 150
+    assert load_preset("base").minutes_goal == 0 and load_preset("smoke").minutes_goal == 0
     run = {"wall_s_this_invocation": 156.4 * 60, "single_invocation": True}
     assert not any("min" in c["goal"] for c in goal_checks({**run, "preset": "base", "config": {"minutes_goal": 0}}))
     timed = [c for c in goal_checks({**run, "preset": "default", "config": {"minutes_goal": 150}})
@@ -237,10 +238,10 @@ def test_the_time_goal_applies_only_to_a_preset_that_sets_one():
 
 
 def test_stage_lines_number_each_stage_and_time_it(capsys):
-    from bertdistil.config import load_config
+    from bertdistil.config import load_preset
     from bertdistil.console import StageLog
     from bertdistil.pipeline.reproduce import stage_names
-    names = stage_names(load_config("smoke"), root=None)
+    names = stage_names(load_preset("smoke"), root=None)
     assert names[:2] == ["teacher", "distil"] and names[-1] == "report" and "downstream" not in names
     log = StageLog(["teacher", "distil"])
     with log.stage("teacher"):
@@ -261,7 +262,7 @@ def test_every_bertdistil_call_in_the_api_docstring_and_readme_exists():
 
     import bertdistil
     from bertdistil import api
-    readme = Path(__file__).resolve().parents[1] / "README.md"
+    readme = Path(__file__).resolve().parents[2] / "README.md"
     calls = set(re.findall(r"\bbertdistil\.(\w+)\(", api.__doc__ + readme.read_text()))
     assert calls and "finetune" in calls
     assert sorted(c for c in calls if not callable(getattr(bertdistil, c, None))) == []

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from bertdistil.cli.parser import main
-from bertdistil.config import load_config
+from bertdistil.config import load_preset
 from bertdistil.data.tasks import builtin_tasks, load_examples, load_split
 from bertdistil.data.user_task import user_task
-from bertdistil.downstream.finetune import finetune
+from bertdistil.downstream.finetune import FitOptions, train_classifier
 from bertdistil.errors import BertdistilError
 from bertdistil.evaluation.metrics import normalize_answer, squad_scores, task_metrics
 
@@ -95,17 +95,17 @@ def test_user_task_formats(tmp_path):
 
 @pytest.mark.parametrize("name", ["SST-2", "MRPC", "STS-B"])
 def test_smoke_finetune_each_task_type(name, tiny_bert_dir, data_root):
-    cfg = load_config("smoke").finetune
+    cfg = load_preset("smoke").finetune
     spec = builtin_tasks(data_root)[name]
     train = load_examples(spec, "train", 48)
     dev = load_examples(spec, "dev", 40)
-    res, model, tok = finetune(tiny_bert_dir, spec, train, dev, cfg, seed=1, progress=False)
+    res, model, tok = train_classifier(tiny_bert_dir, spec, train, dev, cfg, FitOptions(progress=False))
     for m in spec.metrics:
         assert -100.0 <= res[m] <= 100.0
     assert res["train_examples"] == 48 and res["dev_examples"] == 40
     # task distillation from a "teacher" output table runs and changes the result
     t_out = np.random.default_rng(0).normal(size=(48, spec.num_labels)).astype(np.float32)
-    res_d, _, _ = finetune(tiny_bert_dir, spec, train, dev, cfg, seed=1, teacher_outputs=t_out, progress=False)
+    res_d, _, _ = train_classifier(tiny_bert_dir, spec, train, dev, cfg, FitOptions(progress=False), t_out)
     assert res_d["task_distillation"] is True
 
 
@@ -117,8 +117,8 @@ def test_squad_split_and_span_finetune(tiny_bert_dir, data_root):
     tr, ev = article_split(arts, 0.8, seed=0)
     assert len(tr) + len(ev) == 48 and not {a["title"] for a in tr} & {a["title"] for a in ev}
     assert article_split(arts, 0.8, seed=0)[1][0]["title"] == ev[0]["title"]
-    cfg = load_config("smoke").finetune
-    res, _, feats = finetune_squad(tiny_bert_dir, flatten(tr, 24), flatten(ev, 16), cfg, seed=1, progress=False)
+    cfg = load_preset("smoke").finetune
+    res, _, feats = finetune_squad(tiny_bert_dir, flatten(tr, 24), flatten(ev, 16), cfg, FitOptions(progress=False))
     assert 0 <= res["exact_match"] <= res["f1"] <= 100 and res["eval_questions"] == 16
     # the labelled answer span decodes back to the answer text for windows that contain it
     assert (feats["start_positions"] > 0).any()

@@ -40,9 +40,9 @@ def test_inverted_dropout_scales_kept_and_masks_the_gradient():
 
 def _models(shipped_teacher, tiny_bert_dir):
     from bertdistil.models.loading import load_masked_lm
-    from bertdistil.models.student import build_student
+    from bertdistil.models.student import student_from_teacher
     teacher, _ = load_masked_lm(shipped_teacher)            # BERT (no MLM head: fresh one, irrelevant here)
-    student, _ = build_student(teacher)                    # DistilBERT layout
+    student, _ = student_from_teacher(teacher)                    # DistilBERT layout
     tiny, _ = load_masked_lm(tiny_bert_dir)                # a user's own BERT directory
     return {"teacher": teacher, "student": student, "tiny": tiny}
 

@@ -7,29 +7,29 @@ import torch
 
 from bertdistil.config import LossConfig
 from bertdistil.models.loading import encode_all, load_masked_lm, relation_scores
-from bertdistil.models.student import build_student
-from bertdistil.training import layer_losses
+from bertdistil.models.student import student_from_teacher
+from bertdistil.training import losses
 from bertdistil.training.objective import compute_losses
 
 
 def test_uniform_layer_map():
-    assert layer_losses.uniform_layer_map(3, 6) == [0, 2, 4, 6]
-    assert layer_losses.uniform_layer_map(6, 12) == [0, 2, 4, 6, 8, 10, 12]
+    assert losses.uniform_layer_map(3, 6) == [0, 2, 4, 6]
+    assert losses.uniform_layer_map(6, 12) == [0, 2, 4, 6, 8, 10, 12]
     with pytest.raises(ValueError, match="multiple"):
-        layer_losses.uniform_layer_map(4, 6)
+        losses.uniform_layer_map(4, 6)
 
 
 def test_layers_mse_sums_per_layer_means():
     s = [torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 0.0], [2.0, 2.0]])]
     t = [torch.tensor([[0.0, 0.0]]), torch.tensor([[0.0, 1.0], [2.0, 0.0]])]
-    assert layer_losses.layers_mse_loss(s, t).item() == pytest.approx(1 / 2 + (1 + 4) / 4)
+    assert losses.layers_mse_loss(s, t).item() == pytest.approx(1 / 2 + (1 + 4) / 4)
 
 
 def test_pkd_normalises_cls_states():
     s = [torch.tensor([[3.0, 0.0], [0.0, 2.0]])]          # unit vectors (1, 0) and (0, 1)
     t = [torch.tensor([[0.0, 5.0], [0.0, 0.5]])]          # unit vectors (0, 1) and (0, 1)
-    assert layer_losses.pkd_loss(s, t).item() == pytest.approx((2.0 + 0.0) / 2)
-    assert layer_losses.pkd_loss([s[0] * 7], [s[0]]).item() == pytest.approx(0.0, abs=1e-7)   # scale-free
+    assert losses.pkd_loss(s, t).item() == pytest.approx((2.0 + 0.0) / 2)
+    assert losses.pkd_loss([s[0] * 7], [s[0]]).item() == pytest.approx(0.0, abs=1e-7)   # scale-free
 
 
 def test_relation_kl_hand_value_skips_padding():
@@ -42,16 +42,16 @@ def test_relation_kl_hand_value_skips_padding():
         return sum(p * math.log(p / q) for p, q in zip(pt, ps))
     row0 = kl([0.75, 0.25], [0.5, 0.5])                 # key 3 masked in both
     row1 = kl([math.e / (math.e + 1), 1 / (math.e + 1)], [math.e / (math.e + 1), 1 / (math.e + 1)])
-    assert layer_losses.relation_kl_loss(s, t, mask).item() == pytest.approx((row0 + row1) / 2, rel=1e-6)
+    assert losses.relation_kl_loss(s, t, mask).item() == pytest.approx((row0 + row1) / 2, rel=1e-6)
     with pytest.raises(ValueError, match="head count"):
-        layer_losses.relation_kl_loss(s, t[:, :, :2, :2], mask)
+        losses.relation_kl_loss(s, t[:, :, :2, :2], mask)
 
 
 @pytest.fixture(scope="module")
 def teacher_student(shipped_teacher):
     torch.manual_seed(0)
     teacher, _ = load_masked_lm(shipped_teacher)
-    student, _ = build_student(teacher.eval(), None, True)
+    student, _ = student_from_teacher(teacher.eval(), None, True)
     return teacher, student
 
 

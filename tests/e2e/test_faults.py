@@ -16,7 +16,16 @@ from bertdistil.data.corpus import prepare_corpus
 from bertdistil.errors import BertdistilError
 from bertdistil.lock import LOCK, run_lock
 from bertdistil.models.loading import load_masked_lm
-from bertdistil.training.loop import CHECKPOINT, PREVIOUS, load_checkpoint, save_checkpoint, setup, train, train_step
+from bertdistil.training.loop import (
+    CHECKPOINT,
+    PREVIOUS,
+    TrainOptions,
+    load_checkpoint,
+    save_checkpoint,
+    setup,
+    train,
+    train_step,
+)
 from bertdistil.training.masking import Masker
 
 
@@ -38,7 +47,7 @@ def _mlm_run(tiny_bert_dir, tokenizer, corpus, **optim):
     model, _ = load_masked_lm(tiny_bert_dir)
     cfg = OptimConfig(**{"lr": 1e-3, "batch_size": 8, "gradient_accumulation_steps": 1, "max_steps": 8, **optim})
     loss = LossConfig(alpha_ce=0, alpha_mlm=1, alpha_cos=0)
-    return model, loss, cfg, setup(model, None, tokenizer.pad_token_id, ds, masker, loss, cfg, seed=0, bf16=False)
+    return model, loss, cfg, setup(model, None, tokenizer.pad_token_id, ds, masker, TrainOptions(loss, cfg, bf16=False))
 
 
 def test_second_run_on_the_same_out_refuses_naming_the_process(tmp_path, capsys):
@@ -93,8 +102,8 @@ def test_non_finite_steps_are_skipped_then_stop_with_the_last_good_checkpoint(tm
         return {}
 
     with pytest.raises(BertdistilError, match="3 steps in a row with a non-finite loss.*last good checkpoint"):
-        train(model, None, tokenizer, ds, masker, loss, cfg, tmp_path, seed=0, bf16=False, eval_fn=poison,
-              progress=False, cpu_kernels=False)
+        train(model, None, tokenizer, ds, masker, tmp_path,
+              TrainOptions(loss, cfg, bf16=False, eval_fn=poison, progress=False, cpu_kernels=False))
     assert _err(capsys).count("update skipped") == 3
     ck = torch.load(tmp_path / CHECKPOINT, weights_only=True)
     assert ck["step"] == 2 and all(torch.isfinite(v).all() for v in ck["model"].values())

@@ -27,11 +27,11 @@ def test_bench_train_measures_a_real_step(tiny_bert_dir, tokenizer):
     from bertdistil.data.corpus import prepare_corpus
     from bertdistil.data.shipped import cache_dir, default_corpus
     from bertdistil.models.loading import load_masked_lm
-    from bertdistil.models.student import build_student
+    from bertdistil.models.student import student_from_teacher
     from bertdistil.training.masking import Masker
     from bertdistil.training.throughput import bench_train
     teacher, _ = load_masked_lm(tiny_bert_dir)
-    student, _ = build_student(teacher)
+    student, _ = student_from_teacher(teacher)
     before = {k: v.clone() for k, v in student.state_dict().items()}
     ds = prepare_corpus(default_corpus(), tokenizer, 32, cache_dir(None), max_sequences=200, progress=False)
     masker = Masker(MaskingConfig(), ds.counts, sorted(set(tokenizer.all_special_ids)), tokenizer.mask_token_id)

@@ -28,9 +28,10 @@ def test_a_missing_part_is_one_line_naming_it_and_the_fix(monkeypatch, tmp_path)
 
 @pytest.mark.skipif(not _installed(), reason="the base teacher's parts are not installed (make install-base)")
 def test_base_teacher_assembles_once_and_gives_the_paper_geometry(tmp_path):
-    from bertdistil.models.loading import load_masked_lm
-    from bertdistil.models.student import build_student
     from test_mpnet import assert_copied_bit_for_bit
+
+    from bertdistil.models.loading import load_masked_lm
+    from bertdistil.models.student import student_from_teacher
     folder = baseteacher.resolve_teacher("all-mpnet-base-v2", tmp_path)
     assert folder == tmp_path / "teachers" / "all-mpnet-base-v2" and (folder / "modules.json").is_file()
     assert baseteacher.base_teacher(tmp_path) == folder                      # reused, not assembled again
@@ -39,7 +40,7 @@ def test_base_teacher_assembles_once_and_gives_the_paper_geometry(tmp_path):
     c = teacher.config
     assert (c.num_hidden_layers, c.hidden_size, c.num_attention_heads) == (12, 768, 12)
     assert sum(p.numel() for p in teacher.mpnet.parameters()) == pytest.approx(109.5e6, rel=0.01)
-    student, layer_map = build_student(teacher)
+    student, layer_map = student_from_teacher(teacher)
     assert layer_map == [0, 2, 4, 7, 9, 11] and student.config.num_hidden_layers == 6
     assert_copied_bit_for_bit(student, teacher, layer_map)
 
@@ -47,12 +48,12 @@ def test_base_teacher_assembles_once_and_gives_the_paper_geometry(tmp_path):
 @pytest.mark.skipif(not _installed(), reason="the base teacher's parts are not installed (make install-base)")
 def test_onnx_of_the_base_student_matches_pytorch(tmp_path):
     """The real 6-layer, 768-wide MPNet student as a classifier: ONNX Runtime (fused) equals PyTorch."""
+    from test_mpnet import assert_onnx_matches_pytorch
     from transformers import AutoModelForSequenceClassification
 
     from bertdistil.api import build_student
     from bertdistil.deploy.compress import export_onnx
     from bertdistil.models.loading import load_tokenizer
-    from test_mpnet import assert_onnx_matches_pytorch
     folder = baseteacher.resolve_teacher("all-mpnet-base-v2", tmp_path)
     build_student(folder, tmp_path / "student")
     torch.manual_seed(0)

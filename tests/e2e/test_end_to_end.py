@@ -177,7 +177,6 @@ def _check_ecosystem(out, res, report):
     """Issue 15 on a real run: model cards equal to results.json, sentence-transformers students, provenance,
     labelled and safely loadable compressed classifiers, readable weight files, no machine paths in the report."""
     from sentence_transformers import SentenceTransformer
-
     from test_ecosystem import card_metadata
     student = card_metadata(out / "student")
     assert student["base_model"] == "sentence-transformers/all-MiniLM-L6-v2" and student["license"] == "apache-2.0"

@@ -21,9 +21,9 @@ def test_unknown_preset(capsys, tmp_path):
 @pytest.mark.parametrize("name", ["default", "smoke", "paper", "full", "base"])
 def test_every_documented_preset_loads(name):
     """The README documents these presets; an empty or stale file (paper.json was once emptied) must fail here."""
-    from bertdistil.config import load_config, preset_names
+    from bertdistil.config import load_preset, preset_names
     assert name in preset_names()
-    cfg = load_config(name)
+    cfg = load_preset(name)
     assert cfg.preset == name and cfg.distill.max_steps > 0 and cfg.loss.alpha_ce > 0
 
 

@@ -19,7 +19,7 @@ from bertdistil.deploy.compress import (
 )
 from bertdistil.deploy.runners import load_runner, predict_logits
 from bertdistil.models.loading import load_masked_lm, load_tokenizer
-from bertdistil.models.student import build_student, prepare_tokenizer_for
+from bertdistil.models.student import prepare_tokenizer_for, student_from_teacher
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def classifiers(tmp_path_factory, shipped_teacher):
     root = tmp_path_factory.mktemp("cls")
     tok = load_tokenizer(shipped_teacher)
     teacher, _ = load_masked_lm(shipped_teacher)
-    student, _ = build_student(teacher)
+    student, _ = student_from_teacher(teacher)
     save_model_dir(student, prepare_tokenizer_for(student, tok), root / "student_mlm")
     dirs = {}
     for name, src in (("teacher", shipped_teacher), ("student", root / "student_mlm")):

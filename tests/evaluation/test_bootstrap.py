@@ -9,7 +9,7 @@ import torch
 from bertdistil.data.corpus import prepare_corpus
 from bertdistil.data.shipped import shipped_data_dir
 from bertdistil.evaluation import bootstrap
-from bertdistil.evaluation.mlm import EvalSet, evaluate_mlm
+from bertdistil.evaluation.mlm import EvalSet, score_mlm
 from bertdistil.models.loading import load_masked_lm
 
 
@@ -47,12 +47,12 @@ def test_per_sequence_results_add_up_to_the_aggregate(tmp_path, tokenizer, tiny_
     es = EvalSet(ds, tokenizer.all_special_ids, tokenizer.mask_token_id, max_tokens=3000)
     model, _ = load_masked_lm(tiny_bert_dir)
     torch.manual_seed(0)
-    r = evaluate_mlm(model, es, tokenizer.pad_token_id, batch_size=7, progress=False, per_sequence=True)
+    r = score_mlm(model, es, tokenizer.pad_token_id, batch_size=7, progress=False, per_sequence=True)
     per = r["per_sequence"]
     assert len(per["targets"]) == es.n and sum(per["targets"]) == r["targets"] == es.n_targets
     assert sum(per["correct"]) / r["targets"] == pytest.approx(r["accuracy"])
     assert np.exp(sum(per["nll"]) / r["targets"]) == pytest.approx(r["perplexity"], rel=1e-4)
-    other = evaluate_mlm(model, es, tokenizer.pad_token_id, batch_size=64, progress=False, per_sequence=True)
+    other = score_mlm(model, es, tokenizer.pad_token_id, batch_size=64, progress=False, per_sequence=True)
     assert other["per_sequence"]["targets"] == per["targets"]          # the same targets whatever the batch size
     mlm, diffs = bootstrap.mlm_uncertainty({"student": r, "mlm_only": other, "old": {"accuracy": 0.1}})
     assert "per_sequence" not in mlm["student"] and "interval" in mlm["student"] and "interval" not in mlm["old"]

@@ -15,16 +15,16 @@ import pytest
 import torch
 
 from bertdistil.cli.parser import main
-from bertdistil.config import LossConfig, MaskingConfig, OptimConfig, load_config
+from bertdistil.config import LossConfig, MaskingConfig, OptimConfig, load_preset
 from bertdistil.data.corpus import prepare_corpus
 from bertdistil.data.documents import MAX_BLOCK_CHARS, is_heldout, iter_documents
 from bertdistil.errors import BertdistilError
 from bertdistil.lock import LOCK
 from bertdistil.models.loading import load_masked_lm
-from bertdistil.training.loop import CHECKPOINT, train
+from bertdistil.training.loop import CHECKPOINT, TrainOptions, train
 from bertdistil.training.masking import Masker
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 WORDS = ["good", "bad", "fine", "dull", "bright", "grim"]
 
 
@@ -103,9 +103,10 @@ def test_a_crafted_checkpoint_is_unreadable_never_executed(tmp_path, tiny_bert_d
                 "wall_s": 0.0}, run_dir / CHECKPOINT)
     model, _ = load_masked_lm(tiny_bert_dir)
     with pytest.raises(BertdistilError, match="no readable checkpoint"):
-        train(model, None, tokenizer, ds, masker, LossConfig(alpha_ce=0, alpha_mlm=1, alpha_cos=0),
-              OptimConfig(batch_size=4, gradient_accumulation_steps=1, max_steps=2), run_dir, seed=0, bf16=False,
-              progress=False, cpu_kernels=False)
+        train(model, None, tokenizer, ds, masker, run_dir,
+              TrainOptions(LossConfig(alpha_ce=0, alpha_mlm=1, alpha_cos=0),
+                           OptimConfig(batch_size=4, gradient_accumulation_steps=1, max_steps=2), seed=0, bf16=False,
+                           progress=False, cpu_kernels=False))
     assert not (tmp_path / "PWNED").exists()
     assert "unreadable" in _err(capsys)
 
@@ -274,7 +275,7 @@ def root_without_mrpc(tmp_path, data_root):
 def test_a_configured_task_missing_from_the_data_root_is_skipped_with_its_reason(tmp_path, root_without_mrpc, capsys):
     from bertdistil.downstream.protocol import run_downstream
     from bertdistil.report.downstream_tables import downstream_section
-    cfg = load_config("smoke", ['finetune.tasks=["MRPC"]', "finetune.extra_tasks=[]", "finetune.squad=false"])
+    cfg = load_preset("smoke", ['finetune.tasks=["MRPC"]', "finetune.extra_tasks=[]", "finetune.squad=false"])
     ds = run_downstream(tmp_path / "run", cfg, root_without_mrpc, progress=False)
     expected = (f"MRPC: no train split under {root_without_mrpc}/glue/MRPC (or {root_without_mrpc}/glue/mrpc): "
                 "check the layout")
@@ -304,8 +305,8 @@ def test_resumed_log_rows_equal_an_uninterrupted_run(tmp_path, tiny_bert_dir, to
                      checkpoint_every=3, eval_every=4)
 
     def run(out, eval_fn=None):
-        return train(load_masked_lm(tiny_bert_dir)[0], None, tokenizer, ds, masker, loss, oc, out, seed=0, bf16=False,
-                     progress=False, cpu_kernels=False, eval_fn=eval_fn)
+        return train(load_masked_lm(tiny_bert_dir)[0], None, tokenizer, ds, masker, out,
+                     TrainOptions(loss, oc, seed=0, bf16=False, progress=False, cpu_kernels=False, eval_fn=eval_fn))
 
     def kill_at_4(student):
         raise KeyboardInterrupt

@@ -6,7 +6,12 @@ from transformers import AutoModelForMaskedLM, pipeline
 from bertdistil.atomic import save_model_dir
 from bertdistil.errors import BertdistilError
 from bertdistil.models.loading import load_masked_lm, load_tokenizer
-from bertdistil.models.student import _BERT_TO_DISTILBERT, build_student, default_layer_map, prepare_tokenizer_for
+from bertdistil.models.student import (
+    _BERT_TO_DISTILBERT,
+    default_layer_map,
+    prepare_tokenizer_for,
+    student_from_teacher,
+)
 
 
 def test_default_layer_map():
@@ -36,16 +41,16 @@ def _check_copy(teacher, student, layer_map, fold=True):
 def test_weight_copy_from_shipped_teacher(shipped_teacher):
     teacher, missing = load_masked_lm(shipped_teacher)
     assert missing, "the shipped sentence-embedding teacher has no MLM head"
-    student, lm = build_student(teacher)
+    student, lm = student_from_teacher(teacher)
     assert lm == [0, 2, 5] and student.config.n_layers == 3 and student.config.dim == 384
     _check_copy(teacher, student, lm)
-    student2, lm2 = build_student(teacher, [1, 3, 5], fold_token_type=False)
+    student2, lm2 = student_from_teacher(teacher, [1, 3, 5], fold_token_type=False)
     _check_copy(teacher, student2, lm2, fold=False)
 
 
 def test_truncated_student_reproduces_teacher_layers(shipped_teacher, tokenizer):
     teacher, _ = load_masked_lm(shipped_teacher)
-    student, lm = build_student(teacher, [0, 1, 2])
+    student, lm = student_from_teacher(teacher, [0, 1, 2])
     teacher.eval(), student.eval()
     enc = tokenizer(["The capital of France is Paris."], return_tensors="pt")
     with torch.no_grad():
@@ -59,7 +64,7 @@ def test_truncated_student_reproduces_teacher_layers(shipped_teacher, tokenizer)
 def test_user_bert_dir_student_loads_with_auto_classes(tiny_bert_dir, tmp_path):
     teacher, missing = load_masked_lm(tiny_bert_dir)
     assert not missing
-    student, lm = build_student(teacher)
+    student, lm = student_from_teacher(teacher)
     assert lm == [0, 3]
     _check_copy(teacher, student, lm)
     out = tmp_path / "student"
@@ -77,7 +82,7 @@ def test_other_family_keeps_its_class(tokenizer):
     cfg = RobertaConfig(vocab_size=100, hidden_size=16, num_hidden_layers=4, num_attention_heads=2,
                         intermediate_size=32, max_position_embeddings=40)
     teacher = RobertaForMaskedLM(cfg)
-    student, lm = build_student(teacher, [1, 3])
+    student, lm = student_from_teacher(teacher, [1, 3])
     assert type(student) is RobertaForMaskedLM and student.config.num_hidden_layers == 2
     t, s = teacher.state_dict(), student.state_dict()
     for k, m in enumerate(lm):

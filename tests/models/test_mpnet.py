@@ -14,7 +14,7 @@ from bertdistil.api import load_config
 from bertdistil.atomic import save_model_dir
 from bertdistil.deploy.compress import export_onnx
 from bertdistil.models.loading import load_masked_lm, load_tokenizer, relation_scores
-from bertdistil.models.student import build_student, prepare_tokenizer_for
+from bertdistil.models.student import prepare_tokenizer_for, student_from_teacher
 from bertdistil.pipeline.context import Context
 
 SENTENCES = ["The capital of France is Paris.", "A much longer sentence about the weather in the hills of northern "
@@ -54,7 +54,7 @@ def teacher_student(tiny_mpnet_dir):
     torch.manual_seed(0)
     teacher, missing = load_masked_lm(tiny_mpnet_dir)
     assert missing                                         # head-less, like all-mpnet-base-v2
-    student, layer_map = build_student(teacher.eval())
+    student, layer_map = student_from_teacher(teacher.eval())
     return teacher, student, layer_map
 
 
@@ -112,12 +112,11 @@ def test_onnx_export_of_an_mpnet_student_matches_pytorch(tmp_path, teacher_stude
     assert assert_onnx_matches_pytorch(tmp_path / "onnx", model, tok) == ["input_ids", "attention_mask"]  # no types
 
 
-def test_tiny_mpnet_distilled_end_to_end(tmp_path, tiny_mpnet_dir, data_root):
+def test_tiny_mpnet_distilled_end_to_end(tmp_path, tiny_mpnet_dir, data_root, reproduce_smoke):
     """`reproduce --preset smoke` with an MPNet teacher: head fitted, 4 → 2 layers, distillation with the
     relation terms on, controls, GLUE / IMDb / SQuAD heads, compression (ONNX, INT8, pruning) and the report;
     every saved directory loads with AutoModel* and pipeline."""
-    from test_end_to_end import _reproduce
-    out, res = _reproduce(tmp_path, "--teacher", str(tiny_mpnet_dir), "--set", "loss.alpha_attn=1",
+    out, res = reproduce_smoke("--teacher", str(tiny_mpnet_dir), "--set", "loss.alpha_attn=1",
                           "--set", "loss.alpha_value_rel=1", "--set", "loss.alpha_layers_mse=1")
     assert res["teacher"]["model_type"] == res["student"]["model_type"] == "mpnet"
     assert res["student"]["layers"] == 2 and res["teacher"]["preparation"]["prepared"] is True

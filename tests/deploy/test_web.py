@@ -20,10 +20,10 @@ from bertdistil.deploy.edge_bench import (
     sst2_sentences,
 )
 from bertdistil.deploy.web_export import INT8_FILE, export_ort, export_web, node_modules, onnx_pair, start_server
-from bertdistil.downstream.finetune import finetune
+from bertdistil.downstream.finetune import FitOptions, train_classifier
 from bertdistil.errors import BertdistilError
 from bertdistil.models.loading import load_masked_lm, load_tokenizer
-from bertdistil.models.student import build_student, prepare_tokenizer_for
+from bertdistil.models.student import prepare_tokenizer_for, student_from_teacher
 
 # fp32: the page (onnxruntime-web, WASM) and Python ONNX Runtime agree to float rounding. INT8: dynamic
 # quantisation's integer kernels differ between builds (Python's own ORT_ENABLE_BASIC vs ORT_ENABLE_ALL
@@ -44,12 +44,12 @@ def classifier(tmp_path_factory, shipped_teacher, data_root):
     """The shipped teacher's 3-layer student fine-tuned on 256 SST-2 train sentences (2 epochs)."""
     root = tmp_path_factory.mktemp("webcls")
     teacher, _ = load_masked_lm(shipped_teacher)
-    student, _ = build_student(teacher)
+    student, _ = student_from_teacher(teacher)
     save_model_dir(student, prepare_tokenizer_for(student, load_tokenizer(shipped_teacher)), root / "mlm")
     spec = builtin_tasks(data_root)["SST-2"]
     fc = FinetuneConfig(lr=1e-4, epochs=2, batch_size=16, heldout_prop=0.0)
-    _, model, tok = finetune(root / "mlm", spec, load_examples(spec, "train", 256), load_examples(spec, "dev", 32),
-                             fc, seed=1, bf16=False, progress=False)
+    _, model, tok = train_classifier(root / "mlm", spec, load_examples(spec, "train", 256),
+                                     load_examples(spec, "dev", 32), fc, FitOptions(bf16=False, progress=False))
     save_model_dir(model, tok, root / "cls")
     return root / "cls"
 
