@@ -1,12 +1,13 @@
 """Our fine-tuning loop (finetune.finetune) against transformers' Trainer, same model, data and settings.
 
-Issue 14, lever 1: keep our loop only where it is measurably faster by a margin that matters. Both train the
+Keep our loop only where it is measurably faster by a margin that matters. Both train the
 same classifier (AutoModelForSequenceClassification of MODEL) with AdamW (lr 1e-4, weight decay 0.01, betas
 (0.9, 0.999), eps 1e-8), linear warm-up 10% then decay, gradient clipping 1.0, batch 32, 3 epochs, bf16
 autocast on the CPU, dynamic padding and length-grouped batches (Trainer: group_by_length), no evaluation or
 checkpoint during training. Runs alternate (ours, Trainer, ours, Trainer) so both see the same machine state;
 only training is timed (train_s); dev accuracy is scored the same way for both (finetune.score).
-Usage: .venv/bin/python results/finetune_loop/compare.py MODEL_DIR DATA_ROOT OUT.json
+Usage: .venv/bin/python studies/finetune_loop/compare.py MODEL_DIR DATA_ROOT OUT.json
+(the committed measurement: OUT.json = results/finetune_loop/compare.json)
 """
 import json
 import os
@@ -19,8 +20,8 @@ import torch
 from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
 from bertdistil.config import FinetuneConfig
-from bertdistil.finetuning import _load_classifier, encode, finetune, score
-from bertdistil.tasks import builtin_tasks, load_examples
+from bertdistil.data.tasks import builtin_tasks, load_examples
+from bertdistil.downstream.finetune import FitOptions, _load_classifier, tokenize_examples, train_classifier, score
 
 model_dir, root, out = sys.argv[1], sys.argv[2], sys.argv[3]
 torch.set_num_threads(2)
@@ -30,7 +31,7 @@ CAPS = json.loads(os.environ.get("CAPS", "{\"SST-2\": 1000, \"RTE\": 400}"))
 
 def trainer_run(spec, train_ex, dev_ex, seed):
     model, tok = _load_classifier(model_dir, spec, torch.device("cpu"))
-    feats = [{**f, "labels": e[2]} for f, e in zip(encode(tok, train_ex, fc.max_seq_len), train_ex)]
+    feats = [{**f, "labels": e[2]} for f, e in zip(tokenize_examples(tok, train_ex, fc.max_seq_len), train_ex)]
     with tempfile.TemporaryDirectory() as tmp:
         args = TrainingArguments(output_dir=tmp, per_device_train_batch_size=fc.batch_size, learning_rate=fc.lr,
                                  num_train_epochs=fc.epochs, warmup_steps=fc.warmup_prop, weight_decay=fc.weight_decay,
@@ -53,7 +54,7 @@ for name, cap in CAPS.items():
     train_ex, dev_ex = load_examples(spec, "train", cap), load_examples(spec, "dev", 0)
     rows = {"ours": [], "trainer": []}
     for seed in (1, 2):
-        r, _, _ = finetune(model_dir, spec, train_ex, dev_ex, fc, seed, progress=False)
+        r, _, _ = train_classifier(model_dir, spec, train_ex, dev_ex, fc, FitOptions(seed, progress=False))
         rows["ours"].append({"train_s": r["train_s"], spec.metrics[0]: r[spec.metrics[0]]})
         t = trainer_run(spec, train_ex, dev_ex, seed)
         rows["trainer"].append({"train_s": t["train_s"], spec.metrics[0]: t[spec.metrics[0]]})

@@ -1,14 +1,14 @@
 #!/bin/bash
-# Recipe screen on this 2-core CPU (issue 14, levers 3-4): distil the same student with each hidden-state recipe
+# Recipe screen on a 2-core CPU: distil the same student with each hidden-state recipe
 # at a small budget, then score every student by zero-shot STS-B (no fine-tuning, no fine-tuning seeds).
-# Usage, from the repository root: bash results/recipe_screen/screen.sh   (STEPS=150 by default)
+# Usage, from the repository root: bash studies/recipe_screen/screen.sh   (STEPS=150 by default)
 set -euo pipefail
 B=.venv/bin/bertdistil
 DATA=${DATA:-../shared/data}
 RUNS=${RUNS:-runs/screen}
 OUT=results/recipe_screen
 STEPS=${STEPS:-150}
-ORIG=$(.venv/bin/python -c "from bertdistil.resources import default_teacher; print(default_teacher())")
+ORIG=$(.venv/bin/python -c "from bertdistil.data.shipped import default_teacher; print(default_teacher())")
 $B prepare-teacher --quiet --data-dir "$DATA" > $OUT/prepare_teacher.json
 PREP=$(.venv/bin/python -c "import json; print(json.load(open('$OUT/prepare_teacher.json'))['dir'])")
 COMMON=(--teacher "$PREP" --original-teacher "$ORIG" --data-dir "$DATA" --quiet

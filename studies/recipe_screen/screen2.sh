@@ -1,6 +1,7 @@
 #!/bin/bash
 # Second recipe screen (after screen.sh): a student that starts from, and is pulled towards, the ORIGINAL
 # teacher's layers. Same budget (STEPS=150) and seed as screen.sh's base56.
+# Usage, from the repository root: bash studies/recipe_screen/screen2.sh   (writes into results/recipe_screen/)
 #   headonly: teacher prepared with teacher_head_only (MLM head fitted, encoder untouched), paper recipe
 #   orig_init: the same student initialisation as headonly (original encoder layers + the fitted head),
 #              hidden-state targets from the original, soft targets from the (adapted) prepared teacher
@@ -10,7 +11,7 @@ DATA=${DATA:-../shared/data}
 RUNS=${RUNS:-runs/screen}
 OUT=results/recipe_screen
 STEPS=${STEPS:-150}
-ORIG=$(.venv/bin/python -c "from bertdistil.resources import default_teacher; print(default_teacher())")
+ORIG=$(.venv/bin/python -c "from bertdistil.data.shipped import default_teacher; print(default_teacher())")
 PREP=$(.venv/bin/python -c "import json; print(json.load(open('$OUT/prepare_teacher.json'))['dir'])")
 COMMON=(--data-dir "$DATA" --quiet --set distill.max_steps=$STEPS --set distill.eval_every=0 --set distill.log_every=10)
 echo "$(date +%T) prepare head-only teacher"

@@ -1,6 +1,8 @@
 #!/bin/bash
-# Learning-curve study on the lent GPU (issue 14, lever 2): distil at three budgets, fine-tune with 3 seeds.
-# Usage on the device: bash .gpu/study.sh start|wait SECONDS
+# Learning-curve study on a GPU machine: distil at three budgets, fine-tune with 3 seeds.
+# Usage on the GPU machine, from the repository root, with this file staged as .gpu/study.sh beside the teacher
+# (.gpu/teacher16) and the data (.gpu/data.tar.xz): bash .gpu/study.sh start|wait SECONDS
+# The collected JSON files are results/learning_curve/budgets/ (see results/learning_curve/README.md).
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 S=/tmp/study; mkdir -p $S/logs
 collect() {

@@ -1,5 +1,6 @@
 """Stage timings and per-seed dev scores of a killed `make reproduce` of the default preset (fresh clone, fresh
-cache), from the run folder's file times and cached per-seed results. Usage: python partial.py RUN_DIR > partial.json
+cache), from the run folder's file times and cached per-seed results. Usage, from the repository root:
+.venv/bin/python studies/default_timing/partial.py RUN_DIR > results/default_timing/partial.json
 """
 import datetime
 import json

@@ -1,15 +1,16 @@
 """Summarise the recipe screens (screen.sh, screen2.sh): zero-shot STS-B, masked-LM accuracy with bootstrap intervals, paired
 differences against the paper recipe (base56, same seed), and the spread of the paper recipe over three
-distillation seeds. Usage: .venv/bin/python results/recipe_screen/summarize.py [RUNS] → screen.json, screen.md"""
+distillation seeds. Usage: .venv/bin/python studies/recipe_screen/summarize.py [RUNS]
+→ results/recipe_screen/screen.json, results/recipe_screen/screen.md"""
 import json
 import statistics
 import sys
 from pathlib import Path
 
-from bertdistil.bootstrap import interval, paired_difference
+from bertdistil.evaluation.bootstrap import interval, paired_difference
 
 RUNS = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/screen")
-OUT = Path(__file__).parent
+OUT = Path(__file__).resolve().parents[2] / "results" / "recipe_screen"   # the data: results/, not studies/
 NAMES = {"base56": "paper recipe (triple loss), seed 56", "base57": "paper recipe, distillation seed 57",
          "base58": "paper recipe, distillation seed 58",
          "original": "hidden-state targets from the original teacher",

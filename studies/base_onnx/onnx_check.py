@@ -1,7 +1,7 @@
 """ONNX export of the all-mpnet-base-v2 teacher and its 6-layer student as 2-label classifiers (heads drawn with
 seed 0, N(0, 0.5), untrained): which ONNX Runtime fusions apply, fp32 ONNX vs PyTorch, INT8 vs fp32 ONNX.
 
-    .venv/bin/python results/base_onnx/onnx_check.py ../shared/data results/base_onnx/onnx_check.json
+    .venv/bin/python studies/base_onnx/onnx_check.py ../shared/data results/base_onnx/onnx_check.json
 """
 import json
 import sys
@@ -14,10 +14,10 @@ import torch
 from transformers import AutoModelForSequenceClassification
 
 from bertdistil.api import build_student
-from bertdistil.baseteacher import resolve_teacher
-from bertdistil.compress import export_onnx
-from bertdistil.models import load_tokenizer
-from bertdistil.tasks import builtin_tasks, load_examples
+from bertdistil.data.tasks import builtin_tasks, load_examples
+from bertdistil.deploy.compress import export_onnx
+from bertdistil.models.base_teacher import resolve_teacher
+from bertdistil.models.loading import load_tokenizer
 
 
 def logits_onnx(folder: Path, enc: dict) -> np.ndarray:
