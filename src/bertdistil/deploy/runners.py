@@ -17,7 +17,6 @@ import numpy as np
 
 from ..downstream.finetune import tokenize_examples
 from ..errors import BertdistilError
-from ..models.loading import load_classifier
 
 VARIANT_FILE = "variant.json"
 ONNX_FILE = "model.onnx"
@@ -69,7 +68,8 @@ class Runner:
         if threads:
             torch.set_num_threads(threads)
         if self.format == "hf":
-            self.model = load_classifier(self.dir)[0]
+            # a Table 3 row may be a pre-trained encoder: its head is random and only timed
+            self.model = AutoModelForSequenceClassification.from_pretrained(str(self.dir), local_files_only=True).eval()
         elif self.format == "torch_int8":
             base = AutoModelForSequenceClassification.from_config(self.config).eval()
             self.model = quantize_torch_int8(base)
