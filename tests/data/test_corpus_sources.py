@@ -18,7 +18,7 @@ import resource, sys, pathlib
 import bertdistil
 from bertdistil.data import prepare_corpus
 from bertdistil.models import load_tokenizer
-from bertdistil.resources import default_teacher
+from bertdistil.data.shipped import default_teacher
 tok = load_tokenizer(default_teacher())
 ds = prepare_corpus([sys.argv[1]], tok, 128, pathlib.Path(sys.argv[2]), progress=False)
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, ds.meta["tokens"], ds.meta["mb_per_s"])

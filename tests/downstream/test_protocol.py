@@ -110,7 +110,7 @@ def test_learning_curve_from_the_committed_gpu_runs(tmp_path):
     from pathlib import Path
 
     from bertdistil.report.curve import learning_curve, plot_curve
-    runs = sorted((Path(__file__).parent.parent / "results" / "learning_curve" / "budgets").iterdir())
+    runs = sorted((Path(__file__).parents[2] / "results" / "learning_curve" / "budgets").iterdir())
     curve = learning_curve(runs, None)
     tokens = [p["tokens"]["student"] for p in curve["points"]]
     assert tokens == sorted(tokens) and tokens[0] > 2e6 and tokens[-1] > 2e7
