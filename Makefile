@@ -43,7 +43,7 @@ smoke: install
 	$(BIN)/bertdistil reproduce --preset smoke --out runs/smoke $(DATA_ARG)
 
 test: install $(if $(NPM),web)
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests studies
 	BERTDISTIL_DATA=$(DATA) $(BIN)/python -m pytest -q tests
 
 clean:

@@ -86,6 +86,21 @@ def test_no_private_name_imported_from_another_module():
     assert not bad, "\n".join(bad)
 
 
+def test_no_public_function_takes_more_than_eight_parameters():
+    """Knobs travel in dataclasses (TrainOptions, FitOptions, CorpusSpec, VariantJob, StepSetup); ``self``/``cls``
+    are not counted, nor a ``**fields`` forwarded to a documented dataclass."""
+    bad = []
+    for path in _modules().values():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and not node.name.startswith("_"):
+                a = node.args
+                names = [x.arg for x in a.posonlyargs + a.args + a.kwonlyargs] + ([a.vararg.arg] if a.vararg else [])
+                n = len([x for x in names if x not in ("self", "cls")])
+                if n > 8:
+                    bad.append(f"{path.relative_to(SRC)}:{node.lineno} {node.name} takes {n} parameters")
+    assert not bad, "\n".join(bad)
+
+
 @pytest.mark.parametrize("pkg", sorted(p.parent.name for p in SRC.glob("*/__init__.py")))
 def test_each_package_says_what_it_holds_and_exports_it(pkg):
     tree = ast.parse((SRC / pkg / "__init__.py").read_text())

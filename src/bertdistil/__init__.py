@@ -1,7 +1,7 @@
 """bertdistil: distil BERT-family encoders into smaller students (Sanh et al. 2019, arXiv:1910.01108).
 
 The Python API (``bertdistil.api``, re-exported here): ``load_config``, ``prepare_teacher``, ``build_student``,
-``distill``, ``evaluate_mlm``, ``reproduce``, ``finetune``, ``evaluate``, ``zero_shot``, ``bench``,
+``distill``, ``evaluate_mlm``, ``reproduce``, ``finetune``, ``evaluate``, ``zero_shot``, ``sentence_eval``, ``bench``,
 ``compress``, ``export`` and the rest of ``API`` — the functions the ``bertdistil`` command calls. Importing
 the package changes nothing in the process (no environment variable is set, nothing heavy is imported until
 a function is used); no hub is contacted, because every model is loaded from a local directory with
@@ -10,7 +10,8 @@ a function is used); no hub is contacted, because every model is loaded from a l
 __version__ = "0.1.0"
 API = ("load_config", "prepare_corpus", "prepare_teacher", "build_student", "distill", "evaluate_mlm",
        "mlm_baseline", "fill_mask", "reproduce", "finetune", "evaluate", "predict", "evaluate_downstream", "ablate",
-       "zero_shot", "bench", "bench_train", "compress", "export", "serve", "bench_web", "curve", "regenerate_report")
+       "zero_shot", "sentence_eval", "bench", "bench_train", "compress", "export", "serve", "bench_web", "curve",
+       "regenerate_report")
 __all__ = [*API, "__version__"]
 
 

@@ -116,6 +116,18 @@ class FinetuneConfig:
 
 
 @dataclass
+class SentenceEvalConfig:
+    """What a sentence encoder keeps (evaluation.sentence_suite): zero-shot STS (STS12–15, SICK-R, STS-B dev)
+    and linear probes (MR, CR, SUBJ, MPQA, TREC, SST-2, MRPC, CoLA, RTE) of every pre-trained model."""
+    sts: bool = True
+    probes: bool = True
+    max_eval_examples: int = 0      # > 0: a seeded sample of N pairs per STS set and N test examples per probe
+    max_train_examples: int = 0     # > 0: a seeded sample of each probe's training split; 0 = all of it
+    folds: int = 10                 # cross-validation folds of MR, CR, SUBJ, MPQA (SentEval: 10)
+    batch_size: int = 128
+
+
+@dataclass
 class BenchConfig:
     """Inference timing protocol (paper Table 3: one STS-B dev pass at batch 1 on the CPU)."""
     threads: list = field(default_factory=lambda: [1])   # the paper's CPU setting is 1 thread
@@ -185,6 +197,7 @@ class Config:
     distill: OptimConfig = field(default_factory=OptimConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    sentence_eval: SentenceEvalConfig | None = None   # None = no sentence-encoder evaluation in reproduce
     finetune: FinetuneConfig | None = None   # None = no downstream evaluation in reproduce
     bench: BenchConfig | None = None         # None = no Table 3 in reproduce
     compress: CompressConfig | None = None   # None = no compression table in reproduce (needs finetune)
@@ -208,8 +221,8 @@ class Config:
         return {**dataclasses.asdict(self), "bf16": self.bf16}
 
 
-OPTIONAL_SECTIONS = {"finetune": FinetuneConfig, "bench": BenchConfig, "compress": CompressConfig,
-                     "train_bench": TrainBenchConfig, "edge": EdgeConfig}
+OPTIONAL_SECTIONS = {"sentence_eval": SentenceEvalConfig, "finetune": FinetuneConfig, "bench": BenchConfig,
+                     "compress": CompressConfig, "train_bench": TrainBenchConfig, "edge": EdgeConfig}
 
 
 ALIASES = {"student_layers": "layer_map"}     # old name: accepted, with a deprecation note
@@ -338,6 +351,10 @@ def check_config(cfg: Config) -> None:
             raise BertdistilError(f"{name}.eval_every must be >= 0 (0 = only at the end), got {o.eval_every}")
     if cfg.loss.temperature <= 0:
         raise BertdistilError(f"loss.temperature must be > 0 (the paper uses 2), got {cfg.loss.temperature}")
+    se = cfg.sentence_eval
+    if se is not None and (se.folds < 2 or se.batch_size < 1 or se.max_eval_examples < 0 or se.max_train_examples < 0):
+        raise BertdistilError("sentence_eval: folds must be >= 2, batch_size >= 1, max_eval_examples and "
+                              "max_train_examples >= 0 (0 = all)")
     f = cfg.finetune
     if f is not None:
         if f.batch_size < 1:

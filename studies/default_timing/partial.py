@@ -9,7 +9,8 @@ from pathlib import Path
 
 run = Path(sys.argv[1])
 t = lambda p: datetime.datetime.fromtimestamp(Path(p).stat().st_mtime).strftime("%H:%M:%S")  # noqa: E731
-stages = {"config written (start)": t(run / "config.json"), "teacher evaluated": t(run / "eval/wikitext2_valid/teacher.json"),
+stages = {"config written (start)": t(run / "config.json"),
+          "teacher evaluated": t(run / "eval/wikitext2_valid/teacher.json"),
           "student distilled": t(run / "runs/student/summary.json"),
           "mlm_only trained": t(run / "runs/mlm_only/summary.json"),
           "mlm_only evaluated": t(run / "eval/wikitext2_valid/mlm_only.json")}

@@ -15,13 +15,14 @@ import sys
 import tempfile
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
 from bertdistil.config import FinetuneConfig
 from bertdistil.data.tasks import builtin_tasks, load_examples
-from bertdistil.downstream.finetune import FitOptions, _load_classifier, tokenize_examples, train_classifier, score
+from bertdistil.downstream.finetune import FitOptions, _load_classifier, score, tokenize_examples, train_classifier
 
 model_dir, root, out = sys.argv[1], sys.argv[2], sys.argv[3]
 torch.set_num_threads(2)
@@ -36,7 +37,8 @@ def trainer_run(spec, train_ex, dev_ex, seed):
         args = TrainingArguments(output_dir=tmp, per_device_train_batch_size=fc.batch_size, learning_rate=fc.lr,
                                  num_train_epochs=fc.epochs, warmup_steps=fc.warmup_prop, weight_decay=fc.weight_decay,
                                  adam_beta1=fc.adam_betas[0], adam_beta2=fc.adam_betas[1], adam_epsilon=fc.adam_epsilon,
-                                 max_grad_norm=fc.max_grad_norm, bf16=True, use_cpu=True, train_sampling_strategy="group_by_length",
+                                 max_grad_norm=fc.max_grad_norm, bf16=True, use_cpu=True,
+                                 train_sampling_strategy="group_by_length",
                                  eval_strategy="no", save_strategy="no", logging_strategy="no", report_to=[],
                                  seed=seed, disable_tqdm=True, dataloader_num_workers=0, optim="adamw_torch_fused")
         trainer = Trainer(model=model, args=args, train_dataset=feats, data_collator=DataCollatorWithPadding(tok))
@@ -61,8 +63,9 @@ for name, cap in CAPS.items():
         print(name, seed, rows["ours"][-1], rows["trainer"][-1], flush=True)
     n = len(train_ex) * fc.epochs
     results["tasks"][name] = {**rows, "train_examples": len(train_ex),
-                              "examples_per_s": {k: round(n / min(x["train_s"] for x in v), 1) for k, v in rows.items()},
+                              "examples_per_s": {k: round(n / min(x["train_s"] for x in v), 1)
+                                                 for k, v in rows.items()},
                               "trainer_over_ours_time": round(min(x["train_s"] for x in rows["trainer"])
                                                               / min(x["train_s"] for x in rows["ours"]), 3)}
-json.dump(results, open(out, "w"), indent=1)
+Path(out).write_text(json.dumps(results, indent=1))
 print(json.dumps({k: v["examples_per_s"] for k, v in results["tasks"].items()}))

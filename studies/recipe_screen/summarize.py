@@ -1,6 +1,6 @@
-"""Summarise the recipe screens (screen.sh, screen2.sh): zero-shot STS-B, masked-LM accuracy with bootstrap intervals, paired
-differences against the paper recipe (base56, same seed), and the spread of the paper recipe over three
-distillation seeds. Usage: .venv/bin/python studies/recipe_screen/summarize.py [RUNS]
+"""Summarise the recipe screens (screen.sh, screen2.sh): zero-shot STS-B, masked-LM accuracy with bootstrap
+intervals, paired differences against the paper recipe (base56, same seed), and the spread of the paper recipe
+over three distillation seeds. Usage: .venv/bin/python studies/recipe_screen/summarize.py [RUNS]
 → results/recipe_screen/screen.json, results/recipe_screen/screen.md"""
 import json
 import statistics
@@ -46,7 +46,7 @@ lines = ["| recipe | zero-shot STS-B | masked-token acc. % [95%] | Δ acc. vs se
          "|---|---:|---:|---:|---:|"]
 for k, v in res["references"].items():
     lines.append(f"| {k} (reference, not trained here) | {v['spearman']:.1f} | | | |")
-for n, r in rows.items():
+for _name, r in rows.items():
     lo, hi = r["mlm_interval"]
     d = r.get("vs_base56")
     dd = f"{d['accuracy']:+.2f} [{d['accuracy_interval'][0]:+.2f}, {d['accuracy_interval'][1]:+.2f}]" if d else ""

@@ -1,6 +1,7 @@
 """Compare two ``results.json`` of the same preset and seed, value by value.
 
-Usage: .venv/bin/python studies/restructure_check/compare.py BEFORE/results.json AFTER/results.json OUT.txt
+Usage:
+  .venv/bin/python studies/restructure_check/compare.py BEFORE/results.json AFTER/results.json OUT.txt
 
 Timings, memory peaks, paths, the machine and provenance records differ from run to run by nature and are
 listed as skipped; every other leaf (numbers, strings, lists) must be equal. Exit status 1 when one differs.
@@ -11,8 +12,9 @@ from pathlib import Path
 
 # A key part is skipped when it names a timing, a memory figure, a location or a record of the run itself.
 SKIPPED_SUFFIXES = ("_s", "_ms", "_mb", "_dir", "_path", "seconds", "speedup_vs_teacher")
-SKIPPED_WORDS = ("latency", "throughput_seq", "rss", "wall_s", "step_s", "pass_s", "time_shares", "seconds_by_phase", "gflop", "mfu", "peak", "machine",
-                 "provenance", "created", "from_cache", "single_invocation", "name_or_path", "first_prediction")
+SKIPPED_WORDS = ("latency", "throughput_seq", "rss", "wall_s", "step_s", "pass_s", "time_shares", "seconds_by_phase",
+                 "gflop", "mfu", "peak", "machine", "provenance", "created", "from_cache", "single_invocation",
+                 "name_or_path", "first_prediction")
 SKIPPED_EXACT = ("dir", "folder", "path", "source", "checkpoint", "faults", "shares", "phases")
 
 

@@ -4,13 +4,13 @@ import gzip
 import numpy as np
 import pytest
 
-from bertdistil.data.corpus import LengthGroupedBatches, collate, prepare_corpus, token_dtype
+from bertdistil.data.corpus import CorpusSpec, LengthGroupedBatches, collate, prepare_corpus, token_dtype
 from bertdistil.data.shipped import cache_dir, default_corpus
 from bertdistil.errors import BertdistilError
 
 
 def test_prepare_shipped_corpus_slice(tokenizer):
-    ds = prepare_corpus(default_corpus(), tokenizer, 64, cache_dir(), max_sequences=200)
+    ds = prepare_corpus(default_corpus(), tokenizer, 64, cache_dir(), CorpusSpec(max_sequences=200))
     assert len(ds) == 200 and ds.ids.dtype == np.uint16
     for i in range(len(ds)):
         seq = ds[i]
@@ -18,7 +18,7 @@ def test_prepare_shipped_corpus_slice(tokenizer):
         assert 3 <= len(seq) <= 64
         assert tokenizer.cls_token_id not in seq[1:-1]
     assert ds.counts.sum() >= ds.n_tokens  # the counts cover every prepared token
-    again = prepare_corpus(default_corpus(), tokenizer, 64, cache_dir(), max_sequences=200)
+    again = prepare_corpus(default_corpus(), tokenizer, 64, cache_dir(), CorpusSpec(max_sequences=200))
     assert again.folder == ds.folder  # cached
 
 
@@ -83,7 +83,7 @@ def test_length_grouped_batches_cover_epoch_and_resume():
 
 
 def test_collate_pads(tokenizer):
-    ds = prepare_corpus(default_corpus(), tokenizer, 64, cache_dir(), max_sequences=200)
+    ds = prepare_corpus(default_corpus(), tokenizer, 64, cache_dir(), CorpusSpec(max_sequences=200))
     idx = np.array([0, 1, 2])
     ids, att = collate(ds, idx, tokenizer.pad_token_id)
     assert ids.shape[1] == max(len(ds[i]) for i in idx)
@@ -95,9 +95,8 @@ def test_heldout_split_partitions_documents_and_never_trains_on_them(tokenizer, 
     from bertdistil.data.documents import documents, heldout_documents, is_heldout
     f = tmp_path / "c.txt"
     f.write_text("\n\n".join(f"Document {i} about topic {i % 7}: some words follow here." for i in range(600)))
-    kw = {"heldout_every": 10}
-    train = prepare_corpus([str(f)], tokenizer, 64, tmp_path / "cache", part="train", **kw)
-    held = prepare_corpus([str(f)], tokenizer, 64, tmp_path / "cache", part="heldout", **kw)
+    train = prepare_corpus([str(f)], tokenizer, 64, tmp_path / "cache", CorpusSpec(part="train", heldout_every=10))
+    held = prepare_corpus([str(f)], tokenizer, 64, tmp_path / "cache", CorpusSpec(part="heldout", heldout_every=10))
     whole = prepare_corpus([str(f)], tokenizer, 64, tmp_path / "cache")
     assert train.meta["documents"] + held.meta["documents"] == whole.meta["documents"] == 600
     assert 30 <= held.meta["documents"] <= 90                       # about 1 in 10

@@ -10,6 +10,7 @@ from bertdistil.atomic import save_model_dir
 from bertdistil.config import CompressConfig, FinetuneConfig
 from bertdistil.data.tasks import builtin_tasks, load_examples
 from bertdistil.deploy.compress import (
+    VariantJob,
     export_onnx,
     ffn_pairs,
     magnitude_prune,
@@ -72,7 +73,7 @@ def test_onnx_int8_and_torch_int8_stay_close_to_fp32(tmp_path, classifiers, sst2
     ref = predict_logits(load_runner(src), load_tokenizer(src), dev)
     cfg = CompressConfig()
     for name in ("torch_int8", "onnx_int8"):
-        make_variant(name, src, tmp_path / name, spec, train, cfg, FinetuneConfig(), bf16=True, progress=False)
+        make_variant(name, src, tmp_path / name, VariantJob(spec, train, cfg, FinetuneConfig(), progress=False))
         out = predict_logits(load_runner(tmp_path / name), load_tokenizer(tmp_path / name), dev)
         assert out.shape == ref.shape
         margin, ref_margin = out[:, 1] - out[:, 0], ref[:, 1] - ref[:, 0]

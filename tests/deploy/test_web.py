@@ -10,7 +10,7 @@ import pytest
 from bertdistil.atomic import save_model_dir
 from bertdistil.config import CompressConfig, FinetuneConfig
 from bertdistil.data.tasks import builtin_tasks, load_examples
-from bertdistil.deploy.compress import make_variant
+from bertdistil.deploy.compress import VariantJob, make_variant
 from bertdistil.deploy.edge_bench import (
     browser_missing,
     open_page,
@@ -132,8 +132,8 @@ def test_export_errors(tmp_path, classifier, data_root):
         node_modules(tmp_path / "nowhere")
     spec_dir = tmp_path / "variant"
     spec = builtin_tasks(data_root)["SST-2"]
-    make_variant("torch_int8", classifier, spec_dir, spec, load_examples(spec, "train", 8), CompressConfig(),
-                 FinetuneConfig(), False, False)
+    make_variant("torch_int8", classifier, spec_dir,
+                 VariantJob(spec, load_examples(spec, "train", 8), CompressConfig(), FinetuneConfig(), False, False))
     with pytest.raises(BertdistilError, match="no ONNX form"):
         export_web(spec_dir, tmp_path / "w")
     assert json.loads((spec_dir / "variant.json").read_text())["format"] == "torch_int8"

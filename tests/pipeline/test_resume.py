@@ -52,18 +52,16 @@ def test_teacher_preparation_is_the_same_whatever_the_global_rng_state(tiny_bert
 
     from bertdistil.config import load_preset
     from bertdistil.data.corpus import prepare_corpus
-    from bertdistil.training.masking import Masker
     from bertdistil.training.teacher_prep import prepare_teacher_dir
     corpus = tmp_path / "c.txt"
     corpus.write_text("\n\n".join(f"Line {i}: the river runs past {i % 5} mills and a bridge." for i in range(120)))
     cfg = load_preset("smoke", ["teacher_prep.max_steps=2"])
     ds = prepare_corpus([str(corpus)], tokenizer, 32, tmp_path / "tok")
-    masker = Masker(cfg.masking, ds.counts, sorted(set(tokenizer.all_special_ids)), tokenizer.mask_token_id)
     weights = []
     for state in (1, 2):
         torch.manual_seed(state)                 # a different global RNG state before each preparation
-        folder, _ = prepare_teacher_dir(tiny_bert_no_head_dir, cfg, tokenizer, ds, masker, tmp_path / f"cache{state}",
-                                    progress=False)
+        folder, _ = prepare_teacher_dir(tiny_bert_no_head_dir, cfg, tokenizer, ds, tmp_path / f"cache{state}",
+                                        progress=False)
         weights.append(load_file(str(folder / "model.safetensors")))
     assert weights[0].keys() == weights[1].keys()
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
@@ -106,7 +104,6 @@ def test_head_only_teacher_preparation_keeps_the_encoder(tmp_path, tokenizer, ti
 
     from bertdistil.config import load_preset
     from bertdistil.data.corpus import prepare_corpus
-    from bertdistil.training.masking import Masker
     from bertdistil.training.teacher_prep import prepare_teacher_dir
     corpus = tmp_path / "c.txt"
     corpus.write_text("\n\n".join(f"Line {i}: the river runs past {i % 5} mills and a bridge." for i in range(120)))
@@ -115,9 +112,7 @@ def test_head_only_teacher_preparation_keeps_the_encoder(tmp_path, tokenizer, ti
     out = {}
     for head_only in (False, True):
         cfg = load_preset("smoke", ["teacher_prep.max_steps=3", f"teacher_head_only={str(head_only).lower()}"])
-        masker = Masker(cfg.masking, ds.counts, sorted(set(tokenizer.all_special_ids)), tokenizer.mask_token_id)
-        folder, _ = prepare_teacher_dir(tiny_bert_no_head_dir, cfg, tokenizer, ds, masker, tmp_path / "cache",
-                                    progress=False)
+        folder, _ = prepare_teacher_dir(tiny_bert_no_head_dir, cfg, tokenizer, ds, tmp_path / "cache", progress=False)
         out[head_only] = load_file(str(folder / "model.safetensors"))
     enc = [k for k in original if not k.startswith("pooler")]
     assert all(torch.equal(out[True]["bert." + k], original[k]) for k in enc)               # encoder kept

@@ -6,14 +6,14 @@ import pytest
 import torch
 
 from bertdistil.config import MaskingConfig
-from bertdistil.data.corpus import collate, prepare_corpus
+from bertdistil.data.corpus import CorpusSpec, collate, prepare_corpus
 from bertdistil.data.shipped import cache_dir, default_corpus
 from bertdistil.training.masking import Masker, token_probabilities
 
 
 @pytest.fixture(scope="module")
 def batch(tokenizer):
-    ds = prepare_corpus(default_corpus(), tokenizer, 64, cache_dir(), max_sequences=300)
+    ds = prepare_corpus(default_corpus(), tokenizer, 64, cache_dir(), CorpusSpec(max_sequences=300))
     ids, att = collate(ds, np.arange(256), tokenizer.pad_token_id)
     return ds, ids, att
 

@@ -24,20 +24,20 @@ def test_bench_train_measures_a_real_step(tiny_bert_dir, tokenizer):
     import torch
 
     from bertdistil.config import MaskingConfig
-    from bertdistil.data.corpus import prepare_corpus
+    from bertdistil.data.corpus import CorpusSpec, prepare_corpus
     from bertdistil.data.shipped import cache_dir, default_corpus
     from bertdistil.models.loading import load_masked_lm
     from bertdistil.models.student import student_from_teacher
     from bertdistil.training.masking import Masker
-    from bertdistil.training.throughput import bench_train
+    from bertdistil.training.throughput import StepSetup, bench_train
     teacher, _ = load_masked_lm(tiny_bert_dir)
     student, _ = student_from_teacher(teacher)
     before = {k: v.clone() for k, v in student.state_dict().items()}
-    ds = prepare_corpus(default_corpus(), tokenizer, 32, cache_dir(None), max_sequences=200, progress=False)
+    ds = prepare_corpus(default_corpus(), tokenizer, 32, cache_dir(None), CorpusSpec(max_sequences=200), progress=False)
     masker = Masker(MaskingConfig(), ds.counts, sorted(set(tokenizer.all_special_ids)), tokenizer.mask_token_id)
-    rows = bench_train(student, teacher.eval(), ds, masker, LossConfig(restrict_ce_to_mask=True),
-                       TrainBenchConfig(seq_lens=[16, 32], batch_size=4, steps=2, warmup_steps=1, matmul_size=64), True,
-                       100.0)
+    rows = bench_train(student, teacher.eval(), ds, masker, StepSetup(LossConfig(restrict_ce_to_mask=True), bf16=True),
+                       TrainBenchConfig(seq_lens=[16, 32], batch_size=4, steps=2, warmup_steps=1, matmul_size=64),
+                       peak_gflops=100.0)
     assert [r["seq_len"] for r in rows] == [16, 32]
     for r in rows:
         assert r["tokens_per_s"] == pytest.approx(4 * r["seq_len"] / r["step_s"])
@@ -45,7 +45,7 @@ def test_bench_train_measures_a_real_step(tiny_bert_dir, tokenizer):
     assert all(torch.equal(v, student.state_dict()[k]) for k, v in before.items())   # weights restored
     # peak measured between the steps; the profiled step's time shares cover all of it
     cfg = TrainBenchConfig(seq_lens=[16], batch_size=4, steps=2, warmup_steps=1, matmul_size=64)
-    (r,) = bench_train(student, teacher, ds, masker, LossConfig(), cfg, False)
+    (r,) = bench_train(student, teacher, ds, masker, StepSetup(LossConfig()), cfg)
     lo, hi = r["peak_gflops_range"]
     assert 0 < lo <= hi <= r["peak_gflops"] and not r["peak_fixed"]            # the best rate of the window
     # MFU never exceeds 100%: the fastest step is at most the peak; achieved GFLOP/s is reported beside it

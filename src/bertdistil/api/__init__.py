@@ -13,7 +13,7 @@ directory with ``local_files_only``.
 
 Errors are ``bertdistil.errors.BertdistilError`` with one line naming the input and the fix.
 """
-from .downstream import ablate, evaluate, evaluate_downstream, finetune, predict, zero_shot
+from .downstream import ablate, evaluate, evaluate_downstream, finetune, predict, sentence_eval, zero_shot
 from .efficiency import bench, bench_train, bench_web, compress, export, serve
 from .pretraining import (
     build_student,
@@ -30,5 +30,5 @@ from .reports import curve, regenerate_report
 
 __all__ = ["load_config", "prepare_corpus", "prepare_teacher", "build_student", "distill", "evaluate_mlm",
            "mlm_baseline", "fill_mask", "reproduce", "finetune", "evaluate", "predict", "evaluate_downstream",
-           "ablate", "zero_shot", "bench", "bench_train", "compress", "export", "serve", "bench_web", "curve",
-           "regenerate_report"]
+           "ablate", "zero_shot", "sentence_eval", "bench", "bench_train", "compress", "export", "serve", "bench_web",
+           "curve", "regenerate_report"]

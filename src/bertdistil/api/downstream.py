@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..atomic import write_json
-from ..config import Config
+from ..config import Config, SentenceEvalConfig
 from ..data.benchmark_root import resolve_data_root
 from ..data.tasks import builtin_tasks, load_examples
 from ..data.user_task import TaskData
 from ..downstream.protocol import downstream_results
 from ..downstream.single_task import evaluate_model, finetune_model, inference_max_len, predict_file
 from ..errors import BertdistilError
+from ..evaluation.sentence_suite import sentence_suite
 from ..evaluation.zero_shot import sts_zero_shot
 from ..lock import run_lock
 from ..models.loading import check_model_dir, resolve_device
@@ -78,6 +79,23 @@ def ablate(cfg: Config, out: str | Path, rows: list[str] | None = None, *, resta
     ctx = Context(cfg, progress)
     with writing(Path(out), "run", restart=restart, inputs={"--teacher": ctx.teacher_src}):
         return run_ablation(ctx, Path(out), rows)
+
+
+def sentence_eval(models: dict[str, str | Path], *, data_dir: str | Path | None = None,
+                  cfg: SentenceEvalConfig | None = None, out: str | Path | None = None) -> dict:
+    """What each ``{name: model directory}`` keeps as a sentence encoder (evaluation.sentence_suite): zero-shot
+    Spearman (%) on STS12–STS15, SICK-R and STS-B dev with the model's own pooling, and SentEval-style linear
+    probes (MR, CR, SUBJ, MPQA, TREC, SST-2, MRPC, CoLA, RTE) → {name: {sts, sts_mean, probes, probe_mean,
+    missing, options}}; also written to the JSON file ``out``. ``cfg`` caps or turns off parts (default: all
+    of every set). BertdistilError without a data root, or for a directory that is not a checkpoint."""
+    root = resolve_data_root(data_dir)
+    if root is None:
+        raise BertdistilError("sentence-eval needs a data root with senteval/ and glue/: pass --data-dir DIR "
+                              "(or set $BERTDISTIL_DATA)")
+    results = {name: sentence_suite(check_model_dir(path), root, cfg) for name, path in models.items()}
+    if out:
+        write_json(results, Path(out))
+    return results
 
 
 def zero_shot(models: dict[str, str | Path], *, data_dir: str | Path | None = None,

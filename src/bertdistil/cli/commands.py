@@ -12,6 +12,7 @@ import bertdistil
 
 from .. import evaluation, report
 from ..atomic import write_json
+from ..config import SentenceEvalConfig
 from ..errors import BertdistilError
 
 
@@ -142,6 +143,14 @@ def zero_shot(args, cfg=None) -> int:
     return 0
 
 
+def sentence_eval(args, cfg=None) -> int:
+    se = SentenceEvalConfig(probes=not args.no_probes, max_eval_examples=args.max_eval_examples,
+                            max_train_examples=args.max_train_examples, folds=args.folds)
+    res = bertdistil.sentence_eval(_named(args.models), data_dir=args.data_dir, cfg=se, out=args.out)
+    print("\n".join(report.sts_table(res) + [""] + report.probe_table(res)))
+    return 0
+
+
 def report_(args, cfg=None) -> int:
     print(bertdistil.regenerate_report(args.run, curve=args.curve))
     return 0
@@ -186,4 +195,5 @@ COMMANDS = {"reproduce": reproduce, "prepare-teacher": prepare_teacher, "init-st
             "distill": distill, "evaluate-mlm": evaluate_mlm, "downstream": downstream, "finetune": finetune,
             "evaluate": evaluate, "predict": predict, "bench": bench, "compress": compress, "bench-train": bench_train,
             "ablate": ablate, "prepare-corpus": prepare_corpus, "curve": curve, "zero-shot": zero_shot,
+            "sentence-eval": sentence_eval,
             "report": report_, "export": export, "serve": serve, "bench-web": bench_web, "fill-mask": fill_mask}

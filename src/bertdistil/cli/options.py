@@ -141,6 +141,18 @@ def _zero_shot(p):
     p.add_argument("--out", type=Path, help="write the scores to this JSON file")
 
 
+def _sentence_eval(p):
+    p.add_argument("--models", nargs="+", required=True, metavar="NAME=DIR", help="model directories to score")
+    _data_dir(p)
+    p.add_argument("--no-probes", action="store_true", help="zero-shot STS only (seconds; the probes take minutes)")
+    p.add_argument("--max-eval-examples", type=int, default=0,
+                   help="a seeded sample of N pairs per STS set and N test examples per probe (0 = all, the protocol)")
+    p.add_argument("--max-train-examples", type=int, default=0,
+                   help="a seeded sample of N training examples per probe (0 = the whole split, the protocol)")
+    p.add_argument("--folds", type=int, default=10, help="cross-validation folds of MR, CR, SUBJ, MPQA (SentEval: 10)")
+    p.add_argument("--out", type=Path, help="write every score to this JSON file")
+
+
 def _compress(p):
     p.add_argument("--model", required=True, help="a model fine-tuned with `bertdistil finetune`")
     _task(p)
@@ -245,6 +257,11 @@ SPECS: dict[str, CommandSpec] = {
                          "embeddings, no fine-tuning (what a student kept of a sentence-embedding teacher)",
                          "bertdistil zero-shot --models teacher=DIR student=runs/default/student", _zero_shot,
                          config=False),
+    "sentence-eval": CommandSpec("what a sentence encoder keeps: zero-shot STS12–15, SICK-R and STS-B dev "
+                                 "(Spearman, the model's own pooling) and SentEval-style linear probes "
+                                 "(MR, CR, SUBJ, MPQA, TREC, SST-2, MRPC, CoLA, RTE)",
+                                 "bertdistil sentence-eval --models teacher=DIR student=runs/default/student",
+                                 _sentence_eval, config=False),
     "report": CommandSpec("regenerate RUN/report.md (+ plots) from RUN/results.json",
                       "bertdistil report --run runs/default --curve results/learning_curve", _report, config=False),
     "export": CommandSpec("a fine-tuned classifier for the browser (transformers.js + demo page, "

@@ -9,7 +9,7 @@ _EXPORTS = {
     "find_split": "benchmark_root", "task_files": "benchmark_root", "squad_files": "benchmark_root",
     "wikitext_valid": "benchmark_root", "sha256_file": "benchmark_root", "manifest": "benchmark_root",
     "skipped_notice": "benchmark_root", "token_dtype": "corpus", "TokenDataset": "corpus",
-    "prepare_corpus": "corpus", "LengthGroupedBatches": "corpus", "collate": "corpus",
+    "prepare_corpus": "corpus", "CorpusSpec": "corpus", "LengthGroupedBatches": "corpus", "collate": "corpus",
     "MAX_BLOCK_CHARS": "documents", "expand_corpus": "documents", "iter_documents": "documents",
     "is_arrow_source": "documents", "dataset_splits": "documents", "iter_arrow_documents": "documents",
     "documents": "documents", "is_heldout": "documents", "split_documents": "documents",
@@ -21,7 +21,8 @@ _EXPORTS = {
     "load_split": "tasks", "subsample": "tasks", "task_examples": "tasks", "heldout_split": "tasks",
     "load_examples": "tasks", "TEXT_COLUMNS": "user_task", "PAIR_COLUMNS": "user_task", "LABEL_COLUMNS": "user_task",
     "user_task": "user_task", "save_task": "user_task", "load_task": "user_task", "resolve_task": "user_task",
-    "TaskData": "user_task"}
+    "TaskData": "user_task", "senteval_dir": "senteval", "sts_pairs": "senteval", "sick_pairs": "senteval",
+    "class_sentences": "senteval", "trec_split": "senteval"}
 __all__ = sorted(_EXPORTS)
 
 

@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -127,21 +128,34 @@ class _SequenceWriter:
             self.pending.clear()
 
 
-def prepare_corpus(patterns: list[str], tokenizer, max_seq_len: int, cache: Path, *,
-                   wikitext: bool = False, requested_dtype: str = "auto", max_sequences: int = 0,
-                   part: str = "all", heldout_every: int = 0, desc: str = "tokenize",
-                   progress: bool = True) -> TokenDataset:
+@dataclass(frozen=True)
+class CorpusSpec:
+    """Which text of the corpus files becomes sequences, and how it is stored.
+
+    ``wikitext``: the files are WikiText (headings split articles). ``token_dtype``: "auto" (uint16 when the
+    vocabulary fits), "uint16" or "uint32". ``max_sequences`` > 0 keeps only the first that many sequences
+    (smoke runs). ``part`` "train" / "heldout" keeps the documents on that side of the held-out split
+    (1 in ``heldout_every``, sources.is_heldout); "all" keeps every document."""
+    wikitext: bool = False
+    token_dtype: str = "auto"
+    max_sequences: int = 0
+    part: str = "all"
+    heldout_every: int = 0
+
+
+def prepare_corpus(patterns: list[str], tokenizer, max_seq_len: int, cache: Path, spec: CorpusSpec | None = None,
+                   *, desc: str = "tokenize", progress: bool = True) -> TokenDataset:
     """Tokenize text files once into a memmap folder under ``cache/corpus/<key>`` and open it.
 
-    Every sequence is ``[CLS] tokens [SEP]`` with at most ``max_seq_len`` ids. ``max_sequences`` > 0
-    keeps only the first that many sequences (smoke runs). ``part`` "train" / "heldout" keeps the documents
-    on that side of the held-out split (1 in ``heldout_every``, sources.is_heldout). Raises BertdistilError for missing,
+    Every sequence is ``[CLS] tokens [SEP]`` with at most ``max_seq_len`` ids; ``spec`` (CorpusSpec, default
+    every document) says which documents are kept and the token dtype. Raises BertdistilError for missing,
     binary or empty input, or a vocabulary that does not fit the token dtype.
     """
+    spec = spec or CorpusSpec()
     files = expand_corpus(patterns)
-    dtype = token_dtype(len(tokenizer), requested_dtype)
-    split = "" if part == "all" else f"|{part}/{heldout_every}"
-    key = _fingerprint(files, tokenizer, max_seq_len, f"{wikitext}|{dtype}|{max_sequences}{split}")
+    dtype = token_dtype(len(tokenizer), spec.token_dtype)
+    split = "" if spec.part == "all" else f"|{spec.part}/{spec.heldout_every}"
+    key = _fingerprint(files, tokenizer, max_seq_len, f"{spec.wikitext}|{dtype}|{spec.max_sequences}{split}")
     folder = cache / "corpus" / key
     if (folder / "meta.json").is_file():
         return TokenDataset(folder)
@@ -151,8 +165,7 @@ def prepare_corpus(patterns: list[str], tokenizer, max_seq_len: int, cache: Path
                               "use a BERT-family tokenizer")
     with entry_lock(folder, "this corpus"):        # a second process waits, then reuses the result
         if not (folder / "meta.json").is_file():
-            _write_corpus(files, tokenizer, folder, dtype, max_seq_len, wikitext, max_sequences, part,
-                          heldout_every, desc, progress)
+            _write_corpus(files, tokenizer, folder, dtype, max_seq_len, spec, desc, progress)
     return TokenDataset(folder)
 
 
@@ -177,9 +190,10 @@ def _no_text(files: list[Path], n_docs: int, part: str, every: int) -> str:
     return f"corpus {names} contains no text: pass a non-empty UTF-8 text file"
 
 
-def _write_corpus(files: list[Path], tokenizer, folder: Path, dtype: np.dtype, max_seq_len: int, wikitext: bool,
-                  max_sequences: int, part: str, heldout_every: int, desc: str, progress: bool) -> None:
+def _write_corpus(files: list[Path], tokenizer, folder: Path, dtype: np.dtype, max_seq_len: int, spec: CorpusSpec,
+                  desc: str, progress: bool) -> None:
     """Tokenise and pack ``files`` into the prepared-corpus folder ``folder`` (built beside it, then renamed)."""
+    max_sequences, part, heldout_every = spec.max_sequences, spec.part, spec.heldout_every
     cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
     tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -189,7 +203,7 @@ def _write_corpus(files: list[Path], tokenizer, folder: Path, dtype: np.dtype, m
     try:
         with _SequenceWriter(tmp, dtype, len(tokenizer), cls_id, sep_id, max_seq_len) as writer:
             for path in files:
-                docs = split_documents(_counted(documents(path, wikitext), seen), part, heldout_every)
+                docs = split_documents(_counted(documents(path, spec.wikitext), seen), part, heldout_every)
                 bar = tqdm(desc=f"{desc} {path.name}", unit=" docs", leave=False, disable=not progress)
                 with tokenizer_parallelism(), contextlib.closing(tokenized_chunks(docs, tokenizer)) as chunks:
                     for chunk, chunk_ids in chunks:

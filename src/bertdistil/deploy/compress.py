@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import warnings
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,20 @@ from .runners import (
 )
 
 VARIANTS = ("torch_int8", "magnitude", "ffn", "onnx", "onnx_int8", "ffn_onnx_int8")
+
+
+@dataclass
+class VariantJob:
+    """What building a variant needs besides its folders: the task (``spec``, a data.tasks.TaskSpec), its
+    labelled training examples ``train_ex`` [(text_a, text_b | None, label)] (pruning importance and recovery),
+    the ``CompressConfig`` and ``FinetuneConfig`` of the run, bf16 autocast for the recovery fine-tune, progress
+    bars."""
+    spec: object
+    train_ex: list[tuple]
+    cfg: object
+    fc: object
+    bf16: bool = True
+    progress: bool = True
 
 
 def load_eager(model_dir: Path):
@@ -194,7 +209,7 @@ def evaluate_dir(model_dir: Path, spec, dev_ex: list[tuple], max_len: int) -> di
     return task_metrics(spec.metrics, to_predictions(spec, logits), np.array([e[2] for e in dev_ex]))
 
 
-def _torch_int8(src: Path, out: Path, tok, spec, train_ex, cfg, fc, bf16: bool, progress: bool) -> dict:
+def _torch_int8(src: Path, out: Path, tok, job: VariantJob) -> dict:
     model = load_eager(src)
     out.mkdir(parents=True, exist_ok=True)
     save_torch(quantize_torch_int8(model).state_dict(), out / TORCH_INT8_FILE)
@@ -203,23 +218,24 @@ def _torch_int8(src: Path, out: Path, tok, spec, train_ex, cfg, fc, bf16: bool, 
     return {"format": "torch_int8", "method": "torch.ao.quantization.quantize_dynamic(nn.Linear, qint8)"}
 
 
-def _magnitude(src: Path, out: Path, tok, spec, train_ex, cfg, fc, bf16: bool, progress: bool) -> dict:
-    save_model_dir(magnitude_prune(load_eager(src), cfg.sparsity), tok, out)
-    return {"format": "hf", "method": f"global L1 unstructured pruning, sparsity {cfg.sparsity}"}
+def _magnitude(src: Path, out: Path, tok, job: VariantJob) -> dict:
+    sparsity = job.cfg.sparsity
+    save_model_dir(magnitude_prune(load_eager(src), sparsity), tok, out)
+    return {"format": "hf", "method": f"global L1 unstructured pruning, sparsity {sparsity}"}
 
 
-def _ffn(src: Path, out: Path, tok, spec, train_ex, cfg, fc, bf16: bool, progress: bool) -> dict:
+def _ffn(src: Path, out: Path, tok, job: VariantJob) -> dict:
     model = load_eager(src)
-    teacher_out = predict_outputs(model, tok, tokenize_examples(tok, train_ex, fc.max_seq_len), bf16=bf16)
-    importance = taylor_importance(model, tok, spec, train_ex, fc.max_seq_len, cfg.importance_batches)
+    cfg, fc, train_ex = job.cfg, job.fc, job.train_ex
+    teacher_out = predict_outputs(model, tok, tokenize_examples(tok, train_ex, fc.max_seq_len), bf16=job.bf16)
+    importance = taylor_importance(model, tok, job.spec, train_ex, fc.max_seq_len, cfg.importance_batches)
     prune_ffn(model, importance, cfg.ffn_keep)
     save_model_dir(model, tok, out)
     info = {"format": "hf", "method": f"FFN neurons kept {cfg.ffn_keep} (Taylor importance)", "recovery": None}
     if cfg.recovery_epochs > 0:
-        from dataclasses import replace
         rc = replace(fc, epochs=cfg.recovery_epochs)
-        opts = FitOptions(bf16=bf16, progress=progress)
-        res, model, _ = train_classifier(out, spec, train_ex, train_ex[:64], rc, opts, teacher_outputs=teacher_out)
+        opts = FitOptions(bf16=job.bf16, progress=job.progress)
+        res, model, _ = train_classifier(out, job.spec, train_ex, train_ex[:64], rc, opts, teacher_outputs=teacher_out)
         save_model_dir(model, tok, out)
         info["recovery"] = {"epochs": cfg.recovery_epochs, "lr": fc.lr, "task_distillation_from": str(src),
                             "train_s": res["train_s"]}
@@ -228,7 +244,7 @@ def _ffn(src: Path, out: Path, tok, spec, train_ex, cfg, fc, bf16: bool, progres
 
 def _onnx(pruned: bool, int8: bool):
     """Builder of an ONNX variant: of the fine-tuned model, or of the 'ffn' variant (built before it)."""
-    def build(src: Path, out: Path, tok, spec, train_ex, cfg, fc, bf16: bool, progress: bool) -> dict:
+    def build(src: Path, out: Path, tok, job: VariantJob) -> dict:
         base = out.parent / "ffn" if pruned else src
         if pruned and not (base / VARIANT_FILE).is_file():
             raise BertdistilError(f"{out.name} needs the 'ffn' variant first: list it before {out.name} in "
@@ -244,30 +260,31 @@ VARIANT_BUILDERS = {"torch_int8": _torch_int8, "magnitude": _magnitude, "ffn": _
                     "onnx_int8": _onnx(False, True), "ffn_onnx_int8": _onnx(True, True)}
 
 
-def make_variant(name: str, src: Path, out: Path, spec, train_ex, cfg, fc, bf16: bool, progress: bool) -> dict:
+def make_variant(name: str, src: Path, out: Path, job: VariantJob) -> dict:
     """Build variant ``name`` (a key of ``VARIANT_BUILDERS``) of the fine-tuned classifier ``src`` into ``out``;
     writes and returns its recipe. BertdistilError for an unknown name."""
     if name not in VARIANT_BUILDERS:
         raise BertdistilError(f"unknown compression variant '{name}': choose from {', '.join(VARIANTS)}")
-    info = VARIANT_BUILDERS[name](src, out, load_tokenizer(src), spec, train_ex, cfg, fc, bf16, progress)
+    info = VARIANT_BUILDERS[name](src, out, load_tokenizer(src), job)
     write_json(info, out / VARIANT_FILE)
     return info
 
 
-def compress(src: Path, spec, train_ex: list[tuple], dev_ex: list[tuple], out: Path, cfg, fc, bf16: bool = True,
-             progress: bool = True) -> dict:
-    """Every variant in ``cfg.variants`` of fine-tuned ``src`` under ``out/<variant>``, each scored on
-    ``dev_ex``. Returns {variant: {dir, format, method, size_mb, <metric>: %}}; finished variants are reused."""
+def compress(src: Path, job: VariantJob, dev_ex: list[tuple], out: Path) -> dict:
+    """Every variant in ``job.cfg.variants`` of fine-tuned ``src`` under ``out/<variant>``, each scored on
+    ``dev_ex`` [(text_a, text_b | None, label)]. Returns {variant: {dir, format, method, size_mb, <metric>: %}};
+    finished variants are reused."""
     out = Path(out)
     results = {}
-    for name in ["fp32", *cfg.variants]:
+    spec, max_len = job.spec, job.fc.max_seq_len
+    for name in ["fp32", *job.cfg.variants]:
         vdir = src if name == "fp32" else out / name
 
         def compute(name=name, vdir=vdir) -> dict:
             info = {"format": "hf", "method": "fine-tuned, fp32"} if name == "fp32" else \
-                make_variant(name, src, vdir, spec, train_ex, cfg, fc, bf16, progress)
+                make_variant(name, src, vdir, job)
             return {"dir": str(vdir), **info, "size_mb": size_on_disk_mb(vdir),
-                    **evaluate_dir(vdir, spec, dev_ex, fc.max_seq_len), "dev_examples": len(dev_ex)}
+                    **evaluate_dir(vdir, spec, dev_ex, max_len), "dev_examples": len(dev_ex)}
         results[name] = cached_json(out / f"{name}.eval.json", compute, also=vdir / "config.json")
         if name != "fp32":
             r = results[name]

@@ -1,5 +1,6 @@
 """Scores and their uncertainty: masked-LM accuracy and perplexity with a fixed mask and its most-frequent-token
-baseline, bootstrap intervals, seed statistics and verdicts, downstream metrics, and zero-shot STS.
+baseline, bootstrap intervals, seed statistics and verdicts, downstream metrics, zero-shot STS-B, and the
+sentence-encoder suite (zero-shot STS12–15 / SICK-R / STS-B and SentEval-style linear probes).
 
 The names below are imported from their modules on first use, so importing the package is cheap.
 """
@@ -9,7 +10,9 @@ _EXPORTS = {
     "squad_exact": "metrics", "squad_scores": "metrics", "EvalSet": "mlm", "score_mlm": "mlm",
     "unigram_baseline": "mlm", "fill_mask_examples": "mlm", "summary": "seedstats", "macro_per_seed": "seedstats",
     "MIN_SEEDS": "seedstats", "compare": "seedstats", "verdict": "seedstats", "retention": "seedstats",
-    "embed": "zero_shot", "sts_zero_shot": "zero_shot"}
+    "embed": "zero_shot", "sts_zero_shot": "zero_shot", "sentence_suite": "sentence_suite",
+    "suite_results": "sentence_suite", "sentence_encoder": "sentence_suite", "sts_score": "sentence_suite",
+    "probe_score": "sentence_suite", "cv_probe_score": "sentence_suite", "fit_probe": "sentence_suite"}
 __all__ = sorted(_EXPORTS)
 
 

@@ -15,7 +15,7 @@ import torch
 
 from ..config import Config
 from ..data.benchmark_root import resolve_data_root, wikitext_valid
-from ..data.corpus import prepare_corpus
+from ..data.corpus import CorpusSpec, prepare_corpus
 from ..data.shipped import cache_dir, default_corpus
 from ..errors import BertdistilError
 from ..evaluation.mlm import EvalSet, score_mlm, unigram_baseline
@@ -29,9 +29,10 @@ def training_corpus(cfg: Config, tokenizer, progress: bool = True):
     """The run's pre-training corpus (``--corpus`` or the shipped one) without its held-out documents
     (``eval.heldout_every``), prepared once into the cache."""
     every = cfg.eval.heldout_every
-    return prepare_corpus(cfg.corpus or default_corpus(), tokenizer, cfg.max_seq_len, cache_dir(cfg.cache_dir),
-                          requested_dtype=cfg.token_dtype, max_sequences=cfg.corpus_max_sequences,
-                          part="train" if every else "all", heldout_every=every, progress=progress)
+    spec = CorpusSpec(token_dtype=cfg.token_dtype, max_sequences=cfg.corpus_max_sequences,
+                      part="train" if every else "all", heldout_every=every)
+    return prepare_corpus(cfg.corpus or default_corpus(), tokenizer, cfg.max_seq_len, cache_dir(cfg.cache_dir), spec,
+                          progress=progress)
 
 
 def eval_corpus(cfg: Config, root: Path | None) -> dict:
@@ -95,9 +96,10 @@ class Context:
         """The evaluation text, tokenised on first use. Only the processes that evaluate touch it (rank 0
         under torchrun), so no barrier here; preparation is atomic if two ever race."""
         src, cfg = self.eval_source, self.cfg
-        return prepare_corpus(src["files"], self.teacher_tokenizer, cfg.max_seq_len, self.cache,
-                              wikitext=src["wikitext"], requested_dtype=cfg.token_dtype, part=src["part"],
-                              heldout_every=cfg.eval.heldout_every, desc="tokenize eval", progress=self.progress)
+        spec = CorpusSpec(wikitext=src["wikitext"], token_dtype=cfg.token_dtype, part=src["part"],
+                          heldout_every=cfg.eval.heldout_every)
+        return prepare_corpus(src["files"], self.teacher_tokenizer, cfg.max_seq_len, self.cache, spec,
+                              desc="tokenize eval", progress=self.progress)
 
     @cached_property
     def eval_set(self) -> EvalSet:
@@ -112,7 +114,7 @@ class Context:
 
     @cached_property
     def masker(self) -> Masker:
-        return Masker(self.cfg.masking, self.dataset.counts, self.special_ids, self.teacher_tokenizer.mask_token_id)
+        return Masker.for_corpus(self.cfg.masking, self.teacher_tokenizer, self.dataset.counts)
 
     def read_inputs(self) -> Masker:
         """Read and check the corpus and build the masker now (returned), so a bad input fails with its one

@@ -19,14 +19,14 @@ from ..data.shipped import default_corpus
 from ..data.tasks import builtin_tasks, load_examples, task_examples
 from ..data.user_task import TaskData
 from ..deploy.bench import bench_model, write_bench_texts
-from ..deploy.compress import compress
+from ..deploy.compress import VariantJob, compress
 from ..downstream.finetune import FitOptions, predict_outputs, tokenize_examples, train_classifier
 from ..downstream.protocol import model_dirs, unavailable
 from ..models.cards import finetuned_card
 from ..models.loading import check_model_dir, load_classifier
 from ..report.efficiency_tables import compress_table
 from ..runfolder.layout import RunLayout, cached_entries, cached_json
-from ..training.throughput import bench_train
+from ..training.throughput import StepSetup, bench_train
 
 
 def bench_results(run: Path, cfg: Config, texts_file: Path, models: dict[str, Path] | None = None) -> dict:
@@ -78,8 +78,8 @@ def compress_results(run: Path, cfg: Config, bench: dict, texts_file: Path, prog
             teacher, t_tok = load_classifier(base / "teacher_fp32")
             t_out = predict_outputs(teacher, t_tok, tokenize_examples(t_tok, train_ex, fc.max_seq_len), bf16=cfg.bf16)
         _finetuned(dirs["student"], base / "student_fp32", spec, train_ex, dev_ex, cfg, t_out, progress, device)
-        variants = compress(base / "student_fp32", spec, train_ex, dev_ex, base / "variants", cc, fc, cfg.bf16,
-                            progress)
+        job = VariantJob(spec, train_ex, cc, fc, cfg.bf16, progress)
+        variants = compress(base / "student_fp32", job, dev_ex, base / "variants")
         per_task[name] = {"teacher": {m: t_res[m] for m in spec.metrics}, "variants": variants,
                           "metrics": list(spec.metrics)}
         first = first or base
@@ -137,12 +137,12 @@ def train_throughput_results(student, teacher, dataset, masker, cfg: Config) -> 
 
     tb, rows = cfg.train_bench, {}
     if cfg.bf16:
-        rows["bf16"] = bench_train(student, teacher, dataset, masker, cfg.loss, tb, True, cpu_kernels=cfg.cpu_kernels,
-                                   bf16_teacher=cfg.bf16_teacher)
+        step = StepSetup(cfg.loss, bf16=True, cpu_kernels=cfg.cpu_kernels, bf16_teacher=cfg.bf16_teacher)
+        rows["bf16"] = bench_train(student, teacher, dataset, masker, step, tb)
         if cfg.cpu_kernels or cfg.bf16_teacher:
-            rows["bf16_stock"] = bench_train(student, teacher, dataset, masker, cfg.loss, tb, True)
-    rows["fp32"] = bench_train(student, teacher, dataset, masker, cfg.loss, tb, False,
-                               cpu_kernels=cfg.cpu_kernels and not cfg.bf16)
+            rows["bf16_stock"] = bench_train(student, teacher, dataset, masker, StepSetup(cfg.loss, bf16=True), tb)
+    step = StepSetup(cfg.loss, cpu_kernels=cfg.cpu_kernels and not cfg.bf16)
+    rows["fp32"] = bench_train(student, teacher, dataset, masker, step, tb)
     if cfg.bf16:
         for r, r16 in zip(rows["fp32"], rows["bf16"]):
             r["mfu_vs_bf16_peak"] = r["achieved_gflops"] / r16["peak_gflops"]
@@ -169,7 +169,7 @@ def compress_model(src: Path, data: TaskData, out: Path, cfg: Config, threads: i
     out = Path(out)
     texts = write_bench_texts(out / "bench_texts.json", root, bc.max_pairs, cfg.corpus or default_corpus(),
                               cfg.eval.heldout_every)
-    variants = compress(src, spec, train_ex, dev_ex, out / "variants", cc, fc, cfg.bf16, progress)
+    variants = compress(src, VariantJob(spec, train_ex, cc, fc, cfg.bf16, progress), dev_ex, out / "variants")
     timings = time_variants(variants, bc, threads, out / "variants" / "bench.json", texts)
     base = bench_model(check_model_dir(baseline), threads, bc.repeats, texts, bc.latency_runs) if baseline else None
     per_task = {spec.name: {"variants": variants, "metrics": list(spec.metrics)}}

@@ -16,6 +16,7 @@ from ..atomic import write_json
 from ..config import BenchConfig, Config
 from ..console import StageLog, stage
 from ..data.benchmark_root import manifest, skipped_notice, squad_files
+from ..data.senteval import senteval_dir
 from ..data.shipped import default_corpus
 from ..data.tasks import builtin_tasks
 from ..deploy.bench import write_bench_texts
@@ -23,6 +24,7 @@ from ..deploy.edge_bench import edge_results
 from ..downstream.protocol import downstream_results
 from ..evaluation.bootstrap import mlm_uncertainty
 from ..evaluation.mlm import fill_mask_examples
+from ..evaluation.sentence_suite import GLUE_PROBES, suite_results
 from ..models.cards import hub_id, teacher_license, write_run_cards
 from ..models.loading import describe, load_masked_lm, load_tokenizer, n_layers
 from ..models.student import init_student_dir, resolve_layer_map
@@ -94,6 +96,10 @@ def run_recipe(cfg: Config, out: Path, progress: bool = True) -> dict:
         earlier = {}
     write_json({"name_or_path": str(teacher_dir), "source": str(ctx.teacher_src)}, layout.teacher_dirs)
     write_results({**earlier, **results}, out, ctx)   # later stages' results stay until they are redone
+    if cfg.sentence_eval is not None and ctx.root is not None:
+        with log.stage("sentence_eval"):
+            results["sentence_eval"] = sentence_eval_results(ctx, layout)
+        write_results(results, out, ctx)
     if cfg.finetune is not None and ctx.root is not None:
         t_ds = time.perf_counter()
         with log.stage("downstream"):
@@ -114,7 +120,8 @@ def stage_names(cfg: Config, root: Path | None) -> list[str]:
     """The stages ``reproduce`` goes through with this config and data root, in order (its stage lines)."""
     trained = [n for n in cfg.controls if recipe(n, CONTROLS, "control").loss is not None]
     compress = cfg.compress is not None and cfg.finetune is not None and root is not None
-    wanted = [("downstream", cfg.finetune is not None and root is not None), ("bench", cfg.bench is not None),
+    wanted = [("sentence_eval", cfg.sentence_eval is not None and root is not None),
+              ("downstream", cfg.finetune is not None and root is not None), ("bench", cfg.bench is not None),
               ("compress", compress), ("edge", cfg.edge is not None and compress and "SST-2" in cfg.compress.tasks),
               ("train_bench", cfg.train_bench is not None)]
     return ["teacher", "distil", *trained, *[n for n, on in wanted if on], "report"]
@@ -144,11 +151,27 @@ def pretraining_stages(ctx: Context, layout: RunLayout, teacher, teacher_dir: Pa
     return trained, mlm
 
 
+def sentence_eval_models(ctx: Context, layout: RunLayout) -> dict[str, Path]:
+    """The pre-trained models of a run a sentence encoder is judged on: the teacher as the user gave it, the
+    truncated control, the student and every trained control."""
+    models = {"teacher": ctx.teacher_src, "truncated": layout.student_init, "student": layout.student}
+    models |= {name: layout.control(name) for name in ctx.cfg.controls}
+    return {k: Path(v) for k, v in models.items() if (Path(v) / "config.json").is_file()}
+
+
+def sentence_eval_results(ctx: Context, layout: RunLayout) -> dict:
+    """``sentence_eval``: zero-shot STS and linear probes (evaluation.sentence_suite) of every model of
+    ``sentence_eval_models``, cached in OUT/sentence_eval/<model>.json."""
+    return suite_results(sentence_eval_models(ctx, layout), ctx.root, layout.sentence_eval, ctx.cfg.sentence_eval,
+                         seed=0, device=str(ctx.device))
+
+
 def skipped_stages(cfg: Config, root: Path | None) -> list[str]:
     """The configured stages that cannot run without a benchmark data root ([] when there is one)."""
     if root is not None:
         return []
-    wanted = [("downstream (GLUE, IMDb, SQuAD)", cfg.finetune is not None),
+    wanted = [("sentence_eval (STS, SentEval, GLUE probes)", cfg.sentence_eval is not None),
+              ("downstream (GLUE, IMDb, SQuAD)", cfg.finetune is not None),
               ("compress", cfg.compress is not None and cfg.finetune is not None)]
     return [name for name, on in wanted if on]
 
@@ -165,6 +188,10 @@ def data_record(ctx: Context, skipped: list[str]) -> dict:
             names |= set(cfg.finetune.tasks) | set(cfg.finetune.extra_tasks)
             names |= set(cfg.compress.tasks) if cfg.compress is not None else set()
             paths += squad_files(root) if cfg.finetune.squad else []
+        if cfg.sentence_eval is not None:
+            names |= {*GLUE_PROBES, "STS-B"}
+            folder = senteval_dir(root)
+            paths += [folder] if folder else []
         for name in sorted(n for n in names if n in tasks):
             paths += [f for split in ("train", "dev") for f in tasks[name].files.get(split, [])]
         if cfg.bench is not None:

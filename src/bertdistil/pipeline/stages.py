@@ -22,8 +22,8 @@ def teacher_for(ctx: Context, force: bool = False) -> tuple[Path, dict]:
     """(directory of the run's teacher with an MLM head, preparation info): ``ctx.teacher_src`` as it is when
     it has a head, else fitted once and cached (training.teacher_prep). ``force`` adapts even a teacher that
     has one."""
-    return prepare_teacher_dir(ctx.teacher_src, ctx.cfg, ctx.tokenizer, ctx.dataset, ctx.masker, ctx.cache, force=force,
-                           progress=ctx.progress, device=ctx.device)
+    return prepare_teacher_dir(ctx.teacher_src, ctx.cfg, ctx.tokenizer, ctx.dataset, ctx.cache, force=force,
+                               progress=ctx.progress, device=ctx.device)
 
 
 

@@ -1,10 +1,11 @@
-"""Everything written as markdown or drawn as a plot: a run's report.md, the downstream tables (paper Tables 1–2), the
-efficiency, edge and ablation tables (Tables 3–4), the goal checks, the learning curve, and the human names and
-colours of models.
+"""Everything written as markdown or drawn as a plot: a run's report.md, the downstream tables (paper Tables
+1–2), the efficiency, edge and ablation tables (Tables 3–4), the sentence-encoder tables, the goal checks, the
+learning curve, and the human names and colours of models.
 
 The names below are imported from their modules on first use, so importing the package is cheap.
 """
 _EXPORTS = {
+    "sts_table": "sentence_tables", "probe_table": "sentence_tables", "sentence_eval_section": "sentence_tables",
     "table4": "ablation_table", "TRAINED": "curve", "REFERENCES": "curve", "run_point": "curve",
     "learning_curve": "curve", "token_tick": "curve", "plot_curve": "curve", "PAPER_TABLE1": "downstream_tables",
     "PAPER_TABLE2": "downstream_tables", "TABLE1_TASKS": "downstream_tables", "ROWS": "downstream_tables",

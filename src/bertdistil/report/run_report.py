@@ -12,6 +12,7 @@ from .downstream_tables import downstream_section
 from .efficiency_tables import efficiency_section
 from .goals import goal_lines
 from .names import NAMES, model_colour, model_name
+from .sentence_tables import sentence_eval_section
 
 ROW_NAMES = NAMES
 
@@ -175,6 +176,7 @@ def write_report(out: Path, results: dict, logs: dict[str, list[dict]]) -> Path:
     else:
         lines += ["(No loss curves: they are drawn from the training logs under `runs/`, which this folder does "
                   "not hold.)", ""]
+    lines += sentence_eval_section(r)
     lines += downstream_section(r, out)
     lines += efficiency_section(r)
     lines += ["## fill-mask (transformers pipeline on the saved directories)", ""]

@@ -48,6 +48,7 @@ class RunLayout:
     edge = property(lambda self: self._p("edge"))
     downstream = property(lambda self: self._p("downstream"))
     downstream_json = property(lambda self: self._p("downstream.json"))
+    sentence_eval = property(lambda self: self._p("sentence_eval"))
 
     def control(self, name: str) -> Path:
         return self._p("controls", name)

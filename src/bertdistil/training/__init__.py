@@ -21,7 +21,7 @@ _EXPORTS = {
     "prepare_teacher_dir": "teacher_prep", "step_flops": "throughput", "token_batches": "throughput",
     "gemm_ceiling": "throughput", "robust_peak": "throughput", "CATEGORIES": "throughput",
     "time_shares": "throughput", "MAX_EXTRA_WARMUP": "throughput", "FAULTS_SETTLED": "throughput",
-    "bench_train": "throughput"}
+    "bench_train": "throughput", "StepSetup": "throughput"}
 __all__ = sorted(_EXPORTS)
 
 

@@ -35,6 +35,12 @@ class Masker:
         self.random_pool = torch.nonzero(~is_special).squeeze(1)         # ids a word_rand may become
         self.action_probs = torch.tensor([cfg.word_mask, cfg.word_keep, cfg.word_rand])
 
+    @classmethod
+    def for_corpus(cls, cfg: MaskingConfig, tokenizer, counts: np.ndarray) -> Masker:
+        """The masker of a prepared corpus: ``counts`` int64 (vocab_size,) its token counts (TokenDataset.counts),
+        the tokenizer's special tokens never targets, its mask token the ``word_mask`` replacement."""
+        return cls(cfg, counts, sorted(set(tokenizer.all_special_ids)), tokenizer.mask_token_id)
+
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Mask a batch.

@@ -41,10 +41,12 @@ def _teacher_key(src: Path, cfg: Config, dataset: TokenDataset) -> str:
     return h.hexdigest()[:16]
 
 
-def prepare_teacher_dir(src: Path, cfg: Config, tokenizer, dataset: TokenDataset, masker: Masker, cache: Path,
-                    force: bool = False, progress: bool = True,
-                    device: torch.device | str = "cpu") -> tuple[Path, dict]:
-    """Return (directory of a teacher with an MLM head, info).
+def prepare_teacher_dir(src: Path, cfg: Config, tokenizer, dataset: TokenDataset, cache: Path, *,
+                        force: bool = False, progress: bool = True,
+                        device: torch.device | str = "cpu") -> tuple[Path, dict]:
+    """Return (directory of a teacher with an MLM head, info): ``src`` as it is when it has one (and not
+    ``force``), else ``src`` with its head fitted by masked-LM training on ``dataset`` (masked as
+    ``cfg.masking`` says) and cached under ``cache/teachers/<key>``.
 
     info = {prepared: bool, missing_head: [param names], steps, tokens_seen, wall_s, dir}.
     Training resumes from its checkpoint if a previous preparation was killed.
@@ -71,6 +73,7 @@ def prepare_teacher_dir(src: Path, cfg: Config, tokenizer, dataset: TokenDataset
                 model.base_model.requires_grad_(False)
             opts = TrainOptions(mlm, cfg.teacher_prep, seed=cfg.seed, bf16=cfg.bf16, cpu_kernels=cfg.cpu_kernels,
                                 desc="prepare teacher (MLM)", progress=progress)
+            masker = Masker.for_corpus(cfg.masking, tokenizer, dataset.counts)
             summary = train(model.to(device), None, tokenizer, dataset, masker, folder, opts)
             write_json({"source": str(src), "missing_head": missing}, folder / "source.json")
         copy_sentence_config(src, final)     # a sentence-transformers teacher stays one (sentence.py)

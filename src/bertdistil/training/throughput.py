@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -186,16 +187,26 @@ def _row(cfg: TrainBenchConfig, L: int, times: list[float], rows: list[int], pea
             "vocab_projection_share": fl["vocab_projection_share"]}
 
 
-def bench_train(student, teacher, dataset, masker, loss_cfg: LossConfig, cfg: TrainBenchConfig,
-                bf16: bool, peak_gflops: float | None = None, profile: bool = True,
-                cpu_kernels: bool = False, bf16_teacher: bool = False) -> list[dict]:
+@dataclass(frozen=True)
+class StepSetup:
+    """The distillation step that is timed: its loss weights, bf16 autocast (else fp32), ``cpu_kernels``
+    (the step under ``cpu_kernels.use_cpu_kernels``) and ``bf16_teacher`` (with bf16: the teacher as
+    ``models.bf16_inference_copy``), each as training runs it; the defaults are stock PyTorch ops in fp32."""
+    loss: LossConfig
+    bf16: bool = False
+    cpu_kernels: bool = False
+    bf16_teacher: bool = False
+
+
+def bench_train(student, teacher, dataset, masker, step_setup: StepSetup, cfg: TrainBenchConfig, *,
+                peak_gflops: float | None = None, profile: bool = True) -> list[dict]:
     """Time ``cfg.steps`` distillation steps per sequence length, after ``_warm_up`` (≥ ``cfg.warmup_steps``).
 
     The peak is measured in the same window (``robust_peak``): the best of three ``cfg.matmul_size``³
     ``torch.mm`` of the step's precision right before every timed step and after the last, and the model's own
     GEMM shapes (``gemm_ceiling``); pass ``peak_gflops`` to use a fixed one.
-    ``cpu_kernels``: the step under ``cpu_kernels.use_cpu_kernels``; ``bf16_teacher`` (with bf16): the teacher
-    as ``models.bf16_inference_copy`` — both as training runs (defaults: stock PyTorch ops, fp32 teacher).
+    ``step_setup`` (StepSetup) says which step: loss, precision, kernels, teacher copy. ``profile``: also profile
+    one more step for ``time_shares``.
     Returns one dict per seq_len: {seq_len, batch_size, bf16, cpu_kernels, warmup_steps, step_s (median),
     tokens_per_s, flops_per_step, achieved_gflops (GFLOP/s at the median step time), peak_gflops, mfu
     (achieved / peak, ≤ 1 unless ``peak_gflops`` is fixed), mfu_range (fastest and slowest step over the
@@ -206,6 +217,8 @@ def bench_train(student, teacher, dataset, masker, loss_cfg: LossConfig, cfg: Tr
     state = {k: v.clone() for k, v in student.state_dict().items()}
     optim = OptimConfig(lr=1e-5, batch_size=cfg.batch_size, gradient_accumulation_steps=1, max_steps=10**9,
                         warmup_prop=0.0)
+    loss_cfg, bf16, cpu_kernels = step_setup.loss, step_setup.bf16, step_setup.cpu_kernels
+    bf16_teacher = step_setup.bf16_teacher
     opts = TrainOptions(loss_cfg, optim, bf16=bf16, bf16_teacher=bf16_teacher)
     run = setup(student, teacher, 0, dataset, masker, opts)
     device = run.device
