@@ -1,4 +1,4 @@
-"""Edge targets (issue 17): the web export in a real headless Chromium gives the labels of Python ONNX Runtime
+"""Edge targets: the web export in a real headless Chromium gives the labels of Python ONNX Runtime
 on the same file; the server sends the cross-origin isolation headers; the mobile .ort equals the .onnx."""
 import json
 import os

@@ -121,7 +121,7 @@ def test_learning_curve_from_the_committed_gpu_runs(tmp_path):
 
 
 def test_goal_checks_on_the_committed_gpu_run():
-    """issue 14's goals read from a real results.json (results/learning_curve/budgets/b340): what holds there."""
+    """The run's goals read from a real results.json (results/learning_curve/budgets/b340): what holds there."""
     import json
     from pathlib import Path
 

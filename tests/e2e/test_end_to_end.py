@@ -77,7 +77,15 @@ def test_smoke_on_shipped_teacher(tmp_path, capfd):
     assert set(zs) == {"teacher", "truncated", "mlm_only", "student"}
     assert zs["teacher"]["spearman"] > 50 and zs["teacher"]["pairs"] == 48
     assert "student" in res["imdb"] and "f1" in res["squad"]["results"]["student_d"]
+    # the sentence-encoder suite: every pre-trained model, every STS set and probe, at smoke size
+    se = res["sentence_eval"]
+    assert set(se) == {"teacher", "truncated", "student", "mlm_only", "hidden_only"}
+    assert set(se["student"]["sts"]) == {"STS12", "STS13", "STS14", "STS15", "SICK-R", "STS-B"}
+    assert len(se["student"]["probes"]) == 9 and se["student"]["missing"] == []
+    assert se["teacher"]["sts"]["STS13"]["pairs"] == 50 and se["teacher"]["sts_mean"] > 50
+    assert any(f.startswith("senteval/STS/") for f in data["files"])
     report = (out / "report.md").read_text()
+    assert "## Sentence encoder: zero-shot STS and linear probes" in report
     assert "DistilBERT (paper) | 77.0" in report and "student (D)" in report and "n/a" in report
     assert res["teacher"]["preparation"]["prepared"] is True      # sentence-embedding teacher: head fitted
     assert res["student"]["layers"] == 3 and res["student"]["hidden"] == 384
@@ -149,10 +157,12 @@ def test_smoke_without_benchmark_data(tmp_path, tiny_bert_dir, monkeypatch, caps
     capsys.readouterr()
     out, res = _reproduce(tmp_path, "--teacher", str(tiny_bert_dir))
     notice = [line for line in capsys.readouterr().err.splitlines() if "no benchmark data root" in line]
-    assert len(notice) == 1 and "downstream (GLUE, IMDb, SQuAD), compress" in notice[0] and "--data-dir" in notice[0]
+    assert len(notice) == 1 and "--data-dir" in notice[0]
+    assert "sentence_eval (STS, SentEval, GLUE probes), downstream (GLUE, IMDb, SQuAD), compress" in notice[0]
     _check_results(out, res)
     assert res["data"] == {"root": None, "files": {}, "eval": "corpus_heldout",
-                           "skipped": ["downstream (GLUE, IMDb, SQuAD)", "compress"]}
+                           "skipped": ["sentence_eval (STS, SentEval, GLUE probes)", "downstream (GLUE, IMDb, SQuAD)",
+                                       "compress"]}
     assert res["eval_corpus"]["part"] == "heldout" and res["corpus"]["part"] == "train"
     assert "glue" not in res and "compress" not in res and res["train_throughput"]["tokens_per_s"] > 0
     assert res["bench"]["student@1t"]["pass_text"] == "held-out corpus text"
@@ -174,7 +184,7 @@ def test_smoke_without_benchmark_data(tmp_path, tiny_bert_dir, monkeypatch, caps
 
 
 def _check_ecosystem(out, res, report):
-    """Issue 15 on a real run: model cards equal to results.json, sentence-transformers students, provenance,
+    """On a real run: model cards equal to results.json, sentence-transformers students, provenance,
     labelled and safely loadable compressed classifiers, readable weight files, no machine paths in the report."""
     from sentence_transformers import SentenceTransformer
     from test_ecosystem import card_metadata

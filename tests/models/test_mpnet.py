@@ -1,4 +1,4 @@
-"""MPNet as a first-class family (issue 16), on a tiny random MPNet of all-mpnet-base-v2's layout (relative
+"""MPNet as a first-class family, on a tiny random MPNet of all-mpnet-base-v2's layout (relative
 attention bias, <s>/</s> special tokens, no MLM head): student initialisation bit for bit, masking that never
 targets MPNet's special tokens, MiniLM relations with the relative position bias, ONNX parity with PyTorch, and
 the whole smoke recipe end to end. The same checks on the real 110M teacher are in test_baseteacher.py."""

@@ -82,7 +82,7 @@ def ablate(cfg: Config, out: str | Path, rows: list[str] | None = None, *, resta
 
 
 def sentence_eval(models: dict[str, str | Path], *, data_dir: str | Path | None = None,
-                  cfg: SentenceEvalConfig | None = None, out: str | Path | None = None) -> dict:
+                  cfg: SentenceEvalConfig | None = None, out: str | Path | None = None, progress: bool = True) -> dict:
     """What each ``{name: model directory}`` keeps as a sentence encoder (evaluation.sentence_suite): zero-shot
     Spearman (%) on STS12–STS15, SICK-R and STS-B dev with the model's own pooling, and SentEval-style linear
     probes (MR, CR, SUBJ, MPQA, TREC, SST-2, MRPC, CoLA, RTE) → {name: {sts, sts_mean, probes, probe_mean,
@@ -92,7 +92,8 @@ def sentence_eval(models: dict[str, str | Path], *, data_dir: str | Path | None 
     if root is None:
         raise BertdistilError("sentence-eval needs a data root with senteval/ and glue/: pass --data-dir DIR "
                               "(or set $BERTDISTIL_DATA)")
-    results = {name: sentence_suite(check_model_dir(path), root, cfg) for name, path in models.items()}
+    results = {name: sentence_suite(check_model_dir(path), root, cfg, progress=progress)
+               for name, path in models.items()}
     if out:
         write_json(results, Path(out))
     return results

@@ -146,7 +146,8 @@ def zero_shot(args, cfg=None) -> int:
 def sentence_eval(args, cfg=None) -> int:
     se = SentenceEvalConfig(probes=not args.no_probes, max_eval_examples=args.max_eval_examples,
                             max_train_examples=args.max_train_examples, folds=args.folds)
-    res = bertdistil.sentence_eval(_named(args.models), data_dir=args.data_dir, cfg=se, out=args.out)
+    res = bertdistil.sentence_eval(_named(args.models), data_dir=args.data_dir, cfg=se, out=args.out,
+                                   progress=not args.quiet)
     print("\n".join(report.sts_table(res) + [""] + report.probe_table(res)))
     return 0
 

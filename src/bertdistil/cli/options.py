@@ -151,6 +151,7 @@ def _sentence_eval(p):
                    help="a seeded sample of N training examples per probe (0 = the whole split, the protocol)")
     p.add_argument("--folds", type=int, default=10, help="cross-validation folds of MR, CR, SUBJ, MPQA (SentEval: 10)")
     p.add_argument("--out", type=Path, help="write every score to this JSON file")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def _compress(p):

@@ -26,6 +26,7 @@ from sklearn.metrics import matthews_corrcoef
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from tqdm.auto import tqdm
 
 from ..config import SentenceEvalConfig
 from ..data.senteval import (
@@ -48,14 +49,17 @@ STS_SETS = (*STS_YEARS, "SICK-R", "STS-B")
 
 @contextlib.contextmanager
 def _quiet_loading():
-    """Silence transformers' load report (a student saved with an MLM head has unused head weights)."""
-    log = logging.getLogger("transformers")
-    level = log.level
-    log.setLevel(logging.ERROR)
+    """Silence transformers' load report (a student saved with an MLM head has unused head weights) and
+    sentence-transformers' note that a folder without ``modules.json`` is mean-pooled."""
+    logs = [logging.getLogger(name) for name in ("transformers", "sentence_transformers")]
+    levels = [log.level for log in logs]
+    for log in logs:
+        log.setLevel(logging.ERROR)
     try:
         yield
     finally:
-        log.setLevel(level)
+        for log, level in zip(logs, levels):
+            log.setLevel(level)
 
 
 def sentence_encoder(model_dir: str | Path, device: str = "cpu") -> Callable[[list[str]], np.ndarray]:
@@ -169,33 +173,43 @@ def _mean(scores: dict, key: str) -> float | None:
 
 
 def sentence_suite(model_dir: str | Path, root: Path, cfg: SentenceEvalConfig | None = None, seed: int = 0,
-                   device: str = "cpu") -> dict:
+                   device: str = "cpu", progress: bool = False) -> dict:
     """Zero-shot STS and linear probes of one model on the sets the data root ``root`` holds
     (``senteval/`` and ``glue/``): {sts: {set: {spearman, pearson, pairs}}, sts_mean (mean Spearman over the
     sets present), probes: {set: {accuracy, …}}, probe_mean (mean accuracy), missing: [sets not in root],
-    options}. BertdistilError for a damaged SentEval file."""
+    options}. ``progress``: a bar over the sets. BertdistilError for a damaged SentEval file."""
     opts = cfg or SentenceEvalConfig()
     folder = senteval_dir(root)
     embed = _Embedder(sentence_encoder(model_dir, device), opts.batch_size)
     out: dict = {"options": {**asdict(opts), "seed": seed}}
+    sts = _sts_sets(root, folder) if opts.sts else {}
+    probes = _probe_sets(root, folder, (opts.max_train_examples, opts.max_eval_examples), seed) if opts.probes else {}
+    bar = tqdm(total=len(sts) + len(probes), desc=f"sentence-eval {Path(model_dir).name}", unit=" sets",
+               leave=False, disable=not progress)
     if opts.sts:
-        sets = _sts_sets(root, folder)
-        out["sts"] = {k: sts_score(embed, subsample(v, opts.max_eval_examples, seed)) for k, v in sets.items()}
+        out["sts"] = {}
+        for k, v in sts.items():
+            out["sts"][k] = sts_score(embed, subsample(v, opts.max_eval_examples, seed))
+            bar.update()
         out["sts_mean"] = _mean(out["sts"], "spearman")
     if opts.probes:
-        sets = _probe_sets(root, folder, (opts.max_train_examples, opts.max_eval_examples), seed)
-        out["probes"] = {k: cv_probe_score(embed, train, opts.folds, seed) if test is None
-                         else probe_score(embed, train, test, seed) for k, (train, test) in sets.items()}
+        out["probes"] = {}
+        for k, (train, test) in probes.items():
+            out["probes"][k] = (cv_probe_score(embed, train, opts.folds, seed) if test is None
+                                else probe_score(embed, train, test, seed))
+            bar.update()
         out["probe_mean"] = _mean(out["probes"], "accuracy")
+    bar.close()
     present = set(out.get("sts", {})) | set(out.get("probes", {}))
     out["missing"] = [k for k in (STS_SETS if opts.sts else ()) + (PROBES if opts.probes else ()) if k not in present]
     return out
 
 
 def suite_results(models: dict[str, Path], root: Path, out: Path, cfg: SentenceEvalConfig | None = None,
-                  seed: int = 0, device: str = "cpu") -> dict:
+                  seed: int = 0, device: str = "cpu", progress: bool = False) -> dict:
     """{model name: sentence_suite result} of every model directory in ``models``, each cached in
     ``out/<name>.json`` (a model already evaluated is read back, not re-embedded)."""
-    return {name: cached_json(Path(out) / f"{name}.json", lambda d=d: sentence_suite(d, root, cfg, seed, device),
-                              also=Path(d) / "config.json")
+    def run(model_dir: Path) -> dict:
+        return sentence_suite(model_dir, root, cfg, seed, device, progress)
+    return {name: cached_json(Path(out) / f"{name}.json", lambda d=d: run(d), also=Path(d) / "config.json")
             for name, d in models.items()}

@@ -155,7 +155,7 @@ def sentence_eval_models(ctx: Context, layout: RunLayout) -> dict[str, Path]:
     """The pre-trained models of a run a sentence encoder is judged on: the teacher as the user gave it, the
     truncated control, the student and every trained control."""
     models = {"teacher": ctx.teacher_src, "truncated": layout.student_init, "student": layout.student}
-    models |= {name: layout.control(name) for name in ctx.cfg.controls}
+    models |= {name: layout.control(name) for name in ctx.cfg.controls if name not in models}
     return {k: Path(v) for k, v in models.items() if (Path(v) / "config.json").is_file()}
 
 
@@ -163,7 +163,7 @@ def sentence_eval_results(ctx: Context, layout: RunLayout) -> dict:
     """``sentence_eval``: zero-shot STS and linear probes (evaluation.sentence_suite) of every model of
     ``sentence_eval_models``, cached in OUT/sentence_eval/<model>.json."""
     return suite_results(sentence_eval_models(ctx, layout), ctx.root, layout.sentence_eval, ctx.cfg.sentence_eval,
-                         seed=0, device=str(ctx.device))
+                         seed=0, device=str(ctx.device), progress=ctx.progress)
 
 
 def skipped_stages(cfg: Config, root: Path | None) -> list[str]:
