@@ -63,6 +63,10 @@ class LossConfig:
     alpha_pkd: float = 0.0          # normalised [CLS] states of intermediate layers (Patient KD)
     alpha_attn: float = 0.0         # KL of the last layer's attention distributions (MiniLM)
     alpha_value_rel: float = 0.0    # KL of the last layer's value relations (MiniLM)
+    alpha_emb_mse: float = 0.0      # MSE of the pooled sentence embeddings (Reimers & Gurevych 2020)
+    alpha_emb_cos: float = 0.0      # 1 − cos of the pooled sentence embeddings
+    pooling: str = "auto"           # of the embedding terms: auto (the teacher's sentence-transformers
+    #                                 pooling, else mean) | mean | cls | max, "+normalize" to L2-normalise
     hidden_teacher: str = "prepared"  # teacher of the hidden-state terms: prepared (MLM-adapted) | original
     restrict_ce_to_mask: bool = False
 
@@ -70,7 +74,8 @@ class LossConfig:
     def needs_teacher(self) -> bool:
         """True when a term compares with the teacher (soft targets, cosine, MSEs, layer terms)."""
         return bool(self.alpha_ce or self.alpha_cos or self.alpha_mse or self.alpha_hidden_mse
-                    or self.alpha_layers_mse or self.alpha_pkd or self.alpha_attn or self.alpha_value_rel)
+                    or self.alpha_layers_mse or self.alpha_pkd or self.alpha_attn or self.alpha_value_rel
+                    or self.alpha_emb_mse or self.alpha_emb_cos)
 
 
 @dataclass

@@ -2,7 +2,9 @@
 on the same file; the server sends the cross-origin isolation headers; the mobile .ort equals the .onnx."""
 import json
 import os
+import tempfile
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -101,7 +103,9 @@ def test_page_in_chromium_matches_python_onnxruntime(web_export, data_root, dtyp
     texts = sst2_sentences(str(data_root), 40)
     graph = out / "model" / "onnx" / ("model.onnx" if dtype == "fp32" else INT8_FILE)
     ref, _ = ort_logits(graph, out / "model", texts)
+    profiles = set(Path(tempfile.gettempdir()).glob("bertdistil-chromium-*"))
     with open_page(out, threads=threads, dtype=dtype) as (driver, info):
+        assert len(set(Path(tempfile.gettempdir()).glob("bertdistil-chromium-*")) - profiles) == 1
         assert info["crossOriginIsolated"] and info["threads"] == threads and info["model_file"].endswith(graph.name)
         res = page_classify(driver, texts)
         shown = page_ui_label(driver, texts[0])
@@ -114,6 +118,7 @@ def test_page_in_chromium_matches_python_onnxruntime(web_export, data_root, dtyp
     assert [r["label"] for r, c in zip(res, clear) if c] == list(labels[clear])
     assert shown == [r["label"] for r in res][0]
     assert all(r["ms"] > 0 for r in res)
+    assert set(Path(tempfile.gettempdir()).glob("bertdistil-chromium-*")) == profiles   # its profile is removed
 
 
 def test_mobile_ort_equals_onnx(tmp_path, classifier, data_root):

@@ -137,3 +137,24 @@ def test_head_only_teacher_is_fine_tuned_once_from_the_original(tmp_path, tiny_b
     adapted = load_preset("smoke", ["teacher_head_only=false"])
     head_only = load_preset("smoke", ["teacher_head_only=true"])
     assert protocol_dir(tmp_path, adapted) != protocol_dir(tmp_path, head_only)   # cached results never mix
+
+
+def test_a_run_made_before_a_setting_existed_resumes_with_it_at_its_default(tmp_path):
+    """A run folder whose config.json lacks a later setting (here the embedding terms) resumes while the new
+    setting is at its default, and is refused once it is not; the sentence-encoder suite may change freely."""
+    import json
+
+    from bertdistil.config import load_preset
+    from bertdistil.errors import BertdistilError
+    from bertdistil.pipeline.stages import check_out_dir
+    out = tmp_path / "run"
+    cfg = load_preset("smoke")
+    check_out_dir(out, cfg)
+    (out / "student").mkdir()                                  # a stage made something
+    saved = json.loads((out / "config.json").read_text())
+    for key in ("alpha_emb_mse", "alpha_emb_cos", "pooling"):
+        del saved["loss"][key]
+    (out / "config.json").write_text(json.dumps(saved))
+    check_out_dir(out, load_preset("smoke", ["sentence_eval.folds=4"]))
+    with pytest.raises(BertdistilError, match="other settings"):
+        check_out_dir(out, load_preset("smoke", ["loss.alpha_emb_cos=1"]))

@@ -1,4 +1,4 @@
-"""The benchmark data root: where GLUE, IMDb, SQuAD and WikiText-2 are read from, in which layouts,
+"""The benchmark data root: where GLUE, IMDb, SQuAD, WikiText-2 and the SentEval sets are read from, in which layouts,
 and which files (with sha256) a run used.
 
 The root is ``--data-dir DIR`` (``Config.data_dir``), else ``$BERTDISTIL_DATA``. There is no default:
@@ -14,6 +14,7 @@ Layouts inside the root; for each split the first folder and name that exist win
   squad/dev-v1.1.json[.gz]                            the official SQuAD v1.1 dev file
   squad/[plain_text/]validation-*.parquet | <split>/  rajpurkar/squad (parquet or save_to_disk)
   wikitext/wikitext-2-raw/wiki.valid.raw[.gz], or wikitext/wiki.valid.raw[.gz]
+  senteval/STS/, SICK/, MR/, CR/, SUBJ/, MPQA/, TREC/   SentEval's data/downstream layout (data.senteval)
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from pathlib import Path
 from ..errors import BertdistilError
 
 ENV = "BERTDISTIL_DATA"
-LAYOUT_HINT = "glue/<TASK>/, imdb/, squad/, wikitext/ (README: Benchmark data)"
+LAYOUT_HINT = "glue/<TASK>/, imdb/, squad/, wikitext/, senteval/ (README: Benchmark data)"
 
 
 def resolve_data_root(configured: str | Path | None = None) -> Path | None:

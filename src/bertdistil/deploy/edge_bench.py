@@ -45,12 +45,12 @@ def browser_missing() -> str | None:
     return None
 
 
-def _driver():
+def _driver(profile: Path):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     opts = webdriver.ChromeOptions()
     opts.binary_location = shutil.which(CHROMIUM)
-    for flag in (*FLAGS, f"--user-data-dir={tempfile.mkdtemp(prefix='bertdistil-chromium-')}"):
+    for flag in (*FLAGS, f"--user-data-dir={profile}"):
         opts.add_argument(flag)
     return webdriver.Chrome(service=Service(shutil.which(CHROMEDRIVER)), options=opts)
 
@@ -62,7 +62,13 @@ def open_page(web_dir: str | Path, threads: int, dtype: str = "q8", timeout_s: f
     {threads, dtype, crossOriginIsolated, first_prediction_ms (from navigation start), model_file}.
     BertdistilError when the page reports an error or is not ready within ``timeout_s`` seconds."""
     server = start_server(web_dir)
-    driver = _driver()
+    profile = Path(tempfile.mkdtemp(prefix="bertdistil-chromium-"))      # removed when the page closes
+    try:
+        driver = _driver(profile)
+    except BaseException:
+        server.shutdown()
+        shutil.rmtree(profile, ignore_errors=True)
+        raise
     try:
         driver.get(f"http://127.0.0.1:{server.server_address[1]}/?threads={threads}&dtype={dtype}")
         deadline = time.monotonic() + timeout_s
@@ -77,6 +83,7 @@ def open_page(web_dir: str | Path, threads: int, dtype: str = "q8", timeout_s: f
     finally:
         driver.quit()
         server.shutdown()
+        shutil.rmtree(profile, ignore_errors=True)
 
 
 def page_classify(driver, texts: list[str]) -> list[dict]:

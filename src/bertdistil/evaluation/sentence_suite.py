@@ -41,7 +41,7 @@ from ..data.senteval import (
 from ..data.tasks import builtin_tasks, load_examples, subsample
 from ..runfolder.layout import cached_json
 
-C_GRID = (0.01, 0.1, 1.0, 10.0)
+C_GRID = (0.001, 0.01, 0.1, 1.0)
 GLUE_PROBES = ("SST-2", "MRPC", "CoLA", "RTE")
 PROBES = (*CLASS_FILES, "TREC", *GLUE_PROBES)
 STS_SETS = (*STS_YEARS, "SICK-R", "STS-B")
@@ -62,12 +62,26 @@ def _quiet_loading():
             log.setLevel(level)
 
 
+OFFSET_POSITIONS = ("roberta", "xlm-roberta", "camembert", "mpnet")    # positions start after padding_idx
+
+
+def position_limit(config) -> int:
+    """The longest input (tokens) a model's position embeddings take: ``max_position_embeddings``, less the
+    ``pad_token_id + 1`` positions that RoBERTa-style models (MPNet included) skip."""
+    n = getattr(config, "max_position_embeddings", 512)
+    pad = getattr(config, "pad_token_id", None)
+    return n - (pad + 1) if config.model_type in OFFSET_POSITIONS and pad is not None else n
+
+
 def sentence_encoder(model_dir: str | Path, device: str = "cpu") -> Callable[[list[str]], np.ndarray]:
     """A function texts → embeddings (N, H) float32 of the model in ``model_dir`` with its own pooling
     (sentence-transformers' ``SentenceTransformer``; mean pooling when the folder has no ``modules.json``)."""
     from sentence_transformers import SentenceTransformer  # imported on use: every command need not load it
     with _quiet_loading():
         model = SentenceTransformer(str(model_dir), device=device, local_files_only=True)
+    limit = position_limit(model[0].auto_model.config)
+    if not model.max_seq_length or model.max_seq_length > limit:   # a configured length the model cannot take
+        model.max_seq_length = limit
 
     def encode(texts: list[str], batch_size: int = 128) -> np.ndarray:
         return model.encode(texts, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False,

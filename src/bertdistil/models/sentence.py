@@ -24,6 +24,21 @@ def sentence_modules(model_dir: Path) -> list[dict] | None:
     return json.loads(f.read_text()) if f.is_file() else None
 
 
+def sentence_pooling(model_dir: Path) -> str:
+    """How ``model_dir`` pools a sentence embedding, as ``LossConfig.pooling`` spells it: its sentence-transformers
+    ``Pooling`` module's mode (``mean``, ``cls`` or ``max``; ``mean`` for the mean-sqrt-len mode) and
+    ``+normalize`` when a ``Normalize`` module follows; ``mean`` for a folder without ``modules.json``."""
+    modules = sentence_modules(model_dir) or []
+    mode = "mean"
+    for m in modules:
+        config = Path(model_dir) / (m.get("path") or "") / "config.json"
+        if m.get("type", "").endswith("Pooling") and config.is_file():
+            c = json.loads(config.read_text())
+            mode = "cls" if c.get("pooling_mode_cls_token") else "max" if c.get("pooling_mode_max_tokens") else "mean"
+    normalize = any(m.get("type", "").endswith("Normalize") for m in modules)
+    return mode + ("+normalize" if normalize else "")
+
+
 def copy_sentence_config(src: Path, dst: Path) -> bool:
     """Give the saved model ``dst`` the sentence-transformers configuration of ``src`` (a teacher, or the model
     ``dst`` was trained from). Idempotent (each file written atomically), so a stage that was killed after

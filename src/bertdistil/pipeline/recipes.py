@@ -61,10 +61,19 @@ RECIPES: dict[str, Recipe] = {
     "minilm": Recipe("+ last-layer attention and value relations, α 1 each (MiniLM, Wang et al. 2020)",
                      lambda lc: replace(lc, alpha_attn=lc.alpha_attn or 1.0,
                                         alpha_value_rel=lc.alpha_value_rel or 1.0)),
+    # sentence-embedding terms on the teacher's own pooling (LossConfig.pooling; Reimers & Gurevych 2020)
+    "emb_mse": Recipe("sentence-embedding MSE alone (sentence-transformers' layer-reduction objective)",
+                      lambda lc: LossConfig(alpha_ce=0.0, alpha_mlm=0.0, alpha_cos=0.0, alpha_emb_mse=1.0,
+                                            pooling=lc.pooling, hidden_teacher=lc.hidden_teacher)),
+    "emb_cos_only": Recipe("sentence-embedding cosine alone",
+                           lambda lc: LossConfig(alpha_ce=0.0, alpha_mlm=0.0, alpha_cos=0.0, alpha_emb_cos=1.0,
+                                                 pooling=lc.pooling, hidden_teacher=lc.hidden_teacher)),
+    "emb_cos": Recipe("+ sentence-embedding cosine, α 1",
+                      lambda lc: replace(lc, alpha_emb_cos=lc.alpha_emb_cos or 1.0)),
 }
-CONTROLS = ("truncated", "mlm_only", "hidden_only", "triple")
+CONTROLS = ("truncated", "mlm_only", "hidden_only", "triple", "emb_mse")
 ABLATION_ROWS = ("full", "no_ce", "no_cos", "no_mlm", "random_init", "first_half", "ce_mask_swap",
-                 "hidden_original", "tinybert_hidden", "pkd", "minilm")
+                 "hidden_original", "tinybert_hidden", "pkd", "minilm", "emb_mse", "emb_cos_only", "emb_cos")
 
 
 def recipe(name: str, allowed: tuple[str, ...] = tuple(RECIPES), what: str = "recipe") -> Recipe:

@@ -4,12 +4,13 @@ resumed only with the settings that made it."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from ..atomic import write_json
 from ..config import Config, LossConfig
 from ..errors import BertdistilError
-from ..models.sentence import copy_sentence_config
+from ..models.sentence import copy_sentence_config, sentence_pooling
 from ..runfolder.layout import RunLayout, cached_json
 from ..runfolder.ownership import contents
 from ..training.distributed import rank_world
@@ -41,6 +42,8 @@ def train_stage(ctx: Context, name: str, init_dir: Path, teacher, loss: LossConf
     if summary_path.is_file() and (final_dir / "config.json").is_file():
         copy_sentence_config(init_dir, final_dir)
         return json.loads(summary_path.read_text())
+    if loss.pooling == "auto":                       # the embedding terms pool as the teacher does
+        loss = replace(loss, pooling=sentence_pooling(ctx.teacher_src))
     student = ctx.load(init_dir)
     hidden = ctx.load(ctx.original_teacher).eval() if loss.needs_teacher and loss.hidden_teacher == "original" else None
     cfg = ctx.cfg
@@ -54,21 +57,33 @@ def train_stage(ctx: Context, name: str, init_dir: Path, teacher, loss: LossConf
 
 
 # sections that leave the pre-trained models as they are
-POST_TRAINING = ("finetune", "bench", "compress", "train_bench", "edge")
+POST_TRAINING = ("sentence_eval", "finetune", "bench", "compress", "train_bench", "edge")
 
 
 # how, not what it trains (the precision as resolved is compared through the recorded "bf16")
 EXECUTION = ("world_size", "precision", "cpu_kernels", "bf16_teacher", "threads", "device", "data_dir")
 
 
+def _without_defaults(section: dict, defaults: dict) -> dict:
+    return {k: v for k, v in section.items() if k not in defaults or v != defaults[k]}
+
+
 def _comparable(config: dict, world: int) -> dict:
     """Pre-training settings that must match to resume: all but POST_TRAINING sections and EXECUTION
     settings, with gradient accumulation counted over all processes (world × accumulation), so another
-    world size, thread count, device or kernel choice may resume a run."""
+    world size, thread count, device or kernel choice may resume a run. A setting at its built-in default
+    counts as absent, so a run made before a setting existed resumes with it at its default."""
     out = {k: v for k, v in config.items() if k not in POST_TRAINING and k not in EXECUTION}
     d = out["distill"]                     # the stage torchrun runs (``bertdistil distill``)
     out["distill"] = {**d, "gradient_accumulation_steps": d["gradient_accumulation_steps"] * world}
-    return out
+    defaults = json.loads(json.dumps(Config().to_dict(), default=str))
+    kept = {}
+    for k, v in out.items():
+        if isinstance(v, dict):
+            kept[k] = _without_defaults(v, defaults.get(k) or {})
+        elif k not in defaults or v != defaults[k]:
+            kept[k] = v
+    return kept
 
 
 def has_stage_output(out: Path) -> bool:

@@ -9,7 +9,7 @@ NAMES = {"majority": "majority class (train)", "teacher": "teacher (MLM-prepared
          "teacher_original": "teacher (original checkpoint)", "truncated": "truncated teacher (control)",
          "mlm_only": "MLM-only student (control)", "student": "student (distilled)",
          "student_d": "student (D) (task distillation)", "hidden_only": "hidden-state distillation (α_ce = 0)",
-         "triple": "triple loss (paper α)"}
+         "triple": "triple loss (paper α)", "emb_mse": "sentence-embedding MSE (control)"}
 
 COLOURS = {"student": "tab:blue", "mlm_only": "tab:orange", "truncated": "tab:green", "teacher": "black",
            "teacher_original": "tab:gray", "student_d": "tab:purple", "majority": "tab:brown",

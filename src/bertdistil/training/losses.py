@@ -148,6 +148,40 @@ def hidden_mse_loss(student_hidden: torch.Tensor, teacher_hidden: torch.Tensor) 
     return F.mse_loss(student_hidden.float(), teacher_hidden.float())
 
 
+POOLINGS = ("mean", "cls", "max")
+
+
+def sentence_embedding(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str = "mean") -> torch.Tensor:
+    """Pooled sentence embeddings (B, H) float32 of last hidden states ``hidden`` (B, L, H) over the non-pad
+    tokens of ``attention_mask`` (B, L), as sentence-transformers' ``Pooling`` computes them: ``mean``, ``cls``
+    (the first token) or ``max``; a ``+normalize`` suffix L2-normalises them (its ``Normalize`` module).
+    ValueError for another pooling."""
+    mode, _, norm = pooling.partition("+")
+    if mode not in POOLINGS or norm not in ("", "normalize"):
+        raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, optionally +normalize; got {pooling!r}")
+    h, m = hidden.float(), attention_mask.unsqueeze(-1).to(torch.float32)        # (B, L, H), (B, L, 1)
+    if mode == "mean":
+        emb = (h * m).sum(1) / m.sum(1).clamp(min=1e-9)
+    elif mode == "cls":
+        emb = h[:, 0]
+    else:
+        emb = h.masked_fill(m == 0, float("-inf")).amax(1)
+    return F.normalize(emb, dim=-1) if norm else emb
+
+
+def embedding_mse_loss(student_emb: torch.Tensor, teacher_emb: torch.Tensor) -> torch.Tensor:
+    """L_emb_mse = mean squared error between sentence embeddings (B, H), averaged over all elements:
+    sentence-transformers' ``MSELoss`` to the teacher's embeddings (Reimers & Gurevych 2020, their layer-reduction
+    distillation). On L2-normalised embeddings it equals (2 / H)·(1 − cos), so its weight is on another scale
+    than ``alpha_emb_cos``."""
+    return F.mse_loss(student_emb, teacher_emb.detach())
+
+
+def embedding_cosine_loss(student_emb: torch.Tensor, teacher_emb: torch.Tensor) -> torch.Tensor:
+    """L_emb_cos = mean over sentences of 1 − cos(e_s, e_t); inputs (B, H) sentence embeddings."""
+    return (1.0 - F.cosine_similarity(student_emb, teacher_emb.detach(), dim=-1)).mean()
+
+
 def logit_mse_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
     """L_mse = Σ (z_s − z_t)² / N over the (N, V) logits of the soft-target rows: ``alpha_mse`` of the original
     distiller.py (``MSELoss(reduction="sum")(s_logits_slct, t_logits_slct) / s_logits_slct.size(0)``)."""

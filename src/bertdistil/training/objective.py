@@ -5,7 +5,8 @@ Positions used (``sel``):
   * MLM: the targets drawn by the Masker;
   * cosine / hidden MSE: every non-pad token of the last hidden layer;
   * layer terms (``losses``): every layer's non-pad tokens (TinyBERT), the [CLS] state of the
-    intermediate layers (PKD), the last layer's relations over non-pad tokens (MiniLM).
+    intermediate layers (PKD), the last layer's relations over non-pad tokens (MiniLM);
+  * embedding terms: one pooled sentence embedding per sequence (``LossConfig.pooling``), MSE and cosine.
 The vocabulary projection is computed only on ``sel`` rows, for student and teacher alike, and both
 vocabulary terms come from one pass over those logits (``losses.vocab_losses``). The hidden-state terms
 may take their targets from another teacher than the soft targets (``hidden_teacher``: the original
@@ -20,7 +21,8 @@ from ..models.loading import encode, encode_all, head_logits, relation_scores
 from . import losses
 
 LAYER_TERMS = {"layers_mse", "pkd", "attn", "value_rel"}       # need every layer's hidden states
-HIDDEN_TERMS = {"cos", "hidden_mse"} | LAYER_TERMS              # targets from the hidden-state teacher
+EMBEDDING_TERMS = {"emb_mse", "emb_cos"}                         # pooled sentence embeddings
+HIDDEN_TERMS = {"cos", "hidden_mse"} | LAYER_TERMS | EMBEDDING_TERMS   # targets from the hidden-state teacher
 TEACHER_TERMS = {"ce", "mse"} | HIDDEN_TERMS
 
 
@@ -48,16 +50,20 @@ def _states(model, input_ids, attention_mask, sel, all_layers: bool, relations: 
 
 def weights_of(cfg: LossConfig) -> dict[str, float]:
     """The non-zero loss weights, keyed by term name (ce, mlm, cos, mse = logits, hidden_mse, layers_mse,
-    pkd, attn, value_rel)."""
+    pkd, attn, value_rel, emb_mse, emb_cos)."""
     w = {"ce": cfg.alpha_ce, "mlm": cfg.alpha_mlm, "cos": cfg.alpha_cos, "mse": cfg.alpha_mse,
          "hidden_mse": cfg.alpha_hidden_mse, "layers_mse": cfg.alpha_layers_mse, "pkd": cfg.alpha_pkd,
-         "attn": cfg.alpha_attn, "value_rel": cfg.alpha_value_rel}
+         "attn": cfg.alpha_attn, "value_rel": cfg.alpha_value_rel, "emb_mse": cfg.alpha_emb_mse,
+         "emb_cos": cfg.alpha_emb_cos}
     return {k: v for k, v in w.items() if v}
 
 
-def hidden_terms(w: dict, s_hs: tuple, t_hs: tuple, s_rel, t_rel, attention_mask: torch.Tensor) -> dict:
+def hidden_terms(w: dict, s_hs: tuple, t_hs: tuple, s_rel, t_rel, attention_mask: torch.Tensor,
+                 pooling: str = "mean") -> dict:
     """{term: scalar} of the hidden-state terms in ``w``: student and teacher hidden states (tuples of
-    (B, L, H); every layer's when a layer term is on, else the last one's), relation scores or None."""
+    (B, L, H); every layer's when a layer term is on, else the last one's), relation scores or None;
+    ``pooling`` of the embedding terms (``losses.sentence_embedding``; the pipeline resolves "auto" to the
+    teacher's own pooling before training, here it means mean pooling)."""
     nonpad = attention_mask.bool()
     out = {}
     if "cos" in w or "hidden_mse" in w:
@@ -77,6 +83,14 @@ def hidden_terms(w: dict, s_hs: tuple, t_hs: tuple, s_rel, t_rel, attention_mask
     for i, k in enumerate(("attn", "value_rel")):
         if k in w:
             out[k] = losses.relation_kl_loss(s_rel[i], t_rel[i], attention_mask)
+    if EMBEDDING_TERMS & w.keys():
+        mode = "mean" if pooling == "auto" else pooling
+        s_emb = losses.sentence_embedding(s_hs[-1], attention_mask, mode)                # (B, H)
+        t_emb = losses.sentence_embedding(t_hs[-1], attention_mask, mode)
+        if "emb_mse" in w:
+            out["emb_mse"] = losses.embedding_mse_loss(s_emb, t_emb)
+        if "emb_cos" in w:
+            out["emb_cos"] = losses.embedding_cosine_loss(s_emb, t_emb)
     return out
 
 
@@ -114,7 +128,7 @@ def compute_losses(student, teacher, input_ids: torch.Tensor, attention_mask: to
         parts.append(vocab)
         terms |= {k: v for k, v in (("ce", ce), ("mlm", mlm)) if k in w}
     other = {"mse": losses.logit_mse_loss(s_logits, t_logits)} if "mse" in w else {}
-    other |= hidden_terms(w, s_hs, t_hs, s_rel, t_rel, attention_mask)
+    other |= hidden_terms(w, s_hs, t_hs, s_rel, t_rel, attention_mask, cfg.pooling)
     if other:
         parts.append(losses.combine(other, w))
         terms |= other
