@@ -186,7 +186,7 @@ class Config:
     precision: str = "auto"             # auto (bf16 where the CPU/GPU computes it natively, else fp32) | bf16 | fp32
     cpu_kernels: bool = True            # CPU pre-training: faster dropout + attention (cpu_kernels.py); false = stock
     bf16_teacher: bool = True           # with bf16: the frozen teacher held in bf16 (models.bf16_inference_copy)
-    threads: int = 0                    # 0 = all cores
+    threads: int = 0                    # > 0: torch threads; 0 = the CLI uses all cores, the API leaves them
     device: str = "auto"                # auto (cuda if available, else cpu) | cpu | cuda | cuda:N
     cache_dir: str | None = None        # None = $BERTDISTIL_CACHE or ~/.cache/bertdistil
     data_dir: str | None = None         # benchmark data root (GLUE, IMDb, SQuAD, WikiText-2); None = $BERTDISTIL_DATA

@@ -78,6 +78,9 @@ def run(args) -> int:
     if cfg is not None and args.print_config:
         print(json.dumps(cfg.to_dict(), indent=1, default=str))
         return 0
+    if cfg is not None:                  # the command's own process: every core unless --set threads=N
+        import torch
+        torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
     return COMMANDS[args.command](args, cfg)
 
 

@@ -7,7 +7,6 @@ trained on.
 """
 from __future__ import annotations
 
-import os
 from functools import cached_property
 from pathlib import Path
 
@@ -59,7 +58,8 @@ class Context:
 
     def __init__(self, cfg: Config, progress: bool):
         self.cfg, self.progress = cfg, progress
-        torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
+        if cfg.threads > 0:                  # asked for; else the process's setting stays (the CLI sets all cores)
+            torch.set_num_threads(cfg.threads)
         self.cache = cache_dir(cfg.cache_dir)
         self.teacher_src = check_model_dir(resolve_teacher(cfg.teacher, cfg.cache_dir), "teacher")
         self.original_teacher = self.teacher_src     # hidden-state targets when loss.hidden_teacher = original
