@@ -44,7 +44,7 @@ smoke: install
 
 test: install $(if $(NPM),web)
 	$(BIN)/ruff check src tests studies
-	BERTDISTIL_DATA=$(DATA) $(BIN)/python -m pytest -q tests
+	BERTDISTIL_DATA=$(DATA) $(BIN)/python -m pytest -q --durations=15 tests
 
 clean:
 	rm -rf runs .pytest_cache

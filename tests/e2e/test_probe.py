@@ -384,7 +384,7 @@ def test_a_failed_start_does_not_block_the_corrected_command(tmp_path, tiny_bert
     out = tmp_path / "x"
     argv = ["reproduce", "--preset", "smoke", "--quiet", "--teacher", str(tiny_bert_dir), "--out", str(out),
             "--set", "finetune=null", "--set", "bench=null", "--set", "train_bench=null", "--set", "edge=null",
-            "--set", "compress=null"]
+            "--set", "compress=null", "--set", "sentence_eval=null"]
     _one_line(capsys, main([*argv, "--corpus", str(tmp_path / "nope.txt")]), "nope.txt")
     good = tmp_path / "good.txt"
     good.write_text("\n\n".join(f"Paragraph {i} about a river and a mill." for i in range(300)))

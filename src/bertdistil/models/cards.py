@@ -121,6 +121,20 @@ def zero_shot_result(model: str, r: dict) -> list[EvalResult]:
                        metric_value=round(z["spearman"], 2), metric_name="Spearman (x100)")]
 
 
+MTEB_STS = {"STS12": "mteb/sts12-sts", "STS13": "mteb/sts13-sts", "STS14": "mteb/sts14-sts",
+            "STS15": "mteb/sts15-sts", "SICK-R": "mteb/sickr-sts"}
+
+
+def sentence_suite_results(model: str, r: dict) -> list[EvalResult]:
+    """Zero-shot STS12–15 and SICK-R Spearman of the model's own embeddings (the sentence-encoder suite, MTEB's
+    protocol on SentEval's files), when measured."""
+    sts = (((r.get("sentence_eval") or {}).get(model) or {}).get("sts")) or {}
+    return [EvalResult(task_type="sentence-similarity", task_name=f"zero-shot {name}", dataset_type=hub,
+                       dataset_name=name, dataset_split="test", metric_type="cosine_spearman",
+                       metric_value=round(sts[name]["spearman"], 2), metric_name="Spearman (x100)")
+            for name, hub in MTEB_STS.items() if name in sts]
+
+
 def datasets_used(r: dict) -> list[str]:
     """Hub ids of the benchmark datasets whose files the run read (results.json "data")."""
     files = (r.get("data") or {}).get("files", {})
@@ -220,13 +234,17 @@ def pretrained_card(model_dir: Path, name: str, r: dict) -> Path:
     source = t.get("source") or t.get("name_or_path", "")
     tags = ["distillation", "bertdistil", "knowledge-distillation"] + \
         (["sentence-transformers", "sentence-similarity"] if sentence_modules(model_dir) is not None else [])
-    results = mlm_result(name, r) + zero_shot_result(name, r) + glue_results(name, r)
+    results = (mlm_result(name, r) + zero_shot_result(name, r) + sentence_suite_results(name, r)
+               + glue_results(name, r))
     hub = t["hub_id"] if "hub_id" in t else hub_id(source)          # recorded by the run (its paths are relative)
     licence = t["license"] if "license" in t else teacher_license(source)
     named = hub or teacher_id(source)
-    data = ModelCardData(license=licence, base_model=hub, library_name="transformers",
-                         pipeline_tag="fill-mask", tags=tags, datasets=datasets_used(r) or None, language="en",
-                         model_name=name, eval_results=results or None)
+    encoder = sentence_modules(model_dir) is not None       # a sentence encoder first, a fill-mask model too
+    data = ModelCardData(license=licence, base_model=hub,
+                         library_name="sentence-transformers" if encoder else "transformers",
+                         pipeline_tag="sentence-similarity" if encoder else "fill-mask", tags=tags,
+                         datasets=datasets_used(r) or None, language="en", model_name=name,
+                         eval_results=results or None)
     prep = t.get("preparation", {})
     head = ("its masked-LM head fitted here (encoder unchanged)" if cfg.get("teacher_head_only") else
             "adapted with the masked-LM loss here") if prep.get("prepared") else "used as it is"
