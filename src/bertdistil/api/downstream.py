@@ -102,8 +102,8 @@ def sentence_eval(models: dict[str, str | Path], *, data_dir: str | Path | None 
 def zero_shot(models: dict[str, str | Path], *, data_dir: str | Path | None = None,
               out: str | Path | None = None) -> dict:
     """Zero-shot STS-B dev of each ``{name: model directory}``: {name: {spearman, pearson (×100), pairs}}
-    (cosine of mean-pooled embeddings, no fine-tuning); also written to the JSON file ``out``. BertdistilError
-    without STS-B dev in the data root, or for a directory that is not a checkpoint."""
+    (cosine of the model's own sentence embeddings, no fine-tuning); also written to the JSON file ``out``.
+    BertdistilError without STS-B dev in the data root, or for a directory that is not a checkpoint."""
     root = resolve_data_root(data_dir)
     spec = builtin_tasks(root).get("STS-B") if root is not None else None
     if spec is None or "dev" not in spec.files:

@@ -254,7 +254,7 @@ SPECS: dict[str, CommandSpec] = {
                      "student and the MLM-only control of runs at several budgets → OUT/curve.json, OUT/curve.png",
                      "bertdistil curve runs/b340 runs/b1400 runs/b3500 --out results/learning_curve", _curve,
                      config=False),
-    "zero-shot": CommandSpec("zero-shot STS-B dev: Spearman of the cosine of mean-pooled "
+    "zero-shot": CommandSpec("zero-shot STS-B dev: Spearman of the cosine of the model's own sentence "
                          "embeddings, no fine-tuning (what a student kept of a sentence-embedding teacher)",
                          "bertdistil zero-shot --models teacher=DIR student=runs/default/student", _zero_shot,
                          config=False),

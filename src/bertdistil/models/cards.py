@@ -111,12 +111,12 @@ def mlm_result(model: str, r: dict) -> list[EvalResult]:
 
 
 def zero_shot_result(model: str, r: dict) -> list[EvalResult]:
-    """Zero-shot STS-B dev Spearman of mean-pooled embeddings (no fine-tuning), when measured."""
+    """Zero-shot STS-B dev Spearman of the model's own sentence embeddings (no fine-tuning), when measured."""
     z = ((r.get("downstream") or {}).get("zero_shot_stsb") or {}).get(model)
     if not z:
         return []
-    return [EvalResult(task_type="sentence-similarity", task_name="zero-shot STS-B (cosine of mean-pooled "
-                       "embeddings)", dataset_type=HUB_DATASETS["glue"], dataset_name="GLUE STS-B",
+    return [EvalResult(task_type="sentence-similarity", task_name="zero-shot STS-B (cosine of the model's "
+                       "sentence embeddings)", dataset_type=HUB_DATASETS["glue"], dataset_name="GLUE STS-B",
                        dataset_config="stsb", dataset_split="validation", metric_type="spearmanr",
                        metric_value=round(z["spearman"], 2), metric_name="Spearman (x100)")]
 

@@ -86,7 +86,8 @@ def verdict_lines(ds: dict, rows: dict = ROWS) -> list[str]:
 
 
 def zero_shot_lines(ds: dict, rows: dict = ROWS) -> list[str]:
-    """Zero-shot STS-B dev table: Spearman of mean-pooled embeddings' cosine (no fine-tuning, no seeds)."""
+    """Zero-shot STS-B dev table: Spearman of the cosine of each model's own sentence embeddings (no fine-tuning,
+    no seeds)."""
     zs = ds.get("zero_shot_stsb") or {}
     if not zs:
         return []
@@ -175,7 +176,7 @@ def downstream_section(results: dict, out: Path) -> list[str]:
                   *verdicts, ""]
     zs = zero_shot_lines(ds, rows)
     if zs:
-        lines += ["Zero-shot STS-B dev (cosine of mean-pooled last hidden states, no fine-tuning):", "", *zs, ""]
+        lines += ["Zero-shot STS-B dev (cosine of each model's own sentence embeddings, no fine-tuning):", "", *zs, ""]
     if plot_retention(ds, out / "retention.png", rows):
         lines += ["![per-task retention](retention.png)", ""]
     lines += ["## Downstream: IMDb and SQuAD (paper Table 2)", ""]
