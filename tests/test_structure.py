@@ -57,7 +57,7 @@ def test_no_import_runs_back_up():
 
 def test_no_import_circle_between_modules():
     mods = _modules()
-    graph = {n: {t for t, names, _ in _imports(n, p) for t in ([t] + [f"{t}.{x}" for x in names] if True else [])
+    graph = {n: {t for t, names, _ in _imports(n, p) for t in [t] + [f"{t}.{x}" for x in names]
                  if t in mods or f"{t}.__init__" in mods} for n, p in mods.items()}
     graph = {n: {t if t in mods else f"{t}.__init__" for t in ts} - {n} for n, ts in graph.items()}
     state, stack = {}, []

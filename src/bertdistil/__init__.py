@@ -7,7 +7,8 @@ the package changes nothing in the process (no environment variable is set, noth
 a function is used); no hub is contacted, because every model is loaded from a local directory with
 ``local_files_only=True``. The command line additionally sets HF_HUB_OFFLINE / HF_DATASETS_OFFLINE for itself.
 """
-__version__ = "0.1.0"
+from ._version import __version__
+
 API = ("load_config", "prepare_corpus", "prepare_teacher", "build_student", "distill", "evaluate_mlm",
        "mlm_baseline", "fill_mask", "reproduce", "finetune", "evaluate", "predict", "evaluate_downstream", "ablate",
        "zero_shot", "sentence_eval", "bench", "bench_train", "compress", "export", "serve", "bench_web", "curve",

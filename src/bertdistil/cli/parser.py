@@ -14,7 +14,7 @@ from pathlib import Path
 
 import bertdistil
 
-from .. import __version__
+from .._version import __version__
 from ..console import quiet_third_party
 from ..errors import BertdistilError
 from ..runtime import tune_malloc

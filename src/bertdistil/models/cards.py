@@ -20,7 +20,7 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from .. import __version__
+from .._version import __version__
 from ..data.shipped import default_teacher
 from ..data.tasks import load_examples
 from ..errors import BertdistilError

@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from .. import __version__
+from .._version import __version__
 from ..atomic import BOOKKEEPING, write_json
 from ..errors import BertdistilError
 from ..lock import LOCK as LOCK_NAME

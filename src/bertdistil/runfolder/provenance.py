@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .. import __version__
+from .._version import __version__
 from ..data.benchmark_root import manifest, sha256_file
 from ..data.shipped import shipped_data_dir
 from ..errors import BertdistilError
