@@ -144,7 +144,8 @@ def _zero_shot(p):
 def _sentence_eval(p):
     p.add_argument("--models", nargs="+", required=True, metavar="NAME=DIR", help="model directories to score")
     _data_dir(p)
-    p.add_argument("--no-probes", action="store_true", help="zero-shot STS only (seconds; the probes take minutes)")
+    p.add_argument("--no-probes", action="store_true",
+                   help="zero-shot STS only (a minute or two per model on a CPU; the probes take several)")
     p.add_argument("--max-eval-examples", type=int, default=0,
                    help="a seeded sample of N pairs per STS set and N test examples per probe (0 = all, the protocol)")
     p.add_argument("--max-train-examples", type=int, default=0,
@@ -283,8 +284,8 @@ SPECS: dict[str, CommandSpec] = {
 
 def _data_dir(p):
     p.add_argument("--data-dir", help="benchmark data root: glue/<TASK>/ (GLUE TSV, or the hub's parquet / "
-                                      "save_to_disk files), imdb/, squad/, wikitext/ (default: $BERTDISTIL_DATA; "
-                                      "none: the stages that need it are skipped)")
+                                      "save_to_disk files), imdb/, squad/, wikitext/, senteval/ (default: "
+                                      "$BERTDISTIL_DATA; none: the stages that need it are skipped)")
 
 
 def config_options(p: argparse.ArgumentParser, inputs: bool) -> None:
