@@ -58,7 +58,8 @@ def sentence_eval_section(results: dict) -> list[str]:
     lines = ["## Sentence encoder: zero-shot STS and linear probes", "",
              "Zero-shot: Spearman (%) of the cosine of each model's own sentence embeddings against the gold "
              f"similarity (MTEB's protocol: each STS year's sets concatenated, SICK-R all of SICK), on {sample}. "
-             "No fine-tuning and no seeds: a difference here is not training noise.", ""]
+             "No fine-tuning: a model's scores are deterministic, but a trained student still carries the noise of "
+             "its distillation seed.", ""]
     lines += sts_table(suite) + [""]
     probes = probe_table(suite)
     if probes:
