@@ -125,12 +125,16 @@ def test_smoke_on_shipped_teacher(tmp_path, capfd):
     assert (out / "student" / "model.safetensors").stat().st_mtime == mtime
 
 
-def test_smoke_on_user_bert_dir(tmp_path, tiny_bert_dir):
-    out, res = _reproduce(tmp_path, "--teacher", str(tiny_bert_dir), "--set", "finetune=null")
+def test_smoke_on_user_bert_dir_and_changed_settings_refuse_to_mix_runs(tmp_path, capsys, tiny_bert_dir):
+    argv = ["--teacher", str(tiny_bert_dir), "--set", "finetune=null", "--set", "sentence_eval=null"]
+    out, res = _reproduce(tmp_path, *argv)
     _check_results(out, res)
-    assert "glue" not in res
+    assert "glue" not in res and "sentence_eval" not in res
     assert res["teacher"]["preparation"]["prepared"] is False      # has an MLM head: used as is
     assert res["student"]["layers"] == 2 and res["student"]["layer_map"] == [0, 3]
+    capsys.readouterr()
+    code = main(["reproduce", "--preset", "smoke", "--out", str(out), "--quiet", *argv, "--set", "loss.alpha_ce=1"])
+    assert code == 2 and "other settings" in capsys.readouterr().err
 
 
 def test_smoke_on_headless_user_dir_with_own_corpus(tmp_path, tiny_bert_no_head_dir):
@@ -138,17 +142,9 @@ def test_smoke_on_headless_user_dir_with_own_corpus(tmp_path, tiny_bert_no_head_
     corpus.write_text("\n\n".join(f"Paragraph {i}: the quick brown fox jumps over the lazy dog near the river bank."
                                   for i in range(300)))
     out, res = _reproduce(tmp_path, "--teacher", str(tiny_bert_no_head_dir), "--corpus", str(corpus),
-                          "--set", "finetune=null")
+                          "--set", "finetune=null", "--set", "sentence_eval=null")
     assert res["teacher"]["preparation"]["prepared"] is True
     assert res["corpus"]["files"] == [f"…/{tmp_path.name}/my_corpus.txt"]     # a shared file names no home folder
-
-
-def test_changed_settings_refuse_to_mix_runs(tmp_path, capsys, tiny_bert_dir):
-    out, _ = _reproduce(tmp_path, "--teacher", str(tiny_bert_dir), "--set", "finetune=null",
-                        "--set", "sentence_eval=null")
-    code = main(["reproduce", "--preset", "smoke", "--out", str(out), "--quiet", "--teacher", str(tiny_bert_dir),
-                 "--set", "finetune=null", "--set", "sentence_eval=null", "--set", "loss.alpha_ce=1"])
-    assert code == 2 and "other settings" in capsys.readouterr().err
 
 
 def test_smoke_without_benchmark_data(tmp_path, tiny_bert_dir, monkeypatch, capsys):
@@ -203,7 +199,7 @@ def _check_ecosystem(out, res, report):
         for metric, seeds in res["glue"][task]["student"]["seeds"].items():
             assert values[(f"GLUE {task}", metric)] == round(statistics.median(seeds), 2)
     zs = res["downstream"]["zero_shot_stsb"]["student"]["spearman"]
-    assert [v for (name, _), v in values.items() if name.startswith("zero-shot")] == [round(zs, 2)]
+    assert [v for (name, _), v in values.items() if name.startswith("zero-shot STS-B")] == [round(zs, 2)]
     for control in ("student_init", "controls/mlm_only", "controls/hidden_only"):
         assert card_metadata(out / control)["model-index"][0]["name"] in ("truncated", "mlm_only", "hidden_only")
     emb = SentenceTransformer(str(out / "student")).encode(["one sentence"])
