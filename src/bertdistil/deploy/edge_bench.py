@@ -63,13 +63,9 @@ def open_page(web_dir: str | Path, threads: int, dtype: str = "q8", timeout_s: f
     BertdistilError when the page reports an error or is not ready within ``timeout_s`` seconds."""
     server = start_server(web_dir)
     profile = Path(tempfile.mkdtemp(prefix="bertdistil-chromium-"))      # removed when the page closes
+    driver = None
     try:
         driver = _driver(profile)
-    except BaseException:
-        server.shutdown()
-        shutil.rmtree(profile, ignore_errors=True)
-        raise
-    try:
         driver.get(f"http://127.0.0.1:{server.server_address[1]}/?threads={threads}&dtype={dtype}")
         deadline = time.monotonic() + timeout_s
         while (state := driver.execute_script("return window.bertdistil ?? null")) is None:
@@ -81,7 +77,8 @@ def open_page(web_dir: str | Path, threads: int, dtype: str = "q8", timeout_s: f
         driver.set_script_timeout(120)
         yield driver, state["info"]
     finally:
-        driver.quit()
+        if driver is not None:
+            driver.quit()
         server.shutdown()
         shutil.rmtree(profile, ignore_errors=True)
 

@@ -152,17 +152,16 @@ def cv_probe_score(embed: Callable, examples: list[tuple], folds: int = 10, seed
     return {"accuracy": float(np.mean(accs)), "accuracy_folds": accs, "C": cs, "examples": len(examples)}
 
 
-def _sts_sets(root: Path, folder: Path | None) -> dict[str, list[tuple]]:
+def _sts_sets(tasks: dict, folder: Path | None) -> dict[str, list[tuple]]:
     sets = {name: sts_pairs(folder, name) for name in STS_YEARS} if folder else {}
     if folder:
         sets["SICK-R"] = sick_pairs(folder)
-    tasks = builtin_tasks(root)
     if tasks["STS-B"].files.get("dev"):
         sets["STS-B"] = [(a, b, float(y)) for a, b, y in load_examples(tasks["STS-B"], "dev")]
     return sets
 
 
-def _probe_sets(root: Path, folder: Path | None, caps: tuple[int, int], seed: int) -> dict[str, tuple]:
+def _probe_sets(tasks: dict, folder: Path | None, caps: tuple[int, int], seed: int) -> dict[str, tuple]:
     """{probe: (train, test)} with test None for the cross-validated sets; examples (a, b | None, label);
     ``caps`` (train, test) > 0: seeded samples of each training split (of the whole set for the cross-validated
     ones) and of each test split."""
@@ -173,7 +172,6 @@ def _probe_sets(root: Path, folder: Path | None, caps: tuple[int, int], seed: in
             sets[name] = (subsample([(t, None, y) for t, y in class_sentences(folder, name)], cap, seed), None)
         sets["TREC"] = (subsample([(t, None, y) for t, y in trec_split(folder, "train")], cap, seed),
                         subsample([(t, None, y) for t, y in trec_split(folder, "test")], test_cap, seed))
-    tasks = builtin_tasks(root)
     for name in GLUE_PROBES:
         if tasks[name].files.get("train") and tasks[name].files.get("dev"):
             spec = tasks[name]
@@ -196,8 +194,9 @@ def sentence_suite(model_dir: str | Path, root: Path, cfg: SentenceEvalConfig | 
     folder = senteval_dir(root)
     embed = _Embedder(sentence_encoder(model_dir, device), opts.batch_size)
     out: dict = {"options": {**asdict(opts), "seed": seed}}
-    sts = _sts_sets(root, folder) if opts.sts else {}
-    probes = _probe_sets(root, folder, (opts.max_train_examples, opts.max_eval_examples), seed) if opts.probes else {}
+    tasks = builtin_tasks(root)                  # the data root's GLUE folders, searched once
+    sts = _sts_sets(tasks, folder) if opts.sts else {}
+    probes = _probe_sets(tasks, folder, (opts.max_train_examples, opts.max_eval_examples), seed) if opts.probes else {}
     bar = tqdm(total=len(sts) + len(probes), desc=f"sentence-eval {Path(model_dir).name}", unit=" sets",
                leave=False, disable=not progress)
     if opts.sts:

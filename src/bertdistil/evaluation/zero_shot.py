@@ -25,5 +25,4 @@ def embed(model_dir: str | Path, texts: list[str], batch_size: int = 128,
 def sts_zero_shot(model_dir: str | Path, pairs: list[tuple], device: torch.device | str = "cpu") -> dict:
     """{spearman, pearson} in % of cos(embed(a), embed(b)) against the gold scores of (a, b, score) ``pairs``
     (STS-B dev: 1,500 pairs), and the number of pairs."""
-    encode = sentence_encoder(model_dir, str(device))
-    return sts_score(lambda texts: encode(texts), pairs)
+    return sts_score(sentence_encoder(model_dir, str(device)), pairs)
