@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BertdistilError
-from .precision import PRECISIONS, native_bf16, resolve_precision
+from .precision import PRECISIONS, device_kind, native_bf16, resolve_precision
 
 PRESET_DIR = Path(__file__).parent / "presets"
 
@@ -183,7 +183,7 @@ class Config:
     fold_token_type: bool = True
     seed: int = 56
     distill_seed: int | None = None     # distillation + controls (order, masks, dropout); None = seed (teacher: seed)
-    precision: str = "auto"             # auto (bf16 where the CPU/GPU computes it natively, else fp32) | bf16 | fp32
+    precision: str = "auto"             # auto (bf16 where native, else fp16 on CUDA, else fp32) | bf16 | fp16 | fp32
     cpu_kernels: bool = True            # CPU pre-training: faster dropout + attention (cpu_kernels.py); false = stock
     bf16_teacher: bool = True           # with bf16: the frozen teacher held in bf16 (models.bf16_inference_copy)
     threads: int = 0                    # > 0: torch threads; 0 = the CLI uses all cores, the API leaves them
@@ -221,9 +221,16 @@ class Config:
         (precision.resolve_precision)."""
         return resolve_precision(self.precision, self.device) == "bf16"
 
+    @property
+    def fp16(self) -> bool:
+        """True when training runs under fp16 autocast with loss scaling (inference then runs in fp32):
+        ``precision`` resolved on ``device``."""
+        return resolve_precision(self.precision, self.device) == "fp16"
+
     def to_dict(self) -> dict:
-        """The settings, plus ``bf16``: the precision as resolved on this machine (what the run used)."""
-        return {**dataclasses.asdict(self), "bf16": self.bf16}
+        """The settings, plus ``bf16`` and ``fp16``: the precision as resolved on this machine (what the run
+        used)."""
+        return {**dataclasses.asdict(self), "bf16": self.bf16, "fp16": self.fp16}
 
 
 OPTIONAL_SECTIONS = {"sentence_eval": SentenceEvalConfig, "finetune": FinetuneConfig, "bench": BenchConfig,
@@ -340,7 +347,11 @@ def check_config(cfg: Config) -> None:
         raise BertdistilError(f"precision must be {', '.join(PRECISIONS)}, got {cfg.precision!r}")
     if cfg.precision == "bf16" and not native_bf16(cfg.device):
         print("bertdistil: note: precision=bf16 on hardware without native bf16 (AVX512-BF16/AMX, or a bf16 GPU) is "
-              "emulated and far slower than fp32: precision=auto picks fp32 here", file=sys.stderr)
+              f"emulated and far slower: precision=auto picks {resolve_precision('auto', cfg.device)} here",
+              file=sys.stderr)
+    if cfg.precision == "fp16" and device_kind(cfg.device) == "cpu":
+        print("bertdistil: note: precision=fp16 on a CPU is emulated and far slower than fp32 (fine-tuning stays "
+              "fp32 there): precision=auto picks " + resolve_precision("auto", cfg.device) + " here", file=sys.stderr)
     if cfg.token_dtype not in ("auto", "uint16", "uint32"):
         raise BertdistilError("token_dtype must be auto, uint16 or uint32")
     if cfg.finetune is not None and not 0 <= cfg.finetune.heldout_prop < 1:

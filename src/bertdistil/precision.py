@@ -1,17 +1,21 @@
 """Which floating-point precision training and inference run in.
 
-``precision: auto`` picks bf16 autocast only where the hardware computes bf16 natively — a CPU with
-AVX512-BF16 or AMX tiles (Intel Cooper Lake / Sapphire Rapids and later, AMD Zen 4 and later), or a CUDA
-GPU that supports bf16 (Ampere and later) — and fp32 everywhere else. On a CPU without those units
-PyTorch emulates bf16 through fp32 conversions, which makes a training step one to two orders of
-magnitude slower than plain fp32, so bf16 there is only used when asked for (``precision: bf16``).
-Weights stay fp32 in every mode (mixed precision, Micikevicius et al. 2018).
+``precision: auto`` picks, in this order:
+  bf16  where the hardware computes bf16 natively — a CPU with AVX512-BF16 or AMX tiles (Intel Cooper Lake /
+        Sapphire Rapids and later, AMD Zen 4 and later), or a CUDA GPU that supports bf16 (Ampere and later);
+  fp16  on any other CUDA GPU (T4, V100, …): fp16 autocast with dynamic loss scaling (``torch.amp.GradScaler``:
+        a step whose scaled gradients overflow is skipped and the scale lowered);
+  fp32  everywhere else.
+On a CPU without bf16 units PyTorch emulates bf16 (and fp16) through fp32 conversions, which makes a training
+step one to two orders of magnitude slower than plain fp32, so those modes are used there only when asked for
+(``precision: bf16`` / ``fp16``). Weights stay fp32 in every mode (mixed precision, Micikevicius et al. 2018);
+with fp16, inference (evaluation, scoring) runs in fp32.
 """
 from __future__ import annotations
 
 import torch
 
-PRECISIONS = ("auto", "bf16", "fp32")
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 
 
 def native_cpu_bf16() -> bool:
@@ -35,10 +39,18 @@ def native_bf16(device: str = "auto") -> bool:
 
 
 def resolve_precision(precision: str = "auto", device: str = "auto") -> str:
-    """``bf16`` or ``fp32`` for a ``precision`` setting on ``device``: ``auto`` → bf16 where native, else
-    fp32; an explicit choice is kept. ValueError for a name outside PRECISIONS."""
+    """``bf16``, ``fp16`` or ``fp32`` for a ``precision`` setting on ``device``: ``auto`` → bf16 where native,
+    else fp16 on a CUDA GPU, else fp32 (module docstring); an explicit choice is kept. ValueError for a name
+    outside PRECISIONS."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if precision != "auto":
         return precision
-    return "bf16" if native_bf16(device) else "fp32"
+    if native_bf16(device):
+        return "bf16"
+    return "fp16" if device_kind(device) == "cuda" and torch.cuda.is_available() else "fp32"
+
+
+def autocast_dtype(precision: str) -> torch.dtype | None:
+    """The autocast dtype of a resolved precision: torch.bfloat16, torch.float16, or None for fp32."""
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)

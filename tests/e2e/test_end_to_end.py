@@ -77,6 +77,11 @@ def test_smoke_on_shipped_teacher(tmp_path, capfd):
     assert set(zs) == {"teacher", "truncated", "mlm_only", "student"}
     assert zs["teacher"]["spearman"] > 50 and zs["teacher"]["pairs"] == 48
     assert "student" in res["imdb"] and "f1" in res["squad"]["results"]["student_d"]
+    # every fine-tuning is a Trainer run with its TensorBoard events in the run folder
+    events = {p.parent.name for p in (out / "downstream").rglob("events.out.tfevents.*")}
+    assert {"seed1.tensorboard"} == events
+    assert len(list((out / "downstream").rglob("SST-2/student_d/seed1.tensorboard/events.out.tfevents.*"))) == 1
+    assert list((out / "downstream").rglob("SQuAD/student/seed1.tensorboard/events.out.tfevents.*"))
     # the sentence-encoder suite: every pre-trained model, every STS set and probe, at smoke size
     se = res["sentence_eval"]
     assert set(se) == {"teacher", "truncated", "student", "mlm_only", "hidden_only"}

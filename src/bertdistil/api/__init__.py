@@ -31,4 +31,11 @@ from .reports import curve, regenerate_report
 __all__ = ["load_config", "prepare_corpus", "prepare_teacher", "build_student", "distill", "evaluate_mlm",
            "mlm_baseline", "fill_mask", "reproduce", "finetune", "evaluate", "predict", "evaluate_downstream",
            "ablate", "zero_shot", "sentence_eval", "bench", "bench_train", "compress", "export", "serve", "bench_web",
-           "curve", "regenerate_report"]
+           "curve", "regenerate_report", "DistillationTrainer"]
+
+
+def __getattr__(name: str):
+    if name == "DistillationTrainer":           # imports transformers' Trainer: only when asked for
+        from ..downstream.trainer import DistillationTrainer
+        return DistillationTrainer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

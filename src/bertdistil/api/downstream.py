@@ -27,9 +27,11 @@ def finetune(model: str | Path, task: str, out: str | Path, cfg: Config | None =
              teacher_model: str | Path | None = None, progress: bool = True, force: bool = False, **data) -> dict:
     """Fine-tune a model directory on a built-in task (GLUE name or IMDb, from the data root) or your own files,
     and save it to ``out`` with its label names, task record and model card. ``data`` are the fields of
-    ``TaskData``: ``train=``/``dev=`` files (TSV, CSV, JSONL, .parquet, save_to_disk folders), ``regression=``,
-    and ``max_train_examples=`` / ``max_eval_examples=`` (> 0: seeded samples; default the whole splits; the
-    preset's protocol caps are ``reproduce``'s). ``teacher_model`` (a model fine-tuned on the task) turns on
+    ``TaskData``: ``train=``/``dev=`` files (TSV, CSV, JSONL, .parquet, save_to_disk folders) or
+    ``datasets.Dataset`` / ``DatasetDict`` objects, ``text_column=`` / ``text_pair_column=`` / ``label_column=``
+    (default: found by name), ``regression=``, and ``max_train_examples=`` / ``max_eval_examples=`` (> 0:
+    seeded samples; default the whole splits; the preset's protocol caps are ``reproduce``'s). Label names come
+    from a ``ClassLabel`` feature when there is one. ``teacher_model`` (a model fine-tuned on the task) turns on
     task distillation ("DistilBERT (D)"). ``out`` may only be new, empty or an earlier fine-tuned model
     (``force``: replace any folder). Returns {task, accuracy / f1 / mcc / pearson / spearman (percent),
     train_examples, dev_examples, …} on the dev split. TypeError for an unknown keyword; BertdistilError for

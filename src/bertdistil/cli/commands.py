@@ -83,7 +83,9 @@ def downstream(args, cfg) -> int:
 
 def _task_data(args) -> dict:
     return {"train": args.train, "dev": args.dev, "regression": args.regression,
-            "max_train_examples": args.max_train_examples, "max_eval_examples": args.max_eval_examples}
+            "max_train_examples": args.max_train_examples, "max_eval_examples": args.max_eval_examples,
+            "text_column": args.text_column, "text_pair_column": args.text_pair_column,
+            "label_column": args.label_column}
 
 
 def finetune(args, cfg) -> int:

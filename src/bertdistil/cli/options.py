@@ -94,6 +94,12 @@ def _user_files(p):
     p.add_argument("--train", help="your train file: TSV with header, CSV, JSONL, .parquet or a save_to_disk folder")
     p.add_argument("--dev", help="your dev file (same formats)")
     p.add_argument("--regression", action="store_true", help="your task is a regression (scores)")
+    p.add_argument("--text-column", metavar="NAME", help="the text column of your files (default: sentence1, "
+                   "question, #1 String, premise, sentence or text, whichever is there)")
+    p.add_argument("--text-pair-column", metavar="NAME", help="the second text of a sentence-pair task (default: "
+                   "sentence2, #2 String or hypothesis when there, and no pair when --text-column is given)")
+    p.add_argument("--label-column", metavar="NAME", help="the label or score column (default: label, score or "
+                   "Quality; in a two-column file, the column that is not the text)")
 
 
 def _caps(p):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import BertdistilError
 from .benchmark_root import task_files
 from .documents import is_arrow_source
-from .rows import rows
+from .rows import dataset_rows, rows
 
 TASK_FILE = "bertdistil_task.json"        # written into every model directory fine-tuned by bertdistil
 
@@ -53,7 +53,7 @@ class TaskSpec:
         return self.label_names or self.labels
 
     def to_json(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k not in ("files", "searched")}
+        return {k: v for k, v in asdict(replace(self, files={}, searched=())).items() if k not in ("files", "searched")}
 
     def missing(self, split: str) -> str:
         """Why ``split`` is not available, naming the folders searched and the fix (one line, no 'error:')."""
@@ -149,23 +149,38 @@ def _label(spec: TaskSpec, raw, where: str) -> int | float:
                           + (f" (or {spec.label_names})" if spec.label_names else ""))
 
 
-def load_split(spec: TaskSpec, paths: Path | list[Path], labelled: bool = True) -> list[tuple]:
-    """Read one split from TSV/CSV/JSONL files, hub parquet files or save_to_disk folders.
+def is_dataset(source) -> bool:
+    """True for an in-memory ``datasets.Dataset`` (a split given to the Python API instead of a file)."""
+    return type(source).__name__ == "Dataset" and hasattr(source, "column_names")
+
+
+def _split_rows(spec: TaskSpec, source, labelled: bool):
+    """(where, row) pairs and the (text_a, text_b, label) columns of one file, folder or ``datasets.Dataset``."""
+    if is_dataset(source):
+        return dataset_rows(Path("datasets.Dataset"), source), spec.hub_columns or (spec.text_a, spec.text_b,
+                                                                                     spec.label)
+    p = Path(source)
+    if not p.exists():
+        raise BertdistilError(f"{spec.name} data file {p} not found: pass an existing TSV/CSV/JSONL/.parquet "
+                              "file or a datasets save_to_disk folder")
+    if is_arrow_source(p):
+        return rows(p, True), spec.hub_columns or (spec.text_a, spec.text_b, spec.label)
+    a_col = spec.text_a if labelled or spec.test_text_a is None else spec.test_text_a
+    b_col = spec.text_b if labelled or spec.test_text_b is None else spec.test_text_b
+    return rows(p, spec.header or not labelled), (a_col, b_col, spec.label)
+
+
+def load_split(spec: TaskSpec, paths, labelled: bool = True) -> list[tuple]:
+    """Read one split from TSV/CSV/JSONL files, hub parquet files, save_to_disk folders or ``datasets.Dataset``
+    objects (``paths``: one source or a list).
 
     Returns [(text_a, text_b | None, label | None)]: labels are class indices (hub order) or floats for
-    regression. ``labelled=False`` reads test files (labels not read)."""
+    regression. ``labelled=False`` reads test files (labels not read). BertdistilError for a missing file, a
+    missing column or a bad label (naming the file and row)."""
     out = []
-    for p in map(Path, paths if isinstance(paths, list) else [paths]):
-        if not p.exists():
-            raise BertdistilError(f"{spec.name} data file {p} not found: pass an existing TSV/CSV/JSONL/.parquet "
-                                  "file or a datasets save_to_disk folder")
-        if is_arrow_source(p):
-            a_col, b_col, y_col = spec.hub_columns or (spec.text_a, spec.text_b, spec.label)
-        else:
-            a_col = spec.text_a if labelled or spec.test_text_a is None else spec.test_text_a
-            b_col = spec.text_b if labelled or spec.test_text_b is None else spec.test_text_b
-            y_col = spec.label
-        for where, row in rows(p, spec.header or not labelled):
+    for source in paths if isinstance(paths, list) else [paths]:
+        split_rows, (a_col, b_col, y_col) = _split_rows(spec, source, labelled)
+        for where, row in split_rows:
             a = _get(row, a_col, where)
             b = _get(row, b_col, where) if b_col is not None else None
             out.append((a, b, _label(spec, _get(row, y_col, where), where) if labelled else None))

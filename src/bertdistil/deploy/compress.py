@@ -28,7 +28,8 @@ import torch
 from torch import nn
 
 from ..atomic import building_dir, save_model_dir, save_torch, write_json
-from ..downstream.finetune import FitOptions, predict_outputs, to_predictions, tokenize_examples, train_classifier
+from ..downstream.finetune import predict_outputs, to_predictions, tokenize_examples, train_classifier
+from ..downstream.trainer import FitOptions
 from ..errors import BertdistilError
 from ..evaluation.metrics import task_metrics
 from ..models.cards import finetuned_card

@@ -1,12 +1,13 @@
 """Fine-tuning and scoring on downstream tasks: the GLUE / IMDb protocol over seeds with its controls and zero-shot
-STS-B, the classifier training loop with task distillation, SQuAD, and one model on one task (finetune, evaluate,
-predict).
+STS-B, fine-tuning on transformers' Trainer with task distillation (DistillationTrainer), SQuAD, and one model
+on one task (finetune, evaluate, predict).
 
 The names below are imported from their modules on first use, so importing the package is cheap.
 """
 _EXPORTS = {
     "tokenize_examples": "finetune", "predict_outputs": "finetune", "to_predictions": "finetune",
-    "score": "finetune", "FitOptions": "finetune", "train_classifier": "finetune", "MODELS": "protocol",
+    "score": "finetune", "FitOptions": "trainer", "DistillationTrainer": "trainer",
+    "training_arguments": "trainer", "fit": "trainer", "train_classifier": "finetune", "MODELS": "protocol",
     "MAJORITY": "protocol", "COMPARISONS": "protocol", "MACRO_METRIC_NOTE": "protocol", "model_dirs": "protocol",
     "protocol_dir": "protocol", "task_data": "protocol", "majority_baseline": "protocol",
     "NOT_IN_PRESET": "protocol", "unavailable": "protocol", "run_task": "protocol", "glue_scores": "protocol",

@@ -28,8 +28,9 @@ from ..evaluation.metrics import task_metrics
 from ..evaluation.seedstats import compare, macro_per_seed, retention, summary
 from ..evaluation.zero_shot import sts_zero_shot
 from ..runfolder.layout import RunLayout, cached_json
-from .finetune import FitOptions, predict_outputs, tokenize_examples, train_classifier
+from .finetune import predict_outputs, tokenize_examples, train_classifier
 from .squad import article_split, finetune_squad, flatten, load_squad, span_logits
+from .trainer import FitOptions
 
 MODELS = ("teacher", "teacher_original", "truncated", "mlm_only", "student", "student_d")   # teacher first
 MAJORITY = "majority"          # the majority-class baseline row (train's most frequent class; regression: its mean)
@@ -95,7 +96,7 @@ def _seed_result(spec, name, src, data, fc, cfg, seed, out, order, progress, dev
 
     def compute() -> dict:
         t_out = np.load(t_file) if name == "student_d" else None
-        opts = FitOptions(seed, cfg.bf16, progress, device, name)
+        opts = FitOptions.of(cfg, seed, progress, device, name, f.with_suffix(".tensorboard"))
         res, model, tok = train_classifier(src, spec, train_ex, dev_ex, fc, opts, t_out, held_ex)
         if keeps_outputs:
             t_file.parent.mkdir(parents=True, exist_ok=True)
@@ -224,8 +225,8 @@ def _squad_seed(name, src, train_ex, eval_ex, fc, cfg, seed, out, progress, devi
     if name == "student_d":
         z = np.load(t_file)
         t_logits = (z["start"], z["end"])
-    res, model, feats = finetune_squad(src, train_ex, eval_ex, fc, FitOptions(seed, cfg.bf16, progress, device, name),
-                                       t_logits)
+    opts = FitOptions.of(cfg, seed, progress, device, name, out / name / f"seed{seed}.tensorboard")
+    res, model, feats = finetune_squad(src, train_ex, eval_ex, fc, opts, t_logits)
     if name == "teacher":
         s, e = span_logits(model, feats, bf16=cfg.bf16)
         t_file.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,8 @@
 """``bertdistil finetune / evaluate / predict``: one model, one task, from the command line."""
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 from ..atomic import save_model_dir, write_json
@@ -14,16 +16,17 @@ from ..errors import BertdistilError
 from ..models.cards import finetuned_card, teacher_id
 from ..models.loading import check_model_dir, load_classifier, resolve_device
 from ..runfolder.ownership import writing
-from .finetune import FitOptions, predict_outputs, score, to_predictions, tokenize_examples, train_classifier
+from .finetune import predict_outputs, score, to_predictions, tokenize_examples, train_classifier
+from .trainer import FitOptions
 
 
 def finetune_model(model_dir: Path, data: TaskData, out: Path, cfg, seed: int = 1,
                    teacher_model: str | Path | None = None, progress: bool = True, force: bool = False) -> dict:
-    """Fine-tune ``model_dir`` on the task of ``data`` and save it to ``out`` with its label names, task record
-    and eval_results.json; returns {task, dev metrics (percent), train_examples, dev_examples, …}. The whole
-    train and dev splits are used unless ``data``'s caps ask for seeded samples;
-    what was used is printed to stderr (the preset's ``finetune`` caps are ``reproduce``'s protocol, not
-    applied here).
+    """Fine-tune ``model_dir`` on the task of ``data`` and save it to ``out`` with its label names, task record,
+    eval_results.json and the TensorBoard events of the run (OUT/tensorboard/); returns {task, dev metrics
+    (percent), train_examples, dev_examples, …}. The whole train and dev splits are used unless ``data``'s caps
+    ask for seeded samples; what was used is printed to stderr (the preset's ``finetune`` caps are
+    ``reproduce``'s protocol, not applied here).
     ``teacher_model`` (a fine-tuned classifier) adds the task-distillation loss. ``out`` is locked while this
     runs and may only be new, empty or an earlier ``finetune`` output (``force``: replace any folder).
     BertdistilError without a finetune section, for a refused ``out`` or an unusable input."""
@@ -38,10 +41,12 @@ def finetune_model(model_dir: Path, data: TaskData, out: Path, cfg, seed: int = 
         if teacher_model:
             teacher, t_tok = load_classifier(check_model_dir(teacher_model, "teacher model"), device)
             t_out = predict_outputs(teacher, t_tok, tokenize_examples(t_tok, train_ex, fc.max_seq_len), bf16=cfg.bf16)
-        opts = FitOptions(seed, cfg.bf16, progress, device)
-        res, model, tok = train_classifier(model_dir, spec, train_ex, dev_ex, fc, opts, t_out)
-        model.config.finetuning_task = spec.name
-        save_model_dir(model.cpu(), tok, out)
+        with tempfile.TemporaryDirectory(prefix=".tensorboard-", dir=Path(out).parent) as logs:
+            opts = FitOptions.of(cfg, seed, progress, device, log_dir=Path(logs) / "tensorboard")
+            res, model, tok = train_classifier(model_dir, spec, train_ex, dev_ex, fc, opts, t_out)
+            model.config.finetuning_task = spec.name
+            save_model_dir(model.cpu(), tok, out)               # replaces the folder: the events go in after
+            shutil.copytree(opts.log_dir, Path(out) / "tensorboard")
         save_task(spec, out)
         res = {"task": spec.name, **res}
         write_json(res, out / "eval_results.json")

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import gzip
 import json
-import math
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
-from transformers import AutoModelForQuestionAnswering, get_linear_schedule_with_warmup
+from transformers import AutoModelForQuestionAnswering, default_data_collator, set_seed
 
 from ..config import FinetuneConfig
 from ..data.documents import is_arrow_source
@@ -29,9 +27,7 @@ from ..data.tasks import subsample
 from ..errors import BertdistilError
 from ..evaluation.metrics import squad_scores
 from ..models.loading import load_tokenizer
-from ..training.losses import span_loss
-from ..training.optim import make_optimizer, optimizer_step
-from .finetune import FitOptions
+from .trainer import FitOptions, fit
 
 
 def load_squad(paths: list[Path]) -> list[dict]:
@@ -161,47 +157,40 @@ def best_spans(examples: list[dict], feats: dict, start: np.ndarray, end: np.nda
     return {ex["id"]: best.get(i, (0.0, ""))[1] for i, ex in enumerate(examples)}
 
 
+def _span_rows(feats: dict, teacher_logits: tuple[np.ndarray, np.ndarray] | None) -> list[dict]:
+    """Trainer rows of the train features: model inputs, answer positions and, for task distillation, the
+    teacher's start and end logits."""
+    keys = [k for k in ("input_ids", "attention_mask", "token_type_ids", "start_positions", "end_positions")
+            if k in feats]
+    rows = [{k: feats[k][i] for k in keys} for i in range(len(feats["input_ids"]))]
+    if teacher_logits is not None:
+        for r, s, e in zip(rows, *(torch.from_numpy(x.astype(np.float32)) for x in teacher_logits)):
+            r["teacher_start_logits"], r["teacher_end_logits"] = s, e
+    return rows
+
+
 def finetune_squad(model_dir: Path, train_ex: list[dict], eval_ex: list[dict], cfg: FinetuneConfig,
                    opts: FitOptions | None = None,
                    teacher_logits: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[dict, object, dict]:
-    """Fine-tune a span-extraction head, run as ``opts`` says (finetune.FitOptions); ``teacher_logits``: the
-    (start, end) logits of a teacher fine-tuned on SQuAD over the train features → task distillation. Returns
-    (result {exact_match, f1, ...}, model, train features)."""
+    """Fine-tune a span-extraction head with transformers' Trainer (trainer.DistillationTrainer), run as ``opts``
+    says; ``teacher_logits``: the (start, end) logits (F, L) of a teacher fine-tuned on SQuAD over the train
+    features → task distillation. Returns (result {exact_match, f1, ...}, model, train features)."""
     opts = opts or FitOptions()
-    seed, bf16, progress, device, name = opts.seed, opts.bf16, opts.progress, opts.device, opts.name
-    torch.manual_seed(seed)
-    device = torch.device(device)
+    set_seed(opts.seed)
     tok = load_tokenizer(model_dir)
-    model = AutoModelForQuestionAnswering.from_pretrained(str(model_dir), local_files_only=True).to(device)
+    model = AutoModelForQuestionAnswering.from_pretrained(str(model_dir), local_files_only=True)
     tr = featurize(tok, train_ex, cfg.squad_max_seq_len, cfg.squad_doc_stride, train=True)
-    n = len(tr["input_ids"])
-    steps_per_epoch = math.ceil(n / cfg.batch_size)
-    total = max(1, math.ceil(cfg.epochs * steps_per_epoch))
-    optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay, cfg.adam_betas, cfg.adam_epsilon)
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_prop * total), total)
-    g = torch.Generator().manual_seed(seed)
-    order = torch.randperm(n, generator=g)
-    model.train()
+    kwargs = {"model": model, "processing_class": tok, "data_collator": default_data_collator,
+              "train_dataset": _span_rows(tr, teacher_logits)}
     t0 = time.perf_counter()
-    desc = f"SQuAD {name or Path(model_dir).name} seed {seed}"
-    for step in tqdm(range(total), desc=desc, leave=False, disable=not progress):
-        j = step % steps_per_epoch
-        if j == 0 and step:
-            order = torch.randperm(n, generator=g)
-        idx = order[j * cfg.batch_size:(j + 1) * cfg.batch_size]
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            out = model(**_inputs(tr, idx, device))
-        ts = te = None
-        if teacher_logits is not None:
-            ts, te = (torch.from_numpy(x[idx.numpy()]).to(device) for x in teacher_logits)
-        loss = span_loss(out.start_logits, out.end_logits, tr["start_positions"][idx].to(device),
-                         tr["end_positions"][idx].to(device), ts, te, cfg.task_alpha, cfg.task_temperature)
-        loss.backward()
-        optimizer_step(model, optimizer, scheduler, max_grad_norm=cfg.max_grad_norm)
+    trainer = fit(kwargs, cfg, opts, f"SQuAD {opts.name or Path(model_dir).name} seed {opts.seed}",
+                  group_by_length=False)                       # windows are padded to max_seq_len
     train_s = time.perf_counter() - t0
+    model = trainer.model
     ev = featurize(tok, eval_ex, cfg.squad_max_seq_len, cfg.squad_doc_stride, train=False)
-    preds = best_spans(eval_ex, ev, *span_logits(model, ev, bf16=bf16))
+    preds = best_spans(eval_ex, ev, *span_logits(model, ev, bf16=opts.bf16))
     scores = squad_scores(preds, {e["id"]: e["answers"] for e in eval_ex})
-    return ({**scores, "train_questions": len(train_ex), "eval_questions": len(eval_ex), "train_features": n,
-             "steps": total, "epochs": cfg.epochs, "lr": cfg.lr, "seed": seed, "train_s": round(train_s, 1),
+    return ({**scores, "train_questions": len(train_ex), "eval_questions": len(eval_ex),
+             "train_features": len(tr["input_ids"]), "steps": trainer.state.max_steps, "epochs": cfg.epochs,
+             "lr": cfg.lr, "seed": opts.seed, "train_s": round(train_s, 1),
              "task_distillation": teacher_logits is not None}, model, tr)

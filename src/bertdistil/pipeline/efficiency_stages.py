@@ -20,8 +20,9 @@ from ..data.tasks import builtin_tasks, load_examples, task_examples
 from ..data.user_task import TaskData
 from ..deploy.bench import bench_model, write_bench_texts
 from ..deploy.compress import VariantJob, compress
-from ..downstream.finetune import FitOptions, predict_outputs, tokenize_examples, train_classifier
+from ..downstream.finetune import predict_outputs, tokenize_examples, train_classifier
 from ..downstream.protocol import model_dirs, unavailable
+from ..downstream.trainer import FitOptions
 from ..models.cards import finetuned_card
 from ..models.loading import check_model_dir, load_classifier
 from ..report.efficiency_tables import compress_table
@@ -45,7 +46,7 @@ def bench_results(run: Path, cfg: Config, texts_file: Path, models: dict[str, Pa
 def _finetuned(src: Path, dst: Path, spec, train_ex, dev_ex, cfg: Config, teacher_out, progress, device) -> dict:
     def run() -> dict:
         res, model, tok = train_classifier(src, spec, train_ex, dev_ex, cfg.finetune,
-                                           FitOptions(cfg.finetune.seeds[0], cfg.bf16, progress, device), teacher_out)
+                                           FitOptions.of(cfg, cfg.finetune.seeds[0], progress, device), teacher_out)
         save_model_dir(model.cpu(), tok, dst)
         return res
     res = cached_json(dst.parent / f"{dst.name}.eval.json", run, also=dst / "config.json")

@@ -47,8 +47,8 @@ def train_stage(ctx: Context, name: str, init_dir: Path, teacher, loss: LossConf
     student = ctx.load(init_dir)
     hidden = ctx.load(ctx.original_teacher).eval() if loss.needs_teacher and loss.hidden_teacher == "original" else None
     cfg = ctx.cfg
-    opts = TrainOptions(loss, cfg.distill, seed=cfg.training_seed, bf16=cfg.bf16, bf16_teacher=cfg.bf16_teacher,
-                        cpu_kernels=cfg.cpu_kernels, desc=name, progress=ctx.progress,
+    opts = TrainOptions(loss, cfg.distill, seed=cfg.training_seed, bf16=cfg.bf16, fp16=cfg.fp16,
+                        bf16_teacher=cfg.bf16_teacher, cpu_kernels=cfg.cpu_kernels, desc=name, progress=ctx.progress,
                         eval_fn=lambda m: ctx.evaluate(m, quick=True), final_dir=final_dir)
     summary = train(student, teacher if loss.needs_teacher else None, ctx.tokenizer, ctx.dataset, ctx.masker, run_dir,
                     opts, hidden_teacher=hidden)

@@ -4,7 +4,8 @@ validation, ``save_checkpoint``) → ``finish``; ``train`` runs them in that ord
 the same ``train_step``.
 
 AdamW (β = (0.9, 0.98), eps 1e-6, no decay on bias/LayerNorm), linear warm-up then linear decay,
-gradient clipping, gradient accumulation, bf16 autocast (CPU or CUDA) with fp32 master weights.
+gradient clipping, gradient accumulation, bf16 autocast (CPU or CUDA) or fp16 autocast with dynamic loss
+scaling, always with fp32 master weights.
 Checkpoints (model, optimizer, scheduler, RNG states, data position, token count) are written atomically
 every ``checkpoint_every`` steps; the previous one is kept, and a checkpoint that fails to load falls back
 to it. A step whose gradient norm is not finite is skipped (no update); ``max_nonfinite_steps`` of them in a
@@ -45,7 +46,8 @@ CHECKPOINT_KEYS = {"model", "optimizer", "scheduler", "sampler", "step", "tokens
 class TrainOptions:
     """What one training run optimises and how it executes (litgpt's ``TrainArgs``): the loss weights, the
     optimisation schedule, the seed of weights, batch order and masks; ``bf16`` autocast with fp32 master
-    weights (``bf16_teacher``: the teacher as a bf16 inference copy; the caller's model is untouched);
+    weights (``bf16_teacher``: the teacher as a bf16 inference copy; the caller's model is untouched), or
+    ``fp16`` autocast with dynamic loss scaling (``torch.amp.GradScaler``; at most one of the two);
     ``cpu_kernels``: on the CPU, train with ``cpu_kernels.use_cpu_kernels`` (faster dropout and attention,
     the saved model is a stock one); ``resume`` from OUT's checkpoint; ``desc`` names the progress bar and
     log; ``eval_fn(model) -> dict`` runs every ``optim.eval_every`` steps; ``final_dir``: where the trained
@@ -57,6 +59,7 @@ class TrainOptions:
     bf16_teacher: bool = True
     cpu_kernels: bool = True
     resume: bool = True
+    fp16: bool = False
     desc: str = "distil"
     progress: bool = True
     eval_fn: Callable | None = None
@@ -91,6 +94,14 @@ class Run:
     next_batch: Callable | None = None      # () -> (ids, att, mask seed); default: the sampler's next batch
     hidden_teacher: torch.nn.Module | None = None   # targets of the hidden-state terms; None = teacher
     log_window: dict | None = None          # the checkpoint's partial log record (TrainLogger.window), on resume
+    scaler: torch.amp.GradScaler | None = None   # fp16 loss scaling
+    overflow_steps: int = 0                 # fp16 steps skipped because the scaled gradients overflowed
+
+    @property
+    def autocast(self):
+        """The autocast context of a forward pass: bf16, fp16 or none (fp32)."""
+        dtype = torch.bfloat16 if self.bf16 else torch.float16 if self.scaler is not None else None
+        return torch.autocast(self.device.type, dtype=dtype) if dtype else contextlib.nullcontext()
 
     @property
     def device(self) -> torch.device:
@@ -110,6 +121,8 @@ def setup(student, teacher, pad_id: int, dataset: TokenDataset, masker: Masker, 
     hidden-state teacher (None = the teacher) in eval mode, as bf16 copies when training in bf16 with
     ``opts.bf16_teacher``."""
     loss_cfg, optim_cfg, seed, bf16, bf16_teacher = opts.loss, opts.optim, opts.seed, opts.bf16, opts.bf16_teacher
+    if bf16 and opts.fp16:
+        raise ValueError("TrainOptions: bf16 and fp16 are exclusive")
     rank, world = rank_world()
     torch.manual_seed(seed + rank)
     student.train()
@@ -131,18 +144,20 @@ def setup(student, teacher, pad_id: int, dataset: TokenDataset, masker: Masker, 
         fwd = torch.nn.parallel.DistributedDataParallel(
             fwd, device_ids=[device.index] if device.type == "cuda" else None,
             find_unused_parameters=not ({"ce", "mlm", "mse"} & weights_of(loss_cfg).keys()))
+    scaler = torch.amp.GradScaler(next(student.parameters()).device.type) if opts.fp16 else None
     return Run(student, teacher, fwd, optimizer, scheduler, sampler, dataset, masker, loss_cfg, optim_cfg, seed,
-               bf16, pad_id, total, rank, world, hidden_teacher=hidden_teacher)
+               bf16, pad_id, total, rank, world, hidden_teacher=hidden_teacher, scaler=scaler)
 
 
 def train_step(run: Run) -> dict:
     """One optimizer step over ``gradient_accumulation_steps`` micro-batches (mask redrawn per batch from its
     position, forward under autocast, backward, clip, AdamW, schedule). Returns {loss_sum, n_micro, terms
     (sums), tokens (non-pad, all ranks), targets (MLM targets, this rank), grad_norm, finite}; a non-finite
-    step updates nothing."""
+    step updates nothing. ``overflow``: an fp16 step skipped because its scaled gradients overflowed while its
+    loss was finite (the loss scaler's normal calibration, not counted as non-finite)."""
     accum = run.optim_cfg.gradient_accumulation_steps
     device = run.device
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if run.bf16 else contextlib.nullcontext()
+    autocast = run.autocast
     tokens, targets, loss_sum, terms_sum = 0, 0, 0.0, {}
     for i in range(accum):
         t0 = time.perf_counter()
@@ -157,7 +172,8 @@ def train_step(run: Run) -> dict:
             with autocast:
                 loss, terms = compute_losses(run.fwd, run.teacher, masked, att, labels, run.loss_cfg,
                                               run.hidden_teacher)
-            (loss / accum).backward()
+            scaled = loss / accum
+            (run.scaler.scale(scaled) if run.scaler is not None else scaled).backward()
         tokens += int(att.sum())
         targets += int((labels != -100).sum())
         loss_sum += float(loss.detach())
@@ -165,16 +181,18 @@ def train_step(run: Run) -> dict:
             terms_sum[k] = terms_sum.get(k, 0.0) + v
         run.seconds["compute"] += time.perf_counter() - t1
     t1 = time.perf_counter()
-    norm = optimizer_step(run.student, run.optimizer, run.scheduler, run.optim_cfg.max_grad_norm)
+    norm = optimizer_step(run.student, run.optimizer, run.scheduler, run.optim_cfg.max_grad_norm, run.scaler)
     run.seconds["compute"] += time.perf_counter() - t1
     finite = math.isfinite(norm)
+    overflow = not finite and run.scaler is not None and math.isfinite(loss_sum)
     tokens = int(all_reduce_sum([tokens])[0])
     if finite:
         run.step += 1
         run.tokens_seen += tokens
-    run.nonfinite = 0 if finite else run.nonfinite + 1
+    run.overflow_steps += overflow
+    run.nonfinite = 0 if finite or overflow else run.nonfinite + 1
     return {"loss_sum": loss_sum, "n_micro": accum, "terms": terms_sum, "tokens": tokens, "targets": targets,
-            "grad_norm": norm, "finite": finite}
+            "grad_norm": norm, "finite": finite, "overflow": overflow}
 
 
 def save_checkpoint(run: Run, out_dir: Path, wall_s: float, log_window: dict | None = None) -> None:
@@ -186,7 +204,10 @@ def save_checkpoint(run: Run, out_dir: Path, wall_s: float, log_window: dict | N
         state = {"model": run.student.state_dict(), "optimizer": run.optimizer.state_dict(),
                  "scheduler": run.scheduler.state_dict(), "sampler": run.sampler.state(),
                  "torch_rng": torch.get_rng_state(), "step": run.step, "world_size": run.world,
-                 "tokens_seen": run.tokens_seen, "wall_s": wall_s, "log_window": log_window or {}}
+                 "tokens_seen": run.tokens_seen, "wall_s": wall_s, "log_window": log_window or {},
+                 "overflow_steps": run.overflow_steps}
+        if run.scaler is not None:
+            state["scaler"] = run.scaler.state_dict()
         if latest.is_file():
             latest.replace(previous)
         save_torch(state, latest)
@@ -226,6 +247,9 @@ def load_checkpoint(run: Run, out_dir: Path) -> bool:
             torch.manual_seed(run.seed + run.rank + 7919 * ck["step"])
         run.step, run.tokens_seen, run.wall_before = ck["step"], ck["tokens_seen"], ck["wall_s"]
         run.log_window = ck.get("log_window") or None
+        run.overflow_steps = ck.get("overflow_steps", 0)
+        if run.scaler is not None and ck.get("scaler"):
+            run.scaler.load_state_dict(ck["scaler"])
         return True
     if found:
         raise BertdistilError(f"{out_dir}: no readable checkpoint ({', '.join(p.name for p in found)} unreadable): "
@@ -241,6 +265,8 @@ def fit(run: Run, out_dir: Path, logger: TrainLogger, eval_fn: Callable | None =
     t0 = time.perf_counter()
     while run.step < run.total:
         stats = train_step(run)
+        if stats["overflow"]:
+            continue
         if not stats["finite"]:
             _nonfinite(run, out_dir, stats)
             continue
@@ -290,6 +316,9 @@ def finish(run: Run, out_dir: Path, logger: TrainLogger, tokenizer, seconds: flo
                "final_loss": last["loss"], "loss_terms": last["terms"],
                "sequences_per_step": run.optim_cfg.batch_size * run.optim_cfg.gradient_accumulation_steps * run.world,
                "world_size": run.world, "seconds_by_phase": {k: round(v, 3) for k, v in run.seconds.items()}}
+    if run.scaler is not None:
+        summary |= {"precision": "fp16", "fp16_overflow_steps": run.overflow_steps,
+                    "fp16_final_loss_scale": float(run.scaler.get_scale())}
     write_json({**summary, "log": logger.log}, out_dir / "summary.json")
     for name in (CHECKPOINT, PREVIOUS):
         (out_dir / name).unlink(missing_ok=True)

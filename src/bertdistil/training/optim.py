@@ -1,4 +1,4 @@
-"""AdamW and one optimizer step, shared by distillation (train.py) and fine-tuning (finetuning.py, squad.py)."""
+"""AdamW and one optimizer step of the distillation loop (training/loop.py), with optional fp16 loss scaling."""
 from __future__ import annotations
 
 import math
@@ -20,12 +20,22 @@ def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float = 0.0,
     return torch.optim.AdamW(groups, lr=lr, betas=tuple(betas), eps=eps, fused=fused or None)
 
 
-def optimizer_step(model: torch.nn.Module, optimizer, scheduler, max_grad_norm: float) -> float:
+def optimizer_step(model: torch.nn.Module, optimizer, scheduler, max_grad_norm: float,
+                   scaler: torch.amp.GradScaler | None = None) -> float:
     """Clip the global gradient norm, step optimizer and learning-rate schedule, clear gradients. A non-finite
-    norm (NaN/inf gradients) skips the update and the schedule step. Returns the norm before clipping."""
+    norm (NaN/inf gradients) skips the update and the schedule step. With an fp16 loss ``scaler``
+    (``torch.amp.GradScaler``) the gradients are unscaled before clipping and the scale is updated after
+    every step (lowered after a skipped one). Returns the norm before clipping (unscaled)."""
+    if scaler is not None:
+        scaler.unscale_(optimizer)
     norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm))
     if math.isfinite(norm):
-        optimizer.step()
+        if scaler is not None:
+            scaler.step(optimizer)
+        else:
+            optimizer.step()
         scheduler.step()
+    if scaler is not None:
+        scaler.update()
     optimizer.zero_grad(set_to_none=True)
     return norm

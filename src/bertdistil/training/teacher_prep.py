@@ -71,7 +71,8 @@ def prepare_teacher_dir(src: Path, cfg: Config, tokenizer, dataset: TokenDataset
             mlm = LossConfig(alpha_ce=0, alpha_mlm=1, alpha_cos=0)
             if cfg.teacher_head_only:    # the encoder (and the decoder tied to its embeddings) stays as it was
                 model.base_model.requires_grad_(False)
-            opts = TrainOptions(mlm, cfg.teacher_prep, seed=cfg.seed, bf16=cfg.bf16, cpu_kernels=cfg.cpu_kernels,
+            opts = TrainOptions(mlm, cfg.teacher_prep, seed=cfg.seed, bf16=cfg.bf16, fp16=cfg.fp16,
+                                cpu_kernels=cfg.cpu_kernels,
                                 desc="prepare teacher (MLM)", progress=progress)
             masker = Masker.for_corpus(cfg.masking, tokenizer, dataset.counts)
             summary = train(model.to(device), None, tokenizer, dataset, masker, folder, opts)

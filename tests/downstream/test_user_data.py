@@ -1,0 +1,82 @@
+"""A user's own task data: datasets.Dataset / DatasetDict objects through the Python API, columns named on the
+command line (run_glue's --text-column / --label-column convention), one clear line when they cannot be told."""
+import json
+
+import pytest
+from datasets import ClassLabel, Dataset, DatasetDict
+
+import bertdistil
+from bertdistil.cli.parser import main
+from bertdistil.data.user_task import Columns, pick_columns
+from bertdistil.errors import BertdistilError
+
+WORDS = {0: ["dull", "boring", "awful", "flat"], 1: ["great", "lovely", "superb", "warm"]}
+
+
+def _texts(n, offset=0):
+    return [f"a {WORDS[(i + offset) % 2][i % 4]} film, number {i}" for i in range(n)], [(i + offset) % 2
+                                                                                       for i in range(n)]
+
+
+def _dataset(n, offset=0):
+    texts, ys = _texts(n, offset)
+    return Dataset.from_dict({"text": texts, "label": ys}).cast_column("label", ClassLabel(names=["neg", "pos"]))
+
+
+def test_finetune_takes_datasets_objects_and_their_class_names(tiny_bert_dir, tmp_path):
+    cfg = bertdistil.load_config("smoke")
+    out = tmp_path / "ft"
+    res = bertdistil.finetune(tiny_bert_dir, "mine", out, cfg, train=_dataset(40), dev=_dataset(16, 1),
+                              progress=False)
+    assert res["train_examples"] == 40 and res["dev_examples"] == 16 and 0 <= res["accuracy"] <= 100
+    assert json.loads((out / "config.json").read_text())["id2label"] == {"0": "neg", "1": "pos"}
+    assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+    record = json.loads((out / "bertdistil_task.json").read_text())
+    assert record["files"] == {"train": [], "dev": []} and record["label_names"] == ["neg", "pos"]
+    dd = DatasetDict({"train": _dataset(40), "validation": _dataset(16, 1)})
+    res_dd = bertdistil.finetune(tiny_bert_dir, "mine", tmp_path / "ft_dd", cfg, train=dd, dev=dd, progress=False)
+    assert res_dd["accuracy"] == res["accuracy"]               # the same splits, the same seed
+
+
+def test_finetune_refuses_a_datasetdict_without_the_split(tiny_bert_dir, tmp_path):
+    with pytest.raises(BertdistilError, match="no validation / dev / test split among \\['train'\\]"):
+        bertdistil.finetune(tiny_bert_dir, "mine", tmp_path / "o", bertdistil.load_config("smoke"),
+                            train=_dataset(8), dev=DatasetDict({"train": _dataset(8)}), progress=False)
+
+
+def _csv(path, n, offset=0):
+    texts, ys = _texts(n, offset)
+    path.write_text("review,sentiment\n" + "".join(f'"{t}",{"positive" if y else "negative"}\n'
+                                                  for t, y in zip(texts, ys)))
+    return path
+
+
+def test_csv_with_its_own_column_names(tiny_bert_dir, tmp_path, capsys):
+    train, dev = _csv(tmp_path / "train.csv", 40), _csv(tmp_path / "dev.csv", 16, 1)
+    base = ["finetune", "--preset", "smoke", "--quiet", "--model", str(tiny_bert_dir), "--task", "reviews",
+            "--train", str(train), "--dev", str(dev)]
+    assert main([*base, "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "review, sentiment" in err and "--text-column NAME" in err
+    assert main([*base, "--text-column", "review", "--label-column", "sentiment", "--out", str(tmp_path / "b")]) == 0
+    cfg = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert sorted(cfg["id2label"].values()) == ["negative", "positive"]
+    assert main([*base, "--text-column", "title", "--out", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no column 'title' (--text-column)" in err and "review, sentiment" in err
+
+
+@pytest.mark.parametrize("cols,given,expected", [
+    (["sentence1", "sentence2", "label", "idx"], None, ("sentence1", "sentence2", "label")),
+    (["question", "sentence", "label"], None, ("question", "sentence", "label")),
+    (["text", "sentiment"], None, ("text", None, "sentiment")),
+    (["review", "stars"], Columns(label="stars"), ("review", None, "stars")),
+    (["a", "b", "y"], Columns("a", "b", "y"), ("a", "b", "y")),
+])
+def test_columns_are_inferred_when_unambiguous(cols, given, expected):
+    assert pick_columns("f.csv", cols, given) == expected
+
+
+def test_ambiguous_columns_name_the_flags():
+    with pytest.raises(BertdistilError, match="among its columns a, b, c: pass --text-column"):
+        pick_columns("f.csv", ["a", "b", "c"])
