@@ -152,7 +152,7 @@ def training_arguments(cfg: FinetuneConfig, opts: FitOptions, output_dir: str, m
         bf16=opts.bf16, fp16=opts.fp16, seed=opts.seed, use_cpu=device.type == "cpu",
         train_sampling_strategy="group_by_length" if group_by_length else "random",
         logging_strategy="steps", logging_steps=0.02, report_to="none", disable_tqdm=True,   # 50 points a run
-        dataloader_num_workers=0, **per_epoch)
+        dataloader_num_workers=0, dataloader_pin_memory=device.type == "cuda", **per_epoch)
 
 
 def fit(trainer_kwargs: dict, cfg: FinetuneConfig, opts: FitOptions, desc: str, metric: str | None = None,
