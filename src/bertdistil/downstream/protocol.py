@@ -58,12 +58,13 @@ def model_dirs(run: Path) -> dict[str, Path]:
 
 
 def protocol_dir(run: Path, cfg: Config) -> Path:
-    """OUT/downstream/<hash of the fine-tuning protocol and bf16>: results cached per protocol, so a
-    changed learning rate or cap never reuses results measured with other settings."""
+    """OUT/downstream/<hash of the fine-tuning protocol, precision and training loop>: results cached per
+    protocol, so a changed learning rate, cap or precision never reuses results measured with other settings."""
     which = ("tasks", "extra_tasks", "squad", "models")       # what is run, not how: not part of the key
     teacher = {"teacher": "original checkpoint"} if cfg.teacher_head_only else {}   # layout.model_dirs
     key = json.dumps({**{k: v for k, v in asdict(cfg.finetune).items() if k not in which}, "bf16": cfg.bf16,
-                      **teacher}, sort_keys=True, default=str)
+                      **({"fp16": True} if cfg.fp16 else {}), **teacher, "loop": "transformers.Trainer"},
+                     sort_keys=True, default=str)
     return RunLayout(run).downstream / hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
