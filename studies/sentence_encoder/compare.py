@@ -96,10 +96,21 @@ def main() -> None:
                 comparisons[f"{a_name} vs {b_name}"] = {k: compare(va[k], vb[k]) for k in va}
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps({"models": models, "comparisons": comparisons}, indent=1))
-    for n, m in models.items():
-        s = m["summary"]
-        print(f"{n}: sts_mean {s['sts_mean']['median']:.2f} [{s['sts_mean']['min']:.2f}–{s['sts_mean']['max']:.2f}] "
-              f"probe_mean {s['probe_mean']['median']:.2f} (n={s['sts_mean']['n']})")
+    print("\n".join(markdown(models)))
+
+
+def markdown(models: dict) -> list[str]:
+    """The comparison as a Markdown table: per model the median over seeds, [min–max] when seeds differ."""
+    cols = (*MTEB, "STS-B", "sts_mean", "sts_mean_mteb", "probe_mean")
+    lines = ["| model (seeds) | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
+    for name, m in models.items():
+        cells = []
+        for c in cols:
+            s = m["summary"][c]
+            cells.append(f"{s['median']:.2f}" + (f" [{s['min']:.2f}–{s['max']:.2f}]" if s["spread"] else ""))
+        n = "no training" if list(m["seeds"]) == ["-"] else f"{m['summary']['sts_mean']['n']} seeds"
+        lines.append(f"| {name} ({n}) | " + " | ".join(cells) + " |")
+    return lines
 
 
 if __name__ == "__main__":
