@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BertdistilError
-from .precision import PRECISIONS, device_kind, native_bf16, resolve_precision
+from .precision import PRECISIONS, emulated, resolve_precision
 
 PRESET_DIR = Path(__file__).parent / "presets"
 
@@ -345,13 +345,10 @@ def check_config(cfg: Config) -> None:
         raise BertdistilError("loss.hidden_teacher must be prepared or original")
     if cfg.precision not in PRECISIONS:
         raise BertdistilError(f"precision must be {', '.join(PRECISIONS)}, got {cfg.precision!r}")
-    if cfg.precision == "bf16" and not native_bf16(cfg.device):
-        print("bertdistil: note: precision=bf16 on hardware without native bf16 (AVX512-BF16/AMX, or a bf16 GPU) is "
-              f"emulated and far slower: precision=auto picks {resolve_precision('auto', cfg.device)} here",
-              file=sys.stderr)
-    if cfg.precision == "fp16" and device_kind(cfg.device) == "cpu":
-        print("bertdistil: note: precision=fp16 on a CPU is emulated and far slower than fp32 (fine-tuning stays "
-              "fp32 there): precision=auto picks " + resolve_precision("auto", cfg.device) + " here", file=sys.stderr)
+    if emulated(cfg.precision, cfg.device):
+        print(f"bertdistil: note: precision={cfg.precision} is emulated on this hardware (bf16 needs AVX512-BF16/AMX "
+              "or a bf16 GPU, fp16 a GPU) and far slower than fp32: precision=auto picks "
+              f"{resolve_precision('auto', cfg.device)} here", file=sys.stderr)
     if cfg.token_dtype not in ("auto", "uint16", "uint32"):
         raise BertdistilError("token_dtype must be auto, uint16 or uint32")
     if cfg.finetune is not None and not 0 <= cfg.finetune.heldout_prop < 1:

@@ -51,6 +51,7 @@ def resolve_precision(precision: str = "auto", device: str = "auto") -> str:
     return "fp16" if device_kind(device) == "cuda" and torch.cuda.is_available() else "fp32"
 
 
-def autocast_dtype(precision: str) -> torch.dtype | None:
-    """The autocast dtype of a resolved precision: torch.bfloat16, torch.float16, or None for fp32."""
-    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+def emulated(precision: str, device: str = "auto") -> bool:
+    """True when an explicit ``precision`` runs emulated (far slower than fp32) on ``device``: bf16 without
+    native bf16, fp16 on a CPU."""
+    return (precision == "bf16" and not native_bf16(device)) or (precision == "fp16" and device_kind(device) == "cpu")

@@ -30,7 +30,7 @@ def _source(source, role: str):
     wanted = ("train",) if role == "train" else ("validation", "dev", "test")
     if is_dataset(source):
         return source
-    if hasattr(source, "keys") and all(is_dataset(v) for v in source.values()):       # a DatasetDict
+    if type(source).__name__ == "DatasetDict":
         split = next((s for s in wanted if s in source), None)
         if split is None:
             raise BertdistilError(f"{role}=DatasetDict: no {' / '.join(wanted)} split among {list(source)}: "

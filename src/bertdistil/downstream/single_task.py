@@ -46,7 +46,7 @@ def finetune_model(model_dir: Path, data: TaskData, out: Path, cfg, seed: int = 
             res, model, tok = train_classifier(model_dir, spec, train_ex, dev_ex, fc, opts, t_out)
             model.config.finetuning_task = spec.name
             save_model_dir(model.cpu(), tok, out)               # replaces the folder: the events go in after
-            shutil.copytree(opts.log_dir, Path(out) / "tensorboard")
+            shutil.move(opts.log_dir, Path(out) / "tensorboard")
         save_task(spec, out)
         res = {"task": spec.name, **res}
         write_json(res, out / "eval_results.json")
